@@ -1,0 +1,629 @@
+"""Numba kernels: the exact length of zlib's level-9 deflate, and distances from lengths.
+
+Array in, array out; no scikit-learn, no click.  The deflate kernel emulates zlib's
+``deflate_slow`` (lazy matching, hash chains, block flushes every 16,383 symbols) and the
+block-type choice of ``_tr_flush_block`` (stored / fixed / dynamic Huffman, with zlib's own
+heap-based tree construction and length limiting), counting bits instead of emitting them.
+The result equals ``len(gzip.compress(data, 9))`` for every input of at most
+``MAX_INPUT`` bytes, where zlib never slides its window; longer inputs get ``-1`` and the
+caller computes them with zlib.
+
+Speed comes from three places:
+
+* no output bits, no CRC, no 64 KiB hash-table clearing: each hash head carries a
+  generation number, so a new text starts with a counter increment;
+* for a pair ``x + b" " + y`` the parse of ``x`` does not depend on ``y`` until a match
+  comparison or hash insertion first reads a byte of ``y``; that prefix is parsed once per
+  test text, checkpointed, and every pair resumes from the checkpoint;
+* rows of test texts run in parallel with ``prange`` (threads, no pickling).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+GZIP_OVERHEAD = 18  # 10-byte gzip header + CRC32 + ISIZE
+MAX_INPUT = 65273  # zlib slides its window once strstart reaches 32768 + 32506
+SEP = 32  # b" ": the byte between test and train text
+
+_WMASK = 32767
+_MAX_MATCH = 258
+_MAX_DIST = 32506  # w_size - MIN_LOOKAHEAD
+_TOO_FAR = 4096
+_MAX_CHAIN = 4096
+_GOOD_LENGTH = 32
+_SYM_LIMIT = 16383  # lit_bufsize - 1 symbols per block
+_PAD = 300  # zero bytes after the data: zlib zeroes what its match loop may read there
+_HEAP_SIZE = 573  # 2 * L_CODES + 1
+_L_CODES = 286
+_D_CODES = 30
+_BL_CODES = 19
+_END_BLOCK = 256
+_WMASK_POS = 0xFFFFFFFF  # low half of a hash-head entry: the position
+_HEAP_TOP = np.int64(1) << 62  # sorts after every real heap node
+
+_EXTRA_LBITS = np.array(
+    [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0],
+    dtype=np.int64,
+)
+_EXTRA_DBITS = np.array(
+    [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13],
+    dtype=np.int64,
+)
+_EXTRA_BLBITS = np.array([0] * 16 + [2, 3, 7], dtype=np.int64)
+_BL_ORDER = np.array([16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15], dtype=np.int64)
+_STATIC_LTREE_LEN = np.array([8] * 144 + [9] * 112 + [7] * 24 + [8] * 8, dtype=np.int64)
+_STATIC_DTREE_LEN = np.full(_D_CODES, 5, dtype=np.int64)
+_NO_STREE = np.zeros(1, dtype=np.int64)
+
+
+def _length_code_table() -> np.ndarray:
+    """Map ``match length - 3`` (0..255) to its length code (0..28), as zlib's ``_length_code``."""
+    table = np.zeros(256, dtype=np.int64)
+    length = 0
+    for code in range(28):
+        for _ in range(1 << int(_EXTRA_LBITS[code])):
+            table[length] = code
+            length += 1
+    table[255] = 28  # length 258 has its own code
+    return table
+
+
+def _dist_code_table() -> np.ndarray:
+    """Map ``distance - 1`` (0..32767) to its distance code (0..29)."""
+    table = np.zeros(32768, dtype=np.int64)
+    base = 0
+    for code in range(_D_CODES):
+        span = 1 << int(_EXTRA_DBITS[code])
+        table[base : base + span] = code
+        base += span
+    return table
+
+
+_LENGTH_CODE = _length_code_table()
+_DIST_CODE = _dist_code_table()
+
+# Slots of the integer state vector that a parse reads and writes.
+_S_STRSTART = 0
+_S_MATCH_LENGTH = 1
+_S_MATCH_START = 2
+_S_AVAILABLE = 3
+_S_BLOCK_START = 4
+_S_SYMBOLS = 5
+_S_BITS = 6
+_S_UNDO = 7
+_S_XGEN = 8
+_S_PGEN = 9
+_N_STATE = 10
+
+# Rows of the tree workspace.
+_T_LFREQ, _T_LLEN, _T_LDAD, _T_DFREQ, _T_DLEN, _T_DDAD = 0, 1, 2, 3, 4, 5
+_T_BFREQ, _T_BLEN, _T_BDAD, _T_ORDER, _T_HEAP, _T_BLCOUNT = 6, 7, 8, 9, 10, 11
+_N_TREE_ROWS = 12
+
+
+@njit(cache=True, nogil=True)
+def _pqdownheap(heap, heap_len, k):
+    """zlib's ``pqdownheap`` on packed nodes ``freq << 16 | depth << 10 | node``.
+
+    Comparing ``node >> 10`` is zlib's ``smaller()``: frequency first, then the shallower
+    subtree, equal keys counting as smaller.  ``heap[heap_len + 1]`` must hold ``_HEAP_TOP``
+    so that a missing right child is never chosen.
+    """
+    v = heap[k]
+    key = v >> 10
+    while True:
+        j = k << 1
+        if j > heap_len:
+            break
+        c = heap[j]
+        r = heap[j + 1]
+        if (r >> 10) <= (c >> 10):
+            c = r
+            j += 1
+        if key <= (c >> 10):
+            break
+        heap[k] = c
+        k = j
+    heap[k] = v
+
+
+@njit(cache=True, nogil=True)
+def _build_tree(freq, length, dad, heap, order, bl_count, elems, stree, has_stree, extra, base, max_length, acc):
+    """zlib's ``build_tree`` + ``gen_bitlen``: code lengths and the block's bit costs.
+
+    ``acc[0]`` accumulates the dynamic-block bits (``opt_len``), ``acc[1]`` the fixed-block
+    bits (``static_len``).  ``order`` receives the nodes in the order zlib stores them at the
+    top of its heap array.  Returns ``max_code``, the largest symbol with a code.
+    """
+    heap_len = 0
+    max_code = -1
+    # Branch-free on purpose: which symbols occur is unpredictable.
+    for n in range(elems):
+        f = freq[n]
+        heap[heap_len + 1] = (f << 16) | n
+        used = f != 0
+        heap_len += used
+        max_code = n if used else max_code
+        length[n] = 0
+    # Deflate needs at least two codes in every tree.
+    while heap_len < 2:
+        if max_code < 2:
+            max_code += 1
+            node = max_code
+        else:
+            node = 0
+        heap_len += 1
+        heap[heap_len] = (1 << 16) | node
+        freq[node] = 1
+        acc[0] -= 1
+        if has_stree:
+            acc[1] -= stree[node]
+    heap[heap_len + 1] = _HEAP_TOP
+    for k in range(heap_len // 2, 0, -1):
+        _pqdownheap(heap, heap_len, k)
+    node = elems
+    n_order = 0
+    while True:
+        a = heap[1]
+        heap[1] = heap[heap_len]
+        heap[heap_len] = _HEAP_TOP
+        heap_len -= 1
+        _pqdownheap(heap, heap_len, 1)
+        b = heap[1]
+        order[n_order] = a & 1023
+        order[n_order + 1] = b & 1023
+        n_order += 2
+        depth_a = (a >> 10) & 63
+        depth_b = (b >> 10) & 63
+        depth = (depth_a if depth_a >= depth_b else depth_b) + 1
+        dad[a & 1023] = node
+        dad[b & 1023] = node
+        heap[1] = (((a >> 16) + (b >> 16)) << 16) | (depth << 10) | node
+        node += 1
+        _pqdownheap(heap, heap_len, 1)
+        if heap_len < 2:
+            break
+    root = heap[1] & 1023
+
+    # gen_bitlen: depths become lengths, walking from the root down, clipped at max_length.
+    for bits in range(16):
+        bl_count[bits] = 0
+    length[root] = 0
+    overflow = 0
+    for h in range(n_order - 1, -1, -1):
+        n = order[h]
+        bits = length[dad[n]] + 1
+        if bits > max_length:
+            bits = max_length
+            overflow += 1
+        length[n] = bits
+        if n > max_code:
+            continue
+        bl_count[bits] += 1
+        xbits = extra[n - base] if n >= base else 0
+        f = freq[n]
+        acc[0] += f * (bits + xbits)
+        if has_stree:
+            acc[1] += f * (stree[n] + xbits)
+    if overflow == 0:
+        return max_code
+    # Rebalance the over-long codes, then hand lengths out again in zlib's heap order.
+    while True:
+        bits = max_length - 1
+        while bl_count[bits] == 0:
+            bits -= 1
+        bl_count[bits] -= 1
+        bl_count[bits + 1] += 2
+        bl_count[max_length] -= 1
+        overflow -= 2
+        if overflow <= 0:
+            break
+    h = 0
+    for bits in range(max_length, 0, -1):
+        n = bl_count[bits]
+        while n != 0:
+            m = order[h] if h < n_order else root
+            h += 1
+            if m > max_code:
+                continue
+            if length[m] != bits:
+                acc[0] += (bits - length[m]) * freq[m]
+                length[m] = bits
+            n -= 1
+    return max_code
+
+
+@njit(cache=True, nogil=True)
+def _scan_tree(length, max_code, bl_freq):
+    """zlib's ``scan_tree``: count the run-length codes that describe one tree's lengths."""
+    prevlen = -1
+    nextlen = length[0]
+    count = 0
+    max_count = 7
+    min_count = 4
+    if nextlen == 0:
+        max_count = 138
+        min_count = 3
+    for n in range(max_code + 1):
+        curlen = nextlen
+        nextlen = length[n + 1] if n < max_code else 0xFFFF
+        count += 1
+        if count < max_count and curlen == nextlen:
+            continue
+        elif count < min_count:
+            bl_freq[curlen] += count
+        elif curlen != 0:
+            if curlen != prevlen:
+                bl_freq[curlen] += 1
+            bl_freq[16] += 1
+        elif count <= 10:
+            bl_freq[17] += 1
+        else:
+            bl_freq[18] += 1
+        count = 0
+        prevlen = curlen
+        if nextlen == 0:
+            max_count = 138
+            min_count = 3
+        elif curlen == nextlen:
+            max_count = 6
+            min_count = 3
+        else:
+            max_count = 7
+            min_count = 4
+
+
+@njit(cache=True, nogil=True)
+def _flush_block(tw, stored_len, bits, acc):
+    """Bits after emitting the current block the way ``_tr_flush_block`` chooses to.
+
+    ``tw`` holds the block's symbol frequencies; they are left modified (the caller resets).
+    """
+    acc[0] = 0
+    acc[1] = 0
+    heap = tw[_T_HEAP]
+    order = tw[_T_ORDER]
+    bl_count = tw[_T_BLCOUNT]
+    l_max = _build_tree(
+        tw[_T_LFREQ], tw[_T_LLEN], tw[_T_LDAD], heap, order, bl_count,
+        _L_CODES, _STATIC_LTREE_LEN, True, _EXTRA_LBITS, 257, 15, acc,
+    )
+    d_max = _build_tree(
+        tw[_T_DFREQ], tw[_T_DLEN], tw[_T_DDAD], heap, order, bl_count,
+        _D_CODES, _STATIC_DTREE_LEN, True, _EXTRA_DBITS, 0, 15, acc,
+    )
+    bl_freq = tw[_T_BFREQ]
+    for i in range(_BL_CODES):
+        bl_freq[i] = 0
+    _scan_tree(tw[_T_LLEN], l_max, bl_freq)
+    _scan_tree(tw[_T_DLEN], d_max, bl_freq)
+    bl_len = tw[_T_BLEN]
+    _build_tree(
+        bl_freq, bl_len, tw[_T_BDAD], heap, order, bl_count,
+        _BL_CODES, _NO_STREE, False, _EXTRA_BLBITS, 0, 7, acc,
+    )
+    max_blindex = _BL_CODES - 1
+    while max_blindex >= 3:
+        if bl_len[_BL_ORDER[max_blindex]] != 0:
+            break
+        max_blindex -= 1
+    opt_len = acc[0] + 3 * (max_blindex + 1) + 14
+    static_len = acc[1]
+    opt_lenb = (opt_len + 3 + 7) >> 3
+    static_lenb = (static_len + 3 + 7) >> 3
+    if static_lenb <= opt_lenb:
+        opt_lenb = static_lenb
+    if stored_len + 4 <= opt_lenb:
+        return ((bits + 3 + 7) & ~7) + 32 + 8 * stored_len
+    if static_lenb == opt_lenb:
+        return bits + 3 + static_len
+    return bits + 3 + opt_len
+
+
+@njit(cache=True, nogil=True)
+def _reset_block(tw):
+    lfreq = tw[_T_LFREQ]
+    dfreq = tw[_T_DFREQ]
+    for i in range(_L_CODES):
+        lfreq[i] = 0
+    for i in range(_D_CODES):
+        dfreq[i] = 0
+    lfreq[_END_BLOCK] = 1
+
+
+@njit(cache=True, nogil=True)
+def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
+    """Run ``deflate_slow`` from the state in ``st`` over ``win[:n]``.
+
+    In prefix mode (``known < n``) only ``win[:known]`` is fixed: the parse stops, without
+    changing anything, at the first step whose outcome could depend on a byte at or beyond
+    ``known``, and returns 0.  Otherwise it finishes the stream and returns the deflate
+    length in bytes.  Hash heads written in prefix mode go to ``head_x``, in pair mode to
+    ``head_p``; each entry is ``generation << 32 | position`` and entries of an older
+    generation read as empty, so a new text or pair needs no clearing.  Pair-mode writes that overwrite a prefix ``prev``
+    slot are logged in ``undo`` for the caller to roll back.
+    """
+    prefix = known < n
+    xgen = st[_S_XGEN]
+    pgen = st[_S_PGEN]
+    p = st[_S_STRSTART]
+    match_length = st[_S_MATCH_LENGTH]
+    match_start = st[_S_MATCH_START]
+    available = st[_S_AVAILABLE]
+    block_start = st[_S_BLOCK_START]
+    symbols = st[_S_SYMBOLS]
+    bits = st[_S_BITS]
+    n_undo = st[_S_UNDO]
+    lfreq = tw[_T_LFREQ]
+    dfreq = tw[_T_DFREQ]
+    max_insert = n - 3
+    while True:
+        lookahead = n - p
+        if lookahead == 0:
+            break
+        h = -1
+        hash_head = 0
+        if lookahead >= 3:
+            if p + 2 >= known:
+                break
+            h = ((np.int64(win[p]) << 10) ^ (np.int64(win[p + 1]) << 5) ^ np.int64(win[p + 2])) & _WMASK
+            e = head_p[h]
+            if (e >> 32) == pgen:
+                hash_head = e & _WMASK_POS
+            else:
+                e = head_x[h]
+                if (e >> 32) == xgen:
+                    hash_head = e & _WMASK_POS
+        prev_length = match_length
+        prev_match = match_start
+        new_length = 2
+        new_start = match_start
+        if hash_head != 0 and prev_length < _MAX_MATCH and p - hash_head <= _MAX_DIST:
+            # longest_match: the first chain entry with the longest match wins.
+            chain = _MAX_CHAIN if prev_length < _GOOD_LENGTH else _MAX_CHAIN >> 2
+            best = prev_length
+            nice = _MAX_MATCH if lookahead >= _MAX_MATCH else lookahead
+            limit = p - _MAX_DIST if p > _MAX_DIST else 0
+            lim = known - p
+            if lim > _MAX_MATCH:
+                lim = _MAX_MATCH
+            b0 = win[p]
+            b1 = win[p + 1]
+            cur = hash_head
+            opened = False
+            while True:
+                if win[cur] == b0 and win[cur + 1] == b1 and (
+                    best >= lim or (win[cur + best] == win[p + best] and win[cur + best - 1] == win[p + best - 1])
+                ):
+                    # bytes 2 are equal: same hash, same bytes 0 and 1
+                    i = 3
+                    while i < lim and win[cur + i] == win[p + i]:
+                        i += 1
+                    if i == lim and lim < _MAX_MATCH:
+                        opened = True
+                        break
+                    if i > best:
+                        new_start = cur
+                        best = i
+                        if i >= nice:
+                            break
+                cur = prev[cur & _WMASK]
+                if cur <= limit:
+                    break
+                chain -= 1
+                if chain == 0:
+                    break
+            if opened:
+                break
+            new_length = best if best <= lookahead else lookahead
+            if new_length == 3 and p - new_start > _TOO_FAR:
+                new_length = 2
+        emit = prev_length >= 3 and new_length <= prev_length
+        if emit and p + prev_length >= known:
+            break
+        # The step is fixed: commit it.
+        if h >= 0:
+            slot = p & _WMASK
+            if not prefix and p > _WMASK:
+                undo[n_undo, 0] = slot
+                undo[n_undo, 1] = prev[slot]
+                n_undo += 1
+            prev[slot] = hash_head
+            if prefix:
+                head_x[h] = (xgen << 32) | p
+            else:
+                head_p[h] = (pgen << 32) | p
+        match_start = new_start
+        match_length = new_length
+        if emit:
+            lfreq[257 + _LENGTH_CODE[prev_length - 3]] += 1
+            dfreq[_DIST_CODE[p - 2 - prev_match]] += 1
+            symbols += 1
+            end = p + prev_length - 1
+            q = p + 1
+            while q < end and q <= max_insert:
+                hq = ((np.int64(win[q]) << 10) ^ (np.int64(win[q + 1]) << 5) ^ np.int64(win[q + 2])) & _WMASK
+                slot = q & _WMASK
+                ex = head_x[hq]
+                head = ex & _WMASK_POS if (ex >> 32) == xgen else 0
+                if prefix:
+                    head_x[hq] = (xgen << 32) | q
+                else:
+                    if q > _WMASK:
+                        undo[n_undo, 0] = slot
+                        undo[n_undo, 1] = prev[slot]
+                        n_undo += 1
+                    ep = head_p[hq]
+                    if (ep >> 32) == pgen:
+                        head = ep & _WMASK_POS
+                    head_p[hq] = (pgen << 32) | q
+                prev[slot] = head
+                q += 1
+            available = 0
+            match_length = 2
+            p = end
+            if symbols == _SYM_LIMIT:
+                bits = _flush_block(tw, p - block_start, bits, acc)
+                _reset_block(tw)
+                block_start = p
+                symbols = 0
+        elif available:
+            lfreq[win[p - 1]] += 1
+            symbols += 1
+            if symbols == _SYM_LIMIT:
+                bits = _flush_block(tw, p - block_start, bits, acc)
+                _reset_block(tw)
+                block_start = p
+                symbols = 0
+            p += 1
+        else:
+            available = 1
+            p += 1
+    st[_S_STRSTART] = p
+    st[_S_MATCH_LENGTH] = match_length
+    st[_S_MATCH_START] = match_start
+    st[_S_AVAILABLE] = available
+    st[_S_BLOCK_START] = block_start
+    st[_S_SYMBOLS] = symbols
+    st[_S_BITS] = bits
+    st[_S_UNDO] = n_undo
+    if p < n:
+        return 0
+    if available:
+        lfreq[win[p - 1]] += 1
+    bits = _flush_block(tw, p - block_start, bits, acc)
+    return (bits + 7) >> 3
+
+
+@njit(cache=True, nogil=True)
+def _workspace():
+    win = np.zeros(MAX_INPUT + 1 + _PAD, dtype=np.uint8)
+    st = np.zeros(_N_STATE, dtype=np.int64)
+    tw = np.zeros((_N_TREE_ROWS, _HEAP_SIZE + 2), dtype=np.int64)
+    acc = np.zeros(2, dtype=np.int64)
+    head_x = np.zeros(32768, dtype=np.int64)
+    head_p = np.zeros(32768, dtype=np.int64)
+    prev = np.zeros(32768, dtype=np.int32)
+    undo = np.zeros((MAX_INPUT + 1, 2), dtype=np.int64)
+    return win, st, tw, acc, head_x, head_p, prev, undo
+
+
+@njit(cache=True, nogil=True)
+def _next_generation(st, slot, heads):
+    """Start a new generation of hash heads; on counter overflow clear them instead."""
+    if st[slot] >= 2147483646:
+        heads[:] = 0
+        st[slot] = 0
+    st[slot] += 1
+
+
+@njit(cache=True, nogil=True)
+def _start_text(st, tw, head_x):
+    _next_generation(st, _S_XGEN, head_x)
+    st[_S_STRSTART] = 0
+    st[_S_MATCH_LENGTH] = 2
+    st[_S_MATCH_START] = 0
+    st[_S_AVAILABLE] = 0
+    st[_S_BLOCK_START] = 0
+    st[_S_SYMBOLS] = 0
+    st[_S_BITS] = 0
+    st[_S_UNDO] = 0
+    _reset_block(tw)
+
+
+@njit(cache=True, nogil=True)
+def _single_lengths(data, offsets, lo, hi, out):
+    win, st, tw, acc, head_x, head_p, prev, undo = _workspace()
+    for i in range(lo, hi):
+        a = offsets[i]
+        n = offsets[i + 1] - a
+        if n > MAX_INPUT:
+            out[i] = -1
+            continue
+        win[:n] = data[a : a + n]
+        win[n : n + _PAD] = 0
+        _start_text(st, tw, head_x)
+        _next_generation(st, _S_PGEN, head_p)
+        out[i] = _parse(win, n, n + _PAD, st, tw, acc, head_x, head_p, prev, undo) + GZIP_OVERHEAD
+
+
+@njit(cache=True, nogil=True)
+def _pair_rows(xdata, xoff, ydata, yoff, lo, hi, out):
+    """Fill ``out[i, j] = C(x_i + b" " + y_j)`` for rows ``lo <= i < hi``."""
+    win, st, tw, acc, head_x, head_p, prev, undo = _workspace()
+    n_y = yoff.shape[0] - 1
+    saved_state = np.zeros(_N_STATE, dtype=np.int64)
+    saved_lfreq = np.zeros(_L_CODES, dtype=np.int64)
+    saved_dfreq = np.zeros(_D_CODES, dtype=np.int64)
+    lfreq = tw[_T_LFREQ]
+    dfreq = tw[_T_DFREQ]
+    for i in range(lo, hi):
+        a = xoff[i]
+        nx = xoff[i + 1] - a
+        if nx + 1 > MAX_INPUT:
+            out[i, :] = -1
+            continue
+        win[:nx] = xdata[a : a + nx]
+        win[nx] = SEP
+        _start_text(st, tw, head_x)
+        _next_generation(st, _S_PGEN, head_p)
+        # Parse the part of x that no train text can change; n is only an upper bound here.
+        _parse(win, MAX_INPUT + _PAD, nx + 1, st, tw, acc, head_x, head_p, prev, undo)
+        saved_state[:] = st
+        saved_lfreq[:] = lfreq[:_L_CODES]
+        saved_dfreq[:] = dfreq[:_D_CODES]
+        for j in range(n_y):
+            b = yoff[j]
+            ny = yoff[j + 1] - b
+            n = nx + 1 + ny
+            if n > MAX_INPUT:
+                out[i, j] = -1
+                continue
+            win[nx + 1 : n] = ydata[b : b + ny]
+            win[n : n + _PAD] = 0
+            pgen = st[_S_PGEN]
+            st[:] = saved_state
+            st[_S_PGEN] = pgen
+            _next_generation(st, _S_PGEN, head_p)
+            lfreq[:_L_CODES] = saved_lfreq
+            dfreq[:_D_CODES] = saved_dfreq
+            out[i, j] = (
+                _parse(win, n, n + _PAD, st, tw, acc, head_x, head_p, prev, undo) + GZIP_OVERHEAD
+            )
+            for u in range(st[_S_UNDO] - 1, -1, -1):
+                prev[undo[u, 0]] = undo[u, 1]
+
+
+@njit(cache=True, nogil=True)
+def gzip_lengths(data, offsets):
+    """``len(gzip.compress(t, 9))`` for each text ``t = data[offsets[i]:offsets[i+1]]``.
+
+    Texts longer than ``MAX_INPUT`` bytes get ``-1``.
+    """
+    n = offsets.shape[0] - 1
+    out = np.empty(n, dtype=np.int64)
+    _single_lengths(data, offsets, 0, n, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def gzip_pair_lengths(xdata, xoff, ydata, yoff):
+    """``len(gzip.compress(x_i + b" " + y_j, 9))`` for all pairs, one thread.
+
+    Pairs longer than ``MAX_INPUT`` bytes get ``-1``.
+    """
+    out = np.empty((xoff.shape[0] - 1, yoff.shape[0] - 1), dtype=np.int64)
+    _pair_rows(xdata, xoff, ydata, yoff, 0, xoff.shape[0] - 1, out)
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def gzip_pair_lengths_parallel(xdata, xoff, ydata, yoff, n_chunks):
+    """Same as :func:`gzip_pair_lengths`, rows split into ``n_chunks`` parallel chunks."""
+    n_x = xoff.shape[0] - 1
+    out = np.empty((n_x, yoff.shape[0] - 1), dtype=np.int64)
+    for c in prange(n_chunks):
+        lo = c * n_x // n_chunks
+        hi = (c + 1) * n_x // n_chunks
+        _pair_rows(xdata, xoff, ydata, yoff, lo, hi, out)
+    return out

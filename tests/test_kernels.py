@@ -1,0 +1,160 @@
+"""The numba deflate-length kernel against its oracle, ``len(gzip.compress(data, 9))``."""
+
+import gzip
+import random
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nnzip import _kernels as K
+
+
+def gzip_len(data: bytes) -> int:
+    return len(gzip.compress(data, compresslevel=9))
+
+
+def pack(texts: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(t) for t in texts])
+    data = np.frombuffer(b"".join(texts) or b"\0", dtype=np.uint8).copy()
+    return data, offsets
+
+
+def expected_single(data: bytes) -> int:
+    return gzip_len(data) if len(data) <= K.MAX_INPUT else -1
+
+
+def expected_pair(x: bytes, y: bytes) -> int:
+    joined = x + b" " + y
+    return gzip_len(joined) if len(joined) <= K.MAX_INPUT else -1
+
+
+def kernel_single(texts: list[bytes]) -> np.ndarray:
+    return K.gzip_lengths(*pack(texts))
+
+
+def kernel_pairs(X: list[bytes], Y: list[bytes]) -> np.ndarray:
+    return K.gzip_pair_lengths(*pack(X), *pack(Y))
+
+
+rng = random.Random(1951)
+EDGE_CASES = {
+    "empty": b"",
+    "one byte": b"a",
+    "two bytes": b"ab",
+    "NUL run": b"\0" * 5000,
+    "one char 258": b"x" * 258,
+    "one char 259": b"x" * 259,
+    "one char 4096": b"z" * 4096,
+    "period 3": b"abc" * 3000,
+    "binary 257": bytes(rng.getrandbits(8) for _ in range(257)),
+    "binary 4095": bytes(rng.getrandbits(8) for _ in range(4095)),
+    # more than 16,383 literals: several blocks, stored blocks among them
+    "binary 20000": bytes(rng.getrandbits(8) for _ in range(20000)),
+    "two letters 32767": bytes(rng.choice(b"ab") for _ in range(32767)),
+    "two letters 32769": bytes(rng.choice(b"ab") for _ in range(32769)),
+    "text 40000": bytes(rng.choice(b"etaoin shrdlu") for _ in range(40000)),
+    "largest exact": bytes(rng.choice(b"abcdefgh ") for _ in range(K.MAX_INPUT)),
+    "first too long": bytes(rng.choice(b"abcdefgh ") for _ in range(K.MAX_INPUT + 1)),
+    "65536+": b"q" * 70000,
+    "unicode": "naïve café — 東京 ✓ 🙂".encode() * 40,
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE_CASES))
+def test_single_length_edge_cases(name):
+    data = EDGE_CASES[name]
+    assert kernel_single([data])[0] == expected_single(data)
+
+
+def test_edge_case_pairs_including_window_wrap():
+    """Pairs longer than 32 KiB exercise the prev-table roll-back between pairs."""
+    X = [EDGE_CASES[k] for k in ("text 40000", "two letters 32767", "empty", "one char 258", "binary 20000")]
+    Y = [EDGE_CASES[k] for k in ("empty", "period 3", "two letters 32769", "one byte", "unicode")] + [X[0][:300]]
+    got = kernel_pairs(X, Y)
+    expected = np.array([[expected_pair(x, y) for y in Y] for x in X])
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_too_long_inputs_are_flagged_not_guessed():
+    assert kernel_single([EDGE_CASES["first too long"]])[0] == -1
+    x = b"a" * (K.MAX_INPUT - 1)
+    got = kernel_pairs([x], [b"", b"b", b"bc"])
+    assert got[0, 0] == gzip_len(x + b" ")
+    assert got[0, 1] == -1 and got[0, 2] == -1
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=3000))
+def test_single_length_equals_gzip_for_any_bytes(data):
+    assert kernel_single([data])[0] == gzip_len(data)
+
+
+repetitive = st.builds(lambda unit, n: unit * n, st.binary(min_size=1, max_size=6), st.integers(0, 2000))
+texts = st.one_of(
+    st.binary(max_size=600),
+    st.text(max_size=400).map(str.encode),
+    repetitive,
+    st.text(alphabet="ab ", max_size=1200).map(str.encode),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(texts, min_size=1, max_size=5), st.lists(texts, min_size=1, max_size=5))
+def test_pair_lengths_equal_gzip_of_concatenation(X, Y):
+    got = kernel_pairs(X, Y)
+    expected = np.array([[expected_pair(x, y) for y in Y] for x in X])
+    np.testing.assert_array_equal(got, expected)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(texts, min_size=1, max_size=7), st.lists(texts, min_size=1, max_size=4), st.integers(1, 8))
+def test_parallel_twin_equals_serial(X, Y, n_chunks):
+    serial = kernel_pairs(X, Y)
+    parallel = K.gzip_pair_lengths_parallel(*pack(X), *pack(Y), n_chunks)
+    np.testing.assert_array_equal(serial, parallel)
+
+
+def test_repeated_pairs_do_not_leak_state():
+    """The same pair computed after other pairs gives the same length."""
+    X = [b"the cat sat on the mat", b"", b"mat the on sat cat the" * 20]
+    Y = [b"the dog sat on the log", b"the cat sat on the mat", b"", b"the dog sat on the log"]
+    got = kernel_pairs(X, Y)
+    np.testing.assert_array_equal(got[:, 0], got[:, 3])
+    np.testing.assert_array_equal(got, [[expected_pair(x, y) for y in Y] for x in X])
+
+
+def test_generation_counter_overflow_clears_heads():
+    st_ = np.zeros(K._N_STATE, dtype=np.int64)
+    heads = np.full(32768, 7, dtype=np.int64)
+    st_[K._S_PGEN] = 2147483646
+    K._next_generation(st_, K._S_PGEN, heads)
+    assert st_[K._S_PGEN] == 1
+    assert not heads.any()
+
+
+def read_texts(path, n):
+    lines = gzip.open(path, "rt", encoding="utf-8").read().split("\n")[:-1]
+    return [line.split("\t", 1)[1].encode() for line in lines[:n]]
+
+
+@pytest.mark.parametrize("dataset", ["partial/ag_news/test", "r8/train", "mr/test"])
+def test_every_pair_of_real_texts(data_dir, dataset):
+    texts = read_texts(data_dir / f"{dataset}.tsv.gz", 150)
+    X, Y = texts[:60], texts[60:]
+    got = kernel_pairs(X, Y)
+    expected = np.array([[expected_pair(x, y) for y in Y] for x in X])
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(kernel_single(texts), [gzip_len(t) for t in texts])
+
+
+@pytest.mark.slow
+def test_long_real_texts(data_dir):
+    texts = read_texts(data_dir / "20news/train.tsv.gz", 400)
+    texts.sort(key=len)
+    X, Y = texts[-12:], texts[::40]
+    got = kernel_pairs(X, Y)
+    expected = np.array([[expected_pair(x, y) for y in Y] for x in X])
+    np.testing.assert_array_equal(got, expected)
