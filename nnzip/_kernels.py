@@ -109,17 +109,20 @@ def _pqdownheap(heap, heap_len, k):
     subtree, equal keys counting as smaller.  ``heap[heap_len + 1]`` must hold ``_HEAP_TOP``
     so that a missing right child is never chosen.
     """
+    # Unsigned indices spare numba's negative-index fix-ups; the child choice is branch-free.
+    k = np.uint64(k)
+    last = np.uint64(heap_len)
     v = heap[k]
     key = v >> 10
     while True:
-        j = k << 1
-        if j > heap_len:
+        j = k << np.uint64(1)
+        if j > last:
             break
         c = heap[j]
-        r = heap[j + 1]
-        if (r >> 10) <= (c >> 10):
-            c = r
-            j += 1
+        r = heap[j + np.uint64(1)]
+        right = (r >> 10) <= (c >> 10)
+        j |= np.uint64(right)
+        c = r if right else c
         if key <= (c >> 10):
             break
         heap[k] = c
@@ -392,12 +395,18 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
             cur = hash_head
             opened = False
             while True:
-                if win[cur] == b0 and win[cur + 1] == b1 and (
-                    best >= lim or (win[cur + best] == win[p + best] and win[cur + best - 1] == win[p + best - 1])
+                # unsigned indices: no negative-index fix-ups in the hottest loop
+                uc = np.uint64(cur)
+                if win[uc] == b0 and win[uc + np.uint64(1)] == b1 and (
+                    best >= lim
+                    or (
+                        win[np.uint64(cur + best)] == win[np.uint64(p + best)]
+                        and win[np.uint64(cur + best - 1)] == win[np.uint64(p + best - 1)]
+                    )
                 ):
                     # bytes 2 are equal: same hash, same bytes 0 and 1
                     i = 3
-                    while i < lim and win[cur + i] == win[p + i]:
+                    while i < lim and win[np.uint64(cur + i)] == win[np.uint64(p + i)]:
                         i += 1
                     if i == lim and lim < _MAX_MATCH:
                         opened = True
@@ -407,7 +416,7 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
                         best = i
                         if i >= nice:
                             break
-                cur = prev[cur & _WMASK]
+                cur = prev[np.uint64(cur & _WMASK)]
                 if cur <= limit:
                     break
                 chain -= 1
