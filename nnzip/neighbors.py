@@ -1,0 +1,137 @@
+"""k-nearest-neighbour voting with explicit, selectable tie-breaking.
+
+Every kNN model in nnzip (the NCD classifier and the bag-of-words/embedding baselines)
+predicts through :func:`vote`, so that a tie is resolved the same way whatever the distance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from .errors import ConfigError
+
+TIE_BREAKS = ("nearest", "decrement", "random", "lowest")
+WEIGHTS = ("uniform", "distance")
+
+
+def check_tie_break(tie_break: str) -> str:
+    """Return ``tie_break`` if it is a known mode, else raise a :class:`ConfigError` listing them."""
+    if tie_break not in TIE_BREAKS:
+        raise ConfigError(f"unknown tie_break {tie_break!r}; choose one of {', '.join(TIE_BREAKS)}")
+    return tie_break
+
+
+def check_weights(weights: str | Callable) -> str | Callable:
+    """Return ``weights`` if it is ``"uniform"``, ``"distance"`` or a callable, else raise."""
+    if callable(weights) or weights in WEIGHTS:
+        return weights
+    raise ConfigError(f"unknown weights {weights!r}; choose 'uniform', 'distance' or a callable")
+
+
+def neighbor_weights(dist: np.ndarray, weights: str | Callable) -> np.ndarray:
+    """Vote weight of each neighbour, following scikit-learn's ``weights`` semantics.
+
+    With ``"distance"`` a neighbour weighs ``1 / d``; in a row where some neighbour has a
+    distance of 0 or less, only those neighbours vote (an exact match decides).
+    """
+    dist = np.asarray(dist, dtype=np.float64)
+    if weights == "uniform":
+        return np.ones_like(dist)
+    if weights == "distance":
+        zero = dist <= 0
+        with np.errstate(divide="ignore"):
+            w = 1.0 / dist
+        rows = zero.any(axis=1)
+        w[rows] = zero[rows].astype(np.float64)
+        return w
+    w = np.asarray(weights(dist), dtype=np.float64)
+    if w.shape != dist.shape:
+        raise ConfigError(f"weights callable returned shape {w.shape}, expected {dist.shape}")
+    return w
+
+
+def class_scores(neigh_codes: np.ndarray, w: np.ndarray, n_classes: int) -> np.ndarray:
+    """Sum of neighbour weights per class: array of shape ``(n_queries, n_classes)``."""
+    n = neigh_codes.shape[0]
+    scores = np.zeros((n, n_classes), dtype=np.float64)
+    np.add.at(scores, (np.repeat(np.arange(n), neigh_codes.shape[1]), neigh_codes.ravel()), w.ravel())
+    return scores
+
+
+def _tied(scores: np.ndarray) -> np.ndarray:
+    """Boolean mask of the classes sharing the top score in each row (float-tolerant)."""
+    top = scores.max(axis=1, keepdims=True)
+    return np.isclose(scores, top, rtol=1e-12, atol=0.0)
+
+
+def vote(
+    neigh_dist: np.ndarray,
+    neigh_codes: np.ndarray,
+    n_classes: int,
+    *,
+    tie_break: str = "nearest",
+    weights: str | Callable = "uniform",
+    random_state: int | np.random.RandomState | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predict a class per query from its neighbours.
+
+    Parameters
+    ----------
+    neigh_dist : ndarray of shape (n_queries, k)
+        Distances to the neighbours, nearest first (ties already ordered by training index).
+    neigh_codes : ndarray of int of shape (n_queries, k)
+        Class index (into ``classes_``, which is sorted) of each neighbour.
+    n_classes : int
+        Number of classes.
+    tie_break : {"nearest", "decrement", "random", "lowest"}
+        How a tie for the most votes is resolved: ``"nearest"`` takes the tied class whose
+        nearest member comes first; ``"decrement"`` drops the farthest neighbour until the
+        tie is gone; ``"random"`` draws uniformly among the tied classes; ``"lowest"`` takes
+        the smallest class (the original paper code's bias, kept for reproduction).
+    weights : {"uniform", "distance"} or callable
+        Vote weight of each neighbour, as in scikit-learn.
+    random_state : int, RandomState or None
+        Seed for ``tie_break="random"``.
+
+    Returns
+    -------
+    codes : ndarray of int of shape (n_queries,)
+        Predicted class index per query.
+    scores : ndarray of shape (n_queries, n_classes)
+        Vote weight per class (uniform weights: vote counts).
+    """
+    check_tie_break(tie_break)
+    neigh_codes = np.asarray(neigh_codes, dtype=np.int64)
+    w = neighbor_weights(neigh_dist, check_weights(weights))
+    scores = class_scores(neigh_codes, w, n_classes)
+    tied = _tied(scores)
+    if tie_break == "lowest":
+        return tied.argmax(axis=1), scores
+    if tie_break == "random":
+        rng = check_random_state(random_state)
+        draw = rng.random_sample(scores.shape)
+        return np.where(tied, draw, -1.0).argmax(axis=1), scores
+    if tie_break == "nearest":
+        n, k = neigh_codes.shape
+        # rank of each class's nearest member among the neighbours (k where it has none)
+        first = np.full((n, n_classes), k, dtype=np.int64)
+        rows = np.repeat(np.arange(n), k)
+        np.minimum.at(first, (rows, neigh_codes.ravel()), np.tile(np.arange(k), n))
+        return np.where(tied, first, k + 1).argmin(axis=1), scores
+    codes = np.full(neigh_codes.shape[0], -1, dtype=np.int64)
+    for kk in range(neigh_codes.shape[1], 0, -1):
+        open_rows = codes < 0
+        if not open_rows.any():
+            break
+        sub = class_scores(neigh_codes[open_rows, :kk], w[open_rows, :kk], n_classes)
+        sub_tied = _tied(sub)
+        unique = sub_tied.sum(axis=1) == 1
+        idx = np.flatnonzero(open_rows)[unique]
+        codes[idx] = sub_tied[unique].argmax(axis=1)
+    # rows still open had only zero-weight neighbours at every k: fall back to the nearest class
+    left = codes < 0
+    codes[left] = neigh_codes[left, 0]
+    return codes, scores
