@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _kernels
 from .compressors import as_bytes, get_compressor
 from .engine import check_metric, compressed_len, nearest_neighbors, resolve_n_jobs
-from .errors import ConfigError, InputError
-from .neighbors import check_tie_break, check_weights, vote
+from .errors import InputError
+from .neighbors import KNeighborsVoteMixin, check_n_neighbors, check_tie_break, check_weights
 
 
-class NCDKNeighborsClassifier(ClassifierMixin, BaseEstimator):
+class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimator):
     """k-nearest-neighbour classifier over a compression distance (gzip + kNN).
 
     The distance between a query ``x`` and a training text ``y`` is computed from compressed
@@ -103,9 +101,7 @@ class NCDKNeighborsClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def _check_params(self) -> None:
-        k = self.n_neighbors
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise InputError(f"n_neighbors must be a positive int, got {k!r}")
+        check_n_neighbors(self.n_neighbors)
         if self.metric != "precomputed":
             check_metric(self.metric)
             get_compressor(self.compressor)
@@ -134,19 +130,7 @@ class NCDKNeighborsClassifier(ClassifierMixin, BaseEstimator):
         else:
             texts = as_bytes(X, "X")
             n = len(texts)
-        if y is None:
-            raise ValueError("y is required: this classifier needs training labels")
-        y = column_or_1d(y, warn=True)
-        if len(y) != n:
-            raise InputError(f"X has {n} training items but y has {len(y)} labels")
-        check_classification_targets(y)
-        self.classes_, self._y = np.unique(y, return_inverse=True)
-        if len(self.classes_) == 1:
-            warnings.warn(
-                f"only one class ({self.classes_[0]!r}) in the training labels: every prediction will be it",
-                UserWarning,
-                stacklevel=2,
-            )
+        self._fit_labels(y, n)
         if self.metric != "precomputed":
             self.train_texts_ = texts
             self.train_lengths_ = compressed_len(texts, self.compressor, n_jobs=self.n_jobs)
@@ -191,9 +175,7 @@ class NCDKNeighborsClassifier(ClassifierMixin, BaseEstimator):
             Indices of the neighbours in the training set, nearest first, ties by index.
         """
         check_is_fitted(self)
-        k = self.n_neighbors if n_neighbors is None else n_neighbors
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise InputError(f"n_neighbors must be a positive int, got {k!r}")
+        k = check_n_neighbors(self.n_neighbors if n_neighbors is None else n_neighbors)
         query_is_train = X is None
         if query_is_train:
             if self.metric == "precomputed":
@@ -214,60 +196,3 @@ class NCDKNeighborsClassifier(ClassifierMixin, BaseEstimator):
             dist = dist[keep].reshape(len(idx), k - 1)
             idx = idx[keep].reshape(len(idx), k - 1)
         return (dist, idx) if return_distance else idx
-
-    def vote(self, distances: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Class scores and predictions from neighbours found by :meth:`kneighbors`.
-
-        Lets a caller that needs the neighbours too (e.g. for the paper's top-k tie metric)
-        search once and predict from the same result.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_queries,)
-            Predicted labels.
-        proba : ndarray of shape (n_queries, n_classes)
-            Vote shares, columns in ``classes_`` order.
-        """
-        check_is_fitted(self)
-        codes, scores = vote(
-            distances,
-            self._y[indices],
-            len(self.classes_),
-            tie_break=self.tie_break,
-            weights=self.weights,
-            random_state=self.random_state,
-        )
-        totals = scores.sum(axis=1, keepdims=True)
-        # a row whose neighbours all weigh 0 (a callable weight) gets its predicted class
-        empty = totals[:, 0] == 0
-        scores[empty, codes[empty]] = 1.0
-        totals[empty] = 1.0
-        return self.classes_[codes], scores / totals
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted label of each query.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes, or array of shape (n_queries, n_samples_fit_)
-            Query texts, or distances with ``metric="precomputed"``.
-
-        Returns
-        -------
-        ndarray of shape (n_queries,)
-        """
-        return self.vote(*self.kneighbors(X))[0]
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Vote share of each class among the neighbours, columns in ``classes_`` order.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes, or array of shape (n_queries, n_samples_fit_)
-            Query texts, or distances with ``metric="precomputed"``.
-
-        Returns
-        -------
-        ndarray of shape (n_queries, n_classes)
-        """
-        return self.vote(*self.kneighbors(X))[1]

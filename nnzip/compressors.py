@@ -119,6 +119,19 @@ def checked_length(compressor: Compressor, data: bytes) -> int:
     return int(value)
 
 
+def _check_sequence(texts, name: str) -> None:
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of texts, got a single {type(texts).__name__}; wrap it in a list")
+    if texts is None or not hasattr(texts, "__len__") or not hasattr(texts, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of str or bytes, got {type(texts).__name__}")
+    if isinstance(texts, np.ndarray) and texts.ndim != 1:
+        raise TypeError(f"{name} must be one-dimensional (one text per item), got an array of shape {texts.shape}")
+
+
+def _not_text(name: str, i: int, t: object) -> TypeError:
+    return TypeError(f"{name}[{i}] is {type(t).__name__}, expected str or bytes")
+
+
 def as_bytes(texts: Sequence[str | bytes], name: str = "texts", *, allow_empty: bool = False) -> list[bytes]:
     """Validate a sequence of texts and encode it as UTF-8 bytes.
 
@@ -138,12 +151,7 @@ def as_bytes(texts: Sequence[str | bytes], name: str = "texts", *, allow_empty: 
     ValueError
         If the sequence is empty (unless allowed) or a string cannot be encoded as UTF-8.
     """
-    if isinstance(texts, (str, bytes)):
-        raise TypeError(f"{name} must be a sequence of texts, got a single {type(texts).__name__}; wrap it in a list")
-    if texts is None or not hasattr(texts, "__len__") or not hasattr(texts, "__iter__"):
-        raise TypeError(f"{name} must be a sequence of str or bytes, got {type(texts).__name__}")
-    if isinstance(texts, np.ndarray) and texts.ndim != 1:
-        raise TypeError(f"{name} must be one-dimensional (one text per item), got an array of shape {texts.shape}")
+    _check_sequence(texts, name)
     out = []
     for i, t in enumerate(texts):
         if isinstance(t, str):
@@ -154,8 +162,30 @@ def as_bytes(texts: Sequence[str | bytes], name: str = "texts", *, allow_empty: 
         elif isinstance(t, (bytes, bytearray, memoryview)):
             out.append(bytes(t))
         else:
-            raise TypeError(f"{name}[{i}] is {type(t).__name__}, expected str or bytes")
+            raise _not_text(name, i, t)
     if not out and not allow_empty:
+        raise InputError(f"{name} is empty: need at least one text")
+    return out
+
+
+def as_texts(texts: Sequence[str | bytes], name: str = "texts") -> list[str]:
+    """Validate a sequence of texts for models that tokenize: ``str`` items, bytes decoded as UTF-8.
+
+    Raises the same errors as :func:`as_bytes`.
+    """
+    _check_sequence(texts, name)
+    out = []
+    for i, t in enumerate(texts):
+        if isinstance(t, str):
+            out.append(t)
+        elif isinstance(t, (bytes, bytearray, memoryview)):
+            try:
+                out.append(bytes(t).decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{name}[{i}] is not valid UTF-8 at byte {exc.start}") from None
+        else:
+            raise _not_text(name, i, t)
+    if not out:
         raise InputError(f"{name} is empty: need at least one text")
     return out
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import warnings
+
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 
 TIE_BREAKS = ("nearest", "decrement", "random", "lowest")
 WEIGHTS = ("uniform", "distance")
@@ -135,3 +139,93 @@ def vote(
     left = codes < 0
     codes[left] = neigh_codes[left, 0]
     return codes, scores
+
+
+class KNeighborsVoteMixin:
+    """``predict``/``predict_proba``/``vote`` for a classifier that implements ``kneighbors``.
+
+    The estimator stores ``classes_`` (sorted labels) and ``_y`` (class index of each training
+    item) in ``fit`` via :meth:`_fit_labels`, and has ``tie_break``, ``weights`` and
+    ``random_state`` parameters.
+    """
+
+    def _fit_labels(self, y, n_samples: int) -> None:
+        if y is None:
+            raise InputError("y is required: this classifier needs training labels")
+        y = column_or_1d(y, warn=True)
+        if len(y) != n_samples:
+            raise InputError(f"X has {n_samples} training items but y has {len(y)} labels")
+        check_classification_targets(y)
+        self.classes_, self._y = np.unique(y, return_inverse=True)
+        if len(self.classes_) == 1:
+            warnings.warn(
+                f"only one class ({self.classes_[0]!r}) in the training labels: every prediction will be it",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def vote(self, distances: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted labels and vote shares from neighbours found by ``kneighbors``.
+
+        Lets a caller that needs the neighbours too (e.g. for the paper's top-k tie metric)
+        search once and predict from the same result.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_queries,)
+            Predicted labels.
+        proba : ndarray of shape (n_queries, n_classes)
+            Vote shares, columns in ``classes_`` order.
+        """
+        check_is_fitted(self)
+        codes, scores = vote(
+            distances,
+            self._y[indices],
+            len(self.classes_),
+            tie_break=self.tie_break,
+            weights=self.weights,
+            random_state=self.random_state,
+        )
+        totals = scores.sum(axis=1, keepdims=True)
+        # a row whose neighbours all weigh 0 (a callable weight) gets its predicted class
+        empty = totals[:, 0] == 0
+        scores[empty, codes[empty]] = 1.0
+        totals[empty] = 1.0
+        return self.classes_[codes], scores / totals
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted label of each query.
+
+        Parameters
+        ----------
+        X : sequence of str or bytes (or what ``kneighbors`` takes)
+            Queries.
+
+        Returns
+        -------
+        ndarray of shape (n_queries,)
+        """
+        return self.vote(*self.kneighbors(X))[0]
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Vote share of each class among the neighbours, columns in ``classes_`` order.
+
+        Parameters
+        ----------
+        X : sequence of str or bytes (or what ``kneighbors`` takes)
+            Queries.
+
+        Returns
+        -------
+        ndarray of shape (n_queries, n_classes)
+        """
+        return self.vote(*self.kneighbors(X))[1]
+
+
+def check_n_neighbors(k, n_samples_fit: int | None = None, name: str = "n_neighbors") -> int:
+    """Validate a neighbour count: a positive int no larger than the training set."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"{name} must be a positive int, got {k!r}")
+    if n_samples_fit is not None and k > n_samples_fit:
+        raise InputError(f"{name}={k} is larger than the number of training items ({n_samples_fit})")
+    return int(k)

@@ -1,0 +1,260 @@
+"""The estimator and the voting rules, against slow independent references."""
+
+import gzip
+import os
+import pickle
+from collections import Counter
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils import estimator_checks
+
+import nnzip
+from nnzip import NCDKNeighborsClassifier, top_k_tie_accuracy, vote
+from nnzip.data import load_local
+
+PETS = ["the cat sat on the mat", "my dog chased the cat", "a kitten and a puppy play", "the dog barked at the cat"]
+MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again", "shares of the bank fell"]
+X_TRAIN = PETS + MONEY
+Y_TRAIN = ["pets"] * 4 + ["money"] * 4
+X_TEST = ["a cat and a dog", "stock market shares fell", "the puppy sat", "bond yields rose"]
+Y_TEST = ["pets", "money", "pets", "money"]
+
+
+# ---- voting ----------------------------------------------------------------------------------
+
+
+def ref_vote(label_row, tie_break):
+    """Slow reference of the deterministic tie-break rules on one query (labels nearest first)."""
+    counts = Counter(label_row)
+    top = max(counts.values())
+    tied = sorted(c for c, n in counts.items() if n == top)
+    if len(tied) == 1:
+        return tied[0]
+    if tie_break == "lowest":
+        return tied[0]
+    if tie_break == "nearest":
+        return next(label for label in label_row if label in tied)
+    if tie_break == "decrement":
+        return ref_vote(label_row[:-1], "decrement")
+    raise AssertionError(tie_break)
+
+
+@pytest.mark.parametrize("tie_break", ["lowest", "nearest", "decrement"])
+def test_vote_matches_reference(tie_break):
+    rng = np.random.default_rng(3)
+    dist = np.sort(rng.random((500, 5)), axis=1)
+    codes = rng.integers(0, 4, (500, 5))
+    got, scores = vote(dist, codes, 4, tie_break=tie_break)
+    want = [ref_vote(list(c), tie_break) for c in codes]
+    assert got.tolist() == want
+    assert scores.sum(axis=1).tolist() == [5.0] * 500
+
+
+def test_vote_k2_nearest_equals_1nn_and_lowest_is_biased():
+    dist = np.array([[0.1, 0.2], [0.1, 0.2]])
+    codes = np.array([[1, 0], [0, 1]])
+    assert vote(dist, codes, 2, tie_break="nearest")[0].tolist() == [1, 0]
+    assert vote(dist, codes, 2, tie_break="lowest")[0].tolist() == [0, 0]
+    assert vote(dist, codes, 2, tie_break="decrement")[0].tolist() == [1, 0]
+
+
+def test_vote_random_is_reproducible_and_only_picks_tied_classes():
+    dist = np.tile([0.1, 0.2, 0.3, 0.4], (2000, 1))
+    codes = np.tile([2, 0, 2, 0], (2000, 1))
+    a = vote(dist, codes, 3, tie_break="random", random_state=7)[0]
+    b = vote(dist, codes, 3, tie_break="random", random_state=7)[0]
+    assert a.tolist() == b.tolist()
+    assert set(a.tolist()) == {0, 2}
+    assert 0.45 < (a == 0).mean() < 0.55
+
+
+def test_distance_weights_follow_sklearn():
+    dist = np.array([[0.1, 0.5, 0.6], [0.0, 0.2, 0.0]])
+    codes = np.array([[0, 1, 1], [1, 0, 2]])
+    pred, scores = vote(dist, codes, 3, weights="distance")
+    assert pred.tolist() == [0, 1]  # 10 > 2 + 1.67; the two exact matches tie, the nearest wins
+    assert scores[0].tolist() == pytest.approx([10.0, 2 + 1 / 0.6, 0.0])
+    assert scores[1].tolist() == [0.0, 1.0, 1.0]
+
+
+def test_unknown_tie_break_lists_valid_ones():
+    with pytest.raises(ValueError, match="choose one of nearest, decrement, random, lowest"):
+        vote(np.zeros((1, 1)), np.zeros((1, 1), int), 1, tie_break="first")
+
+
+def test_top_k_tie_accuracy_counts_either_tied_label():
+    labels = [["a", "b"], ["a", "a"], ["b", "a"], ["c", "c"]]
+    assert top_k_tie_accuracy(["b", "a", "a", "b"], labels) == 0.75
+    with pytest.raises(ValueError, match="shape"):
+        top_k_tie_accuracy(["a"], labels)
+
+
+# ---- estimator -------------------------------------------------------------------------------
+
+
+def test_fit_predict_proba_kneighbors_score():
+    clf = NCDKNeighborsClassifier(n_neighbors=1).fit(X_TRAIN, Y_TRAIN)
+    assert clf.classes_.tolist() == ["money", "pets"]
+    assert clf.predict(X_TEST).tolist() == Y_TEST
+    proba = clf.predict_proba(X_TEST)
+    assert proba.shape == (4, 2) and np.allclose(proba.sum(axis=1), 1)
+    assert (proba.argmax(axis=1) == np.searchsorted(clf.classes_, Y_TEST)).all()
+    dist, idx = clf.kneighbors(X_TEST, n_neighbors=3)
+    assert dist.shape == idx.shape == (4, 3)
+    assert (np.diff(dist, axis=1) >= 0).all()
+    assert clf.kneighbors(X_TEST, return_distance=False).tolist() == idx[:, :1].tolist()
+    assert clf.score(X_TEST, Y_TEST) == 1.0
+    assert clf.train_lengths_.tolist() == [len(gzip.compress(t.encode(), 9)) for t in X_TRAIN]
+
+
+def test_kneighbors_without_x_excludes_each_item_itself():
+    clf = NCDKNeighborsClassifier(n_neighbors=2).fit(X_TRAIN, Y_TRAIN)
+    idx = clf.kneighbors(return_distance=False)
+    assert idx.shape == (8, 2)
+    assert not (idx == np.arange(8)[:, None]).any()
+
+
+def test_integer_labels_and_bytes_texts():
+    clf = NCDKNeighborsClassifier(n_neighbors=1).fit([t.encode() for t in X_TRAIN], [1] * 4 + [0] * 4)
+    assert clf.predict([t.encode() for t in X_TEST]).tolist() == [1, 0, 1, 0]
+
+
+def test_not_fitted_and_bad_input():
+    clf = NCDKNeighborsClassifier()
+    with pytest.raises(NotFittedError):
+        clf.predict(X_TEST)
+    with pytest.raises(ValueError, match="8 training items but y has 7"):
+        clf.fit(X_TRAIN, Y_TRAIN[:-1])
+    with pytest.raises(ValueError, match="empty"):
+        clf.fit([], [])
+    with pytest.raises(ValueError, match="n_neighbors must be a positive int"):
+        NCDKNeighborsClassifier(n_neighbors=0).fit(X_TRAIN, Y_TRAIN)
+    with pytest.raises(ValueError, match="larger than the number of training items"):
+        NCDKNeighborsClassifier(n_neighbors=9).fit(X_TRAIN, Y_TRAIN).predict(X_TEST)
+    with pytest.raises(ValueError, match="unknown compressor"):
+        NCDKNeighborsClassifier(compressor="rar").fit(X_TRAIN, Y_TRAIN)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        NCDKNeighborsClassifier().fit(X_TRAIN, np.linspace(0, 1, 8))
+
+
+def test_single_class_warns_but_works():
+    with pytest.warns(UserWarning, match="only one class"):
+        clf = NCDKNeighborsClassifier(n_neighbors=1).fit(PETS, ["pets"] * 4)
+    assert clf.predict(MONEY).tolist() == ["pets"] * 4
+
+
+def test_precomputed_matches_text_path():
+    D_train = nnzip.pairwise_distances(X_TRAIN)
+    D_test = nnzip.pairwise_distances(X_TEST, X_TRAIN)
+    pre = NCDKNeighborsClassifier(n_neighbors=3, metric="precomputed").fit(D_train, Y_TRAIN)
+    txt = NCDKNeighborsClassifier(n_neighbors=3).fit(X_TRAIN, Y_TRAIN)
+    assert pre.predict(D_test).tolist() == txt.predict(X_TEST).tolist()
+    assert np.array_equal(pre.kneighbors(D_test)[1], txt.kneighbors(X_TEST)[1])
+    assert pre.__sklearn_tags__().input_tags.pairwise
+    with pytest.raises(ValueError, match="features"):
+        pre.predict(D_test[:, :3])
+
+
+def test_clone_pickle_pipeline_gridsearch_cross_val():
+    clf = NCDKNeighborsClassifier(n_neighbors=1, tie_break="lowest")
+    assert clone(clf).get_params() == clf.get_params()
+    fitted = clf.fit(X_TRAIN, Y_TRAIN)
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert restored.predict(X_TEST).tolist() == fitted.predict(X_TEST).tolist()
+    pipe = Pipeline([("lower", FunctionTransformer(lambda xs: [x.lower() for x in xs])), ("knn", clone(clf))])
+    assert pipe.fit(X_TRAIN, Y_TRAIN).score([x.upper() for x in X_TEST], Y_TEST) == 1.0
+    search = GridSearchCV(
+        NCDKNeighborsClassifier(), {"n_neighbors": [1, 2, 3], "tie_break": ["nearest", "lowest"]}, cv=2
+    ).fit(X_TRAIN, Y_TRAIN)
+    assert search.best_params_["n_neighbors"] in (1, 2, 3)
+    scores = cross_val_score(NCDKNeighborsClassifier(n_neighbors=1), X_TRAIN, Y_TRAIN, cv=2)
+    assert scores.shape == (2,) and (scores >= 0.5).all()
+
+
+def test_string_input_is_declared_through_tags():
+    tags = NCDKNeighborsClassifier().__sklearn_tags__()
+    assert tags.input_tags.string and not tags.input_tags.two_d_array
+    assert tags.estimator_type == "classifier"
+
+
+# scikit-learn's checks that need no numeric data; parametrize_with_checks would skip nearly all
+# of the rest for a string-input estimator.
+DATA_FREE_CHECKS = [
+    "check_estimator_cloneable",
+    "check_estimator_repr",
+    "check_no_attributes_set_in_init",
+    "check_parameters_default_constructible",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_estimator_tags_renamed",
+    "check_valid_tag_types",
+    "check_mixin_order",
+    "check_do_not_raise_errors_in_init_or_set_params",
+]
+
+
+@pytest.mark.parametrize("check", DATA_FREE_CHECKS)
+def test_sklearn_data_free_checks(check):
+    getattr(estimator_checks, check)("NCDKNeighborsClassifier", NCDKNeighborsClassifier())
+
+
+# checks with numeric data run against the precomputed-distance form of the estimator
+PRECOMPUTED_CHECKS = ["check_estimators_unfitted", "check_fit_check_is_fitted", "check_classifiers_classes"]
+
+
+@pytest.mark.parametrize("check", PRECOMPUTED_CHECKS)
+def test_sklearn_checks_precomputed(check):
+    est = NCDKNeighborsClassifier(n_neighbors=1, metric="precomputed")
+    getattr(estimator_checks, check)("NCDKNeighborsClassifier", est)
+
+
+# ---- real data: exact agreement with a slow pure-Python reference ------------------------------
+
+
+def _ref_neighbors(test, train, k):
+    c_train = [len(gzip.compress(t.encode(), 9)) for t in train]
+    rows = []
+    for x in test:
+        cx = len(gzip.compress(x.encode(), 9))
+        d = [
+            (len(gzip.compress(f"{x} {y}".encode(), 9)) - min(cx, cy)) / max(cx, cy) for y, cy in zip(train, c_train)
+        ]
+        rows.append(np.argsort(np.array(d), kind="stable")[:k])
+    return np.array(rows)
+
+
+@pytest.mark.integration
+def test_r8_accuracies_match_slow_reference(data_dir):
+    """All tie-break figures on R8 equal an independent reference (subset unless NNZIP_FULL_TESTS=1)."""
+    ds = load_local("r8")
+    test_idx = np.arange(len(ds.X_test))
+    if os.environ.get("NNZIP_FULL_TESTS") != "1":
+        test_idx = np.random.default_rng(0).choice(len(ds.X_test), 120, replace=False)
+    X_test = [ds.X_test[i] for i in test_idx]
+    y_test = [ds.y_test[i] for i in test_idx]
+    ref_idx = _ref_neighbors(X_test, ds.X_train, 3)
+    labels = np.array(ds.y_train, dtype=object)
+    classes = sorted(set(ds.y_train))
+    code = {c: i for i, c in enumerate(classes)}
+
+    def ref_accuracy(k, tie_break):
+        preds = [classes[ref_vote([code[lab] for lab in labels[row[:k]]], tie_break)] for row in ref_idx]
+        return np.mean(np.array(preds) == np.array(y_test))
+
+    clf = NCDKNeighborsClassifier(n_neighbors=3, n_jobs=2).fit(ds.X_train, ds.y_train)
+    dist, idx = clf.kneighbors(X_test)
+    assert idx.tolist() == ref_idx.tolist()
+    for k, tie_break in [(1, "nearest"), (2, "nearest"), (2, "decrement"), (2, "lowest"), (3, "nearest"), (3, "decrement")]:
+        pred = clf.set_params(n_neighbors=k, tie_break=tie_break).vote(dist[:, :k], idx[:, :k])[0]
+        assert np.mean(pred == np.array(y_test)) == ref_accuracy(k, tie_break), (k, tie_break)
+    assert top_k_tie_accuracy(y_test, labels[idx[:, :2]]) == np.mean(
+        [y in {lab for lab, n in Counter(labels[row[:2]]).items() if n == max(Counter(labels[row[:2]]).values())}
+         for y, row in zip(y_test, ref_idx)]
+    )
+
