@@ -159,7 +159,7 @@ class KNeighborsVoteMixin:
         self.classes_, self._y = np.unique(y, return_inverse=True)
         if len(self.classes_) == 1:
             warnings.warn(
-                f"only one class ({self.classes_[0]!r}) in the training labels: every prediction will be it",
+                f"only one class ({self.classes_.tolist()[0]!r}) in the training labels: every prediction will be it",
                 UserWarning,
                 stacklevel=3,
             )

@@ -1,0 +1,184 @@
+"""``nnzip`` command line: the happy paths and every bad input named in the issue."""
+
+import csv
+import gzip
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from nnzip.cli import cli
+
+PETS = ["the cat sat on the mat", "my dog chased the cat", "a kitten and a puppy play", "the dog barked at the cat"]
+MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again", "shares of the bank fell"]
+
+
+def write_tsv(path, labels, texts, gz=False):
+    body = "".join(f"{lab}\t{t}\n" for lab, t in zip(labels, texts)).encode()
+    path.write_bytes(gzip.compress(body) if gz else body)
+    return str(path)
+
+
+@pytest.fixture
+def files(tmp_path):
+    train = write_tsv(tmp_path / "train.tsv.gz", ["pets"] * 4 + ["money"] * 4, PETS + MONEY, gz=True)
+    test = write_tsv(tmp_path / "test.tsv", ["pets", "money", "pets"], ["a cat and a dog", "stock market shares fell", PETS[0]])
+    return train, test
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_classify_files_writes_predictions_and_metrics(files, tmp_path):
+    train, test = files
+    out, js = tmp_path / "pred.csv", tmp_path / "m.json"
+    r = run("classify", "--train", train, "--test", test, "-k", "1", "--output", str(out), "--metrics-json", str(js))
+    assert r.exit_code == 0, r.output
+    assert "accuracy 1.0000" in r.output
+    assert "exact duplicates shared by train and test: 1 (33.33% of test)" in r.output
+    assert "Warning: 33.3% of test texts also occur in the training set" in r.output
+    rows = list(csv.DictReader(out.open()))
+    assert [r["predicted"] for r in rows] == ["pets", "money", "pets"]
+    assert rows[2]["true"] == "pets" and float(rows[0]["neighbor_distance"]) > 0
+    m = json.loads(js.read_text())
+    assert {"accuracy", "macro_f1", "top_k_tie_accuracy", "n_train", "n_test", "seconds"} <= set(m)
+    assert m["n_train"] == 8 and m["n_test"] == 3 and m["accuracy"] == 1.0
+
+
+def test_unlabelled_test_file_gives_predictions_only(files, tmp_path):
+    train, _ = files
+    test = tmp_path / "unlabelled.txt"
+    test.write_text("a cat on a mat\nfalling shares\n")
+    out = tmp_path / "p.csv"
+    r = run("classify", "--train", train, "--test", str(test), "-k", "1", "--output", str(out), "-q")
+    assert r.exit_code == 0, r.output
+    assert "no labels in the test set: predictions only" in r.output
+    assert list(csv.DictReader(out.open()))[0].keys() == {"id", "predicted", "neighbor_distance"}
+
+
+def test_csv_jsonl_with_columns(tmp_path):
+    train = tmp_path / "train.csv"
+    with train.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["body", "topic"])
+        w.writerows([[t, "pets"] for t in PETS] + [[t, "money"] for t in MONEY])
+    test = tmp_path / "test.jsonl"
+    test.write_text("\n".join(json.dumps({"body": t, "topic": "pets"}) for t in ["the cat sat", "a dog"]) + "\n")
+    r = run("classify", "--train", str(train), "--test", str(test), "--text-col", "body", "--label-col", "topic", "-k", "1", "-q")
+    assert r.exit_code == 0, r.output
+    assert "accuracy" in r.output
+    r = run("classify", "--train", str(train), "--test", str(test), "--text-col", "text")
+    assert r.exit_code == 1
+    assert "no text column 'text'; columns are body, topic" in r.output
+
+
+def test_other_models_through_the_same_command(files):
+    train, test = files
+    r = run("classify", "--train", train, "--test", test, "--model", "tfidf-logreg", "-q")
+    assert r.exit_code == 0, r.output
+    assert "top-" not in r.output  # the paper's tie metric belongs to kNN models only
+
+
+def test_default_job_runs_on_embedded_bbc():
+    r = run("classify", "--model", "tfidf-svm")
+    assert r.exit_code == 0, r.output
+    assert "bbc: 1780 train, 445 test, 5 classes" in r.output
+    assert float(re.search(r"^accuracy ([0-9.]+)", r.output, re.M).group(1)) > 0.9
+
+
+def test_datasets_lists_local_and_known(monkeypatch, tmp_path):
+    (tmp_path / "mine").mkdir()
+    write_tsv(tmp_path / "mine" / "train.tsv.gz", ["a"], ["x"], gz=True)
+    write_tsv(tmp_path / "mine" / "test.tsv.gz", ["a"], ["x"], gz=True)
+    monkeypatch.setenv("NNZIP_DATA_DIR", str(tmp_path))
+    r = run("datasets")
+    assert r.exit_code == 0
+    assert "bbc" in r.output and "mine" in r.output and "ag_news" in r.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--train", "missing.tsv", "--test", "missing.tsv"], "file not found: missing.tsv"),
+        (["-k", "0"], "Invalid value for '-k'"),
+        (["--tie-break", "first"], "'first' is not one of 'nearest', 'decrement', 'random', 'lowest'"),
+        (["--compressor", "rar"], "'rar' is not one of 'gzip', 'zlib'"),
+        (["--metric", "l2"], "'l2' is not one of 'ncd', 'cdm', 'clm'"),
+        (["--train", "x.tsv"], "--train and --test go together"),
+    ],
+)
+def test_bad_options_are_one_line_errors(args, message):
+    r = run("classify", *args)
+    assert r.exit_code != 0
+    assert message in r.output
+    assert "Traceback" not in r.output
+
+
+def test_bad_files(tmp_path, files):
+    train, test = files
+    bad = tmp_path / "bad.tsv"
+    bad.write_bytes(b"pets\tfine line\nmoney\tbad \xff byte\n")
+    r = run("classify", "--train", str(bad), "--test", test)
+    assert r.exit_code == 1 and "line 2 is not valid UTF-8" in r.output and "--encoding-errors replace" in r.output
+    r = run("classify", "--train", str(bad), "--test", test, "--encoding-errors", "replace", "-k", "1", "-q")
+    assert r.exit_code == 0, r.output
+
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    r = run("classify", "--train", str(empty), "--test", test)
+    assert r.exit_code == 1 and "training set is empty" in r.output
+
+    mixed = tmp_path / "mixed.tsv"
+    mixed.write_text("pets\ta cat\nno tab here\n")
+    r = run("classify", "--train", str(mixed), "--test", test)
+    assert r.exit_code == 1 and "line 2 has no TAB" in r.output
+
+    r = run("classify", "--train", train, "--test", test, "-k", "9")
+    assert r.exit_code == 1 and "larger than the training set (8 items)" in r.output
+
+
+def test_single_class_warns(tmp_path, files):
+    _, test = files
+    one = write_tsv(tmp_path / "one.tsv", ["pets"] * 3, PETS[:3])
+    r = run("classify", "--train", one, "--test", test, "-k", "1", "-q")
+    assert r.exit_code == 0
+    assert "Warning: only one class ('pets')" in r.output
+
+
+def test_failed_run_writes_no_output(tmp_path, files):
+    train, _ = files
+    out = tmp_path / "pred.csv"
+    bad = tmp_path / "bad.tsv"
+    bad.write_bytes(b"pets\t\xff\n")
+    r = run("classify", "--train", train, "--test", str(bad), "--output", str(out))
+    assert r.exit_code == 1
+    assert not out.exists() and not list(tmp_path.glob(".pred.csv*"))
+
+
+def test_extremely_long_line_works(tmp_path, files):
+    train, _ = files
+    long = tmp_path / "long.tsv"
+    long.write_text("pets\t" + "the cat sat on the mat and purred " * 4000 + "\n")
+    r = run("classify", "--train", train, "--test", str(long), "-k", "1", "-q")
+    assert r.exit_code == 0, r.output
+    assert "accuracy" in r.output
+
+
+def test_hub_dataset_offline_says_how_to_use_local_files():
+    pytest.importorskip("datasets")
+    r = run("classify", "--dataset", "no-such-user/no-such-dataset")
+    assert r.exit_code == 1
+    assert "could not load 'no-such-user/no-such-dataset' from the Hugging Face hub" in r.output
+    assert "--train/--test" in r.output and "NNZIP_DATA_DIR" in r.output
+
+
+def test_local_dataset_by_name(monkeypatch, tmp_path):
+    (tmp_path / "tiny").mkdir()
+    write_tsv(tmp_path / "tiny" / "train.tsv.gz", ["pets"] * 4 + ["money"] * 4, PETS + MONEY, gz=True)
+    write_tsv(tmp_path / "tiny" / "test.tsv.gz", ["pets"], ["the cat"], gz=True)
+    monkeypatch.setenv("NNZIP_DATA_DIR", str(tmp_path))
+    r = run("classify", "--dataset", "tiny", "-k", "1")
+    assert r.exit_code == 0, r.output
+    assert "tiny: 8 train, 1 test, 2 classes" in r.output
