@@ -6,32 +6,105 @@
 * :class:`TfidfLogReg`: TF-IDF + logistic regression (the paper's TFIDF+LR row).
 * :class:`TfidfSVM`: TF-IDF + linear SVM (Opitz's trained bag-of-words).
 
-The kNN models vote through :func:`nnzip.vote`, exactly like the compression classifier.
+The kNN models vote through :func:`nnzip.neighbors.vote`, exactly like the compression
+classifier, so a tie is resolved the same way whatever the distance.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
+from joblib import Parallel, delayed
 from scipy import sparse
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics.pairwise import cosine_distances
+from sklearn.metrics.pairwise import pairwise_distances
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from nnzip import _kernels
 from nnzip.compressors import as_texts
+from nnzip.errors import InputError
 from nnzip.neighbors import KNeighborsVoteMixin, check_n_neighbors, check_tie_break, check_weights
 
-# Query rows per block of the dense distance matrix: bounds memory on large test sets.
-_BLOCK_ROWS = 1024
+# Distance-matrix cells per block of query rows (32 MiB of float64): bounds memory on large sets.
+_BLOCK_CELLS = 1 << 22
+
+# Opitz's normalisation splits words at these characters (normalize.string2set in his code).
+_SPLIT_PUNCT = str.maketrans({c: " " for c in ".,?!"})
+
+
+def check_texts(X, name: str = "X") -> list[str]:
+    """Validate texts (a sequence of ``str``, or UTF-8 ``bytes``) and return them as ``str``.
+
+    Raises
+    ------
+    InputError
+        If ``X`` is not a sequence, is empty, or holds an item that is neither ``str`` nor ``bytes``
+        (``None`` included); the message names the offending index.
+    """
+    try:
+        return as_texts(X, name)
+    except TypeError as exc:
+        raise InputError(str(exc)) from None
+
+
+def check_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate classification labels; return ``(classes, codes)`` with ``classes = np.unique(y)``."""
+    if y is None:
+        raise InputError("y is required: this classifier needs training labels")
+    y = column_or_1d(y, warn=True)
+    if len(y) != n_samples:
+        raise InputError(f"X has {n_samples} training items but y has {len(y)} labels")
+    check_classification_targets(y)
+    return np.unique(y, return_inverse=True)
+
+
+def block_top_k(
+    distances: Callable[[slice], np.ndarray], n_queries: int, n_train: int, k: int, n_jobs: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest training items of every query, one block of query rows at a time.
+
+    Parameters
+    ----------
+    distances : callable
+        Maps a slice of query rows to their dense distance block of shape ``(rows, n_train)``.
+    n_queries, n_train : int
+        Matrix shape.
+    k : int
+        Neighbours per query.
+    n_jobs : int or None
+        Blocks computed in parallel threads (joblib semantics; ``None`` is one).
+
+    Returns
+    -------
+    distances : ndarray of shape (n_queries, k)
+        Nearest first; equal distances ordered by training index (a stable sort).
+    indices : ndarray of int64 of shape (n_queries, k)
+    """
+    rows = max(1, _BLOCK_CELLS // max(n_train, 1))
+    blocks = [slice(lo, min(lo + rows, n_queries)) for lo in range(0, n_queries, rows)]
+
+    def one(block: slice) -> tuple[np.ndarray, np.ndarray]:
+        return _kernels.stable_top_k(np.ascontiguousarray(distances(block), dtype=np.float64), k)
+
+    # threads: scipy/BLAS products and the numba kernel release the GIL, and nothing is copied
+    parts = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(one)(b) for b in blocks)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _opitz_preprocess(text: str) -> str:
+    """Lower-case and split at ``. , ? !`` as Opitz does (module level so that models pickle)."""
+    return text.lower().translate(_SPLIT_PUNCT)
 
 
 class _TextEstimator(ClassifierMixin, BaseEstimator):
-    """Declares text input to scikit-learn."""
+    """A classifier of texts: declares one-dimensional string input to scikit-learn."""
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -46,10 +119,10 @@ class _SparseKNN(KNeighborsVoteMixin, _TextEstimator):
     def _vectorizer(self) -> CountVectorizer:
         raise NotImplementedError
 
-    def _block_distances(self, queries: sparse.csr_matrix, texts: list[str]) -> np.ndarray:
+    def _distances(self, queries: sparse.csr_matrix, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
-    def fit(self, X, y):
+    def fit(self, X: Sequence[str], y) -> _SparseKNN:
         """Fit the vocabulary on the training texts and store their vectors and labels.
 
         Parameters
@@ -66,14 +139,14 @@ class _SparseKNN(KNeighborsVoteMixin, _TextEstimator):
         check_n_neighbors(self.n_neighbors)
         check_tie_break(self.tie_break)
         check_weights(self.weights)
-        texts = as_texts(X, "X")
+        texts = check_texts(X)
         self._fit_labels(y, len(texts))
         self.vectorizer_ = self._vectorizer()
         self.train_matrix_ = self.vectorizer_.fit_transform(texts).tocsr()
         self.n_samples_fit_ = len(texts)
         return self
 
-    def kneighbors(self, X, n_neighbors: int | None = None, return_distance: bool = True):
+    def kneighbors(self, X: Sequence[str], n_neighbors: int | None = None, return_distance: bool = True):
         """The nearest training items of each query (ties by training index).
 
         Parameters
@@ -93,95 +166,133 @@ class _SparseKNN(KNeighborsVoteMixin, _TextEstimator):
         """
         check_is_fitted(self)
         k = check_n_neighbors(self.n_neighbors if n_neighbors is None else n_neighbors, self.n_samples_fit_)
-        texts = as_texts(X, "X")
+        texts = check_texts(X)
         queries = self.vectorizer_.transform(texts).tocsr()
-        dist = np.empty((queries.shape[0], k))
-        idx = np.empty((queries.shape[0], k), dtype=np.int64)
-        for lo in range(0, queries.shape[0], _BLOCK_ROWS):
-            block = slice(lo, lo + _BLOCK_ROWS)
-            d = np.ascontiguousarray(self._block_distances(queries[block], texts[block]), dtype=np.float64)
-            dist[block], idx[block] = _kernels.stable_top_k(d, k)
+        dist, idx = block_top_k(
+            lambda b: self._distances(queries[b], texts[b]), len(texts), self.n_samples_fit_, k, self.n_jobs
+        )
         return (dist, idx) if return_distance else idx
 
 
 class CountCosineKNN(_SparseKNN):
-    """Token counts (CountVectorizer) + cosine-distance kNN.
+    """Token counts (``CountVectorizer``) + cosine-distance kNN.
 
     Parameters
     ----------
     n_neighbors : int, default=2
         Neighbours that vote.
     max_features : int or None, default=10000
-        Vocabulary size (Raschka used 10,000).
+        Vocabulary size: the most frequent training tokens (Raschka used 10,000).
     tie_break : {"nearest", "decrement", "random", "lowest"}, default="nearest"
-        See :func:`nnzip.vote`.
+        How a tied vote is resolved; see :func:`nnzip.neighbors.vote`.
     weights : {"uniform", "distance"} or callable, default="uniform"
-        Vote weights.
-    random_state : int or None, default=None
+        Vote weights, as in scikit-learn.
+    n_jobs : int or None, default=None
+        Threads for the distance blocks (joblib semantics).
+    random_state : int, RandomState or None, default=None
         Seed for ``tie_break="random"``.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Sorted class labels.
+    vectorizer_ : CountVectorizer
+        The fitted vectorizer.
+    train_matrix_ : scipy.sparse.csr_matrix of shape (n_samples, n_features)
+        Token counts of the training texts.
     """
 
-    def __init__(self, n_neighbors=2, max_features=10000, tie_break="nearest", weights="uniform", random_state=None):
+    def __init__(
+        self,
+        n_neighbors: int = 2,
+        max_features: int | None = 10000,
+        tie_break: str = "nearest",
+        weights: str | Callable = "uniform",
+        n_jobs: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.n_neighbors = n_neighbors
         self.max_features = max_features
         self.tie_break = tie_break
         self.weights = weights
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _vectorizer(self) -> CountVectorizer:
         return CountVectorizer(max_features=self.max_features)
 
-    def _block_distances(self, queries, texts):
-        return cosine_distances(queries, self.train_matrix_)
+    def _distances(self, queries: sparse.csr_matrix, texts: list[str]) -> np.ndarray:
+        # a text without any known token is at distance 1 from everything
+        return pairwise_distances(queries, self.train_matrix_, metric="cosine")
 
 
 class JaccardKNN(_SparseKNN):
     """Jaccard distance between token sets + kNN (Opitz's "BoW-kNN").
 
-    Tokens are lower-cased runs of word characters longer than three characters, so
-    punctuation and short function words are dropped. Two texts without any such token are
-    at distance 1.
+    A text's set holds its lower-cased whitespace-separated tokens longer than three
+    characters, after ``. , ? !`` are replaced by spaces (Opitz's ``string2set``). The distance
+    is ``1 - |A ∩ B| / max(1, |A ∪ B|)``, so two texts without any such token are at distance 1.
+    Intersections are sparse products of binary token matrices.
 
     Parameters
     ----------
     n_neighbors : int, default=2
         Neighbours that vote.
     tie_break : {"nearest", "decrement", "random", "lowest"}, default="nearest"
-        See :func:`nnzip.vote`.
+        How a tied vote is resolved; see :func:`nnzip.neighbors.vote`.
     weights : {"uniform", "distance"} or callable, default="uniform"
-        Vote weights.
-    random_state : int or None, default=None
+        Vote weights, as in scikit-learn.
+    n_jobs : int or None, default=None
+        Threads for the distance blocks (joblib semantics).
+    random_state : int, RandomState or None, default=None
         Seed for ``tie_break="random"``.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Sorted class labels.
+    vectorizer_ : CountVectorizer
+        The fitted binary vectorizer.
+    train_matrix_ : scipy.sparse.csr_matrix of shape (n_samples, n_features)
+        Token sets of the training texts (0/1).
     """
 
-    def __init__(self, n_neighbors=2, tie_break="nearest", weights="uniform", random_state=None):
+    def __init__(
+        self,
+        n_neighbors: int = 2,
+        tie_break: str = "nearest",
+        weights: str | Callable = "uniform",
+        n_jobs: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.n_neighbors = n_neighbors
         self.tie_break = tie_break
         self.weights = weights
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _vectorizer(self) -> CountVectorizer:
-        return CountVectorizer(binary=True, lowercase=True, token_pattern=r"(?u)\b\w{4,}\b")
+        return CountVectorizer(
+            binary=True, preprocessor=_opitz_preprocess, token_pattern=r"(?u)\S{4,}", dtype=np.int32
+        )
 
-    def _block_distances(self, queries, texts):
+    def _distances(self, queries: sparse.csr_matrix, texts: list[str]) -> np.ndarray:
         inter = (queries @ self.train_matrix_.T).toarray().astype(np.float64)
-        # a query's set includes words the training vocabulary lacks: they enlarge the union
+        # the query's own set counts words the training vocabulary lacks: they enlarge the union
         analyzer = self.vectorizer_.build_analyzer()
-        q_size = np.array([[len(set(analyzer(t)))] for t in texts], dtype=np.float64)
+        q_size = np.array([len(set(analyzer(t))) for t in texts], dtype=np.float64)[:, None]
         t_size = np.asarray(self.train_matrix_.sum(axis=1), dtype=np.float64).T
         union = q_size + t_size - inter
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sim = np.where(union > 0, inter / union, 0.0)
-        return 1.0 - sim
+        return 1.0 - inter / np.maximum(union, 1.0)
 
 
 class _TfidfLinear(_TextEstimator):
-    """TF-IDF features + a linear model, fitted as one scikit-learn pipeline."""
+    """TF-IDF features (sublinear tf) + a linear model, fitted as one scikit-learn pipeline."""
 
-    def _model(self):
+    def _model(self) -> BaseEstimator:
         raise NotImplementedError
 
-    def fit(self, X, y):
+    def fit(self, X: Sequence[str], y) -> _TfidfLinear:
         """Fit TF-IDF and the linear model.
 
         Parameters
@@ -195,21 +306,38 @@ class _TfidfLinear(_TextEstimator):
         -------
         self
         """
-        texts = as_texts(X, "X")
+        texts = check_texts(X)
+        classes, codes = check_labels(y, len(texts))
         vectorizer = TfidfVectorizer(sublinear_tf=True, max_features=self.max_features, ngram_range=self.ngram_range)
-        self.pipeline_ = Pipeline([("tfidf", vectorizer), ("model", self._model())]).fit(texts, y)
-        self.classes_ = self.pipeline_.classes_
+        # fit on class indices so that classes_ is np.unique(y) whatever the model does with labels
+        self.pipeline_ = Pipeline([("tfidf", vectorizer), ("model", self._model())]).fit(texts, codes)
+        self.classes_ = classes
         return self
 
-    def predict(self, X) -> np.ndarray:
-        """Predicted label of each text."""
-        check_is_fitted(self)
-        return self.pipeline_.predict(as_texts(X, "X"))
+    def predict(self, X: Sequence[str]) -> np.ndarray:
+        """Predicted label of each text.
 
-    def decision_function(self, X) -> np.ndarray:
-        """Linear scores of each text (see scikit-learn's linear models)."""
+        Parameters
+        ----------
+        X : sequence of str or bytes
+            Texts.
+
+        Returns
+        -------
+        ndarray of shape (n_texts,)
+        """
         check_is_fitted(self)
-        return self.pipeline_.decision_function(as_texts(X, "X"))
+        return self.classes_[self.pipeline_.predict(check_texts(X))]
+
+    def decision_function(self, X: Sequence[str]) -> np.ndarray:
+        """Linear scores of each text, as scikit-learn's linear models give them.
+
+        Returns
+        -------
+        ndarray of shape (n_texts,) for two classes (score of ``classes_[1]``), else (n_texts, n_classes)
+        """
+        check_is_fitted(self)
+        return self.pipeline_.decision_function(check_texts(X))
 
 
 class TfidfLogReg(_TfidfLinear):
@@ -218,38 +346,58 @@ class TfidfLogReg(_TfidfLinear):
     Parameters
     ----------
     C : float, default=10.0
-        Inverse regularisation strength.
+        Inverse regularisation strength (TF-IDF rows are L2-normalised, so a weak penalty fits).
     max_features : int or None, default=None
         Vocabulary size limit.
-    ngram_range : tuple, default=(1, 1)
-        Word n-grams.
+    ngram_range : tuple of int, default=(1, 1)
+        Word n-gram range.
     max_iter : int, default=1000
         Solver iterations.
     random_state : int or None, default=None
         Passed to the solver.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Sorted class labels.
+    pipeline_ : sklearn.pipeline.Pipeline
+        The fitted TF-IDF + model pipeline (trained on class indices).
     """
 
-    def __init__(self, C=10.0, max_features=None, ngram_range=(1, 1), max_iter=1000, random_state=None):
+    def __init__(
+        self,
+        C: float = 10.0,
+        max_features: int | None = None,
+        ngram_range: tuple[int, int] = (1, 1),
+        max_iter: int = 1000,
+        random_state: int | None = None,
+    ) -> None:
         self.C = C
         self.max_features = max_features
         self.ngram_range = ngram_range
         self.max_iter = max_iter
         self.random_state = random_state
 
-    def _model(self):
+    def _model(self) -> LogisticRegression:
         return LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state)
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, columns in ``classes_`` order."""
+    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
+        """Class probabilities, columns in ``classes_`` order.
+
+        Returns
+        -------
+        ndarray of shape (n_texts, n_classes)
+        """
         check_is_fitted(self)
-        return self.pipeline_.predict_proba(as_texts(X, "X"))
+        return self.pipeline_.predict_proba(check_texts(X))
 
 
 class TfidfSVM(_TfidfLinear):
-    """TF-IDF (sublinear tf) + linear SVM (one-vs-rest).
+    """TF-IDF (sublinear tf) + linear SVM (one-vs-rest ``LinearSVC``).
 
-    ``predict_proba`` is the softmax of the decision scores: it ranks classes like the SVM
-    does but is not calibrated.
+    ``predict_proba`` is the softmax of the decision scores (for two classes, of ``(-s, s)``):
+    it ranks classes as the SVM does and is cheap, but it is not calibrated. Wrap the model in
+    ``sklearn.calibration.CalibratedClassifierCV`` when calibrated probabilities matter.
 
     Parameters
     ----------
@@ -257,24 +405,42 @@ class TfidfSVM(_TfidfLinear):
         Inverse regularisation strength.
     max_features : int or None, default=None
         Vocabulary size limit.
-    ngram_range : tuple, default=(1, 1)
-        Word n-grams.
+    ngram_range : tuple of int, default=(1, 1)
+        Word n-gram range.
     random_state : int or None, default=None
         Passed to the solver.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Sorted class labels.
+    pipeline_ : sklearn.pipeline.Pipeline
+        The fitted TF-IDF + model pipeline (trained on class indices).
     """
 
-    def __init__(self, C=1.0, max_features=None, ngram_range=(1, 1), random_state=None):
+    def __init__(
+        self,
+        C: float = 1.0,
+        max_features: int | None = None,
+        ngram_range: tuple[int, int] = (1, 1),
+        random_state: int | None = None,
+    ) -> None:
         self.C = C
         self.max_features = max_features
         self.ngram_range = ngram_range
         self.random_state = random_state
 
-    def _model(self):
+    def _model(self) -> LinearSVC:
         return LinearSVC(C=self.C, random_state=self.random_state)
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Softmax of the decision scores, columns in ``classes_`` order (not calibrated)."""
+    def predict_proba(self, X: Sequence[str]) -> np.ndarray:
+        """Softmax of the decision scores, columns in ``classes_`` order (not calibrated).
+
+        Returns
+        -------
+        ndarray of shape (n_texts, n_classes)
+        """
         scores = self.decision_function(X)
-        if scores.ndim == 1:  # binary: one score for classes_[1]
+        if scores.ndim == 1:  # two classes: one score, for classes_[1]
             scores = np.column_stack([-scores, scores])
         return softmax(scores, axis=1)

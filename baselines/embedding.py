@@ -1,7 +1,9 @@
 """Sentence-embedding kNN: the paper's "SentBERT" row.
 
-Texts are encoded by a transformer, mean-pooled over real tokens and L2-normalised; the
-neighbours are those with the smallest cosine distance, and vote through :func:`nnzip.vote`.
+Texts are encoded by a transformer, mean-pooled over real (attention-masked) tokens and
+L2-normalised; the neighbours are those with the smallest cosine distance, and they vote
+through :func:`nnzip.neighbors.vote`. torch and transformers are imported only when texts are
+embedded.
 """
 
 from __future__ import annotations
@@ -9,18 +11,17 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from nnzip import _kernels
-from nnzip.compressors import as_texts
 from nnzip.neighbors import KNeighborsVoteMixin, check_n_neighbors, check_tie_break, check_weights
 
 from ._hf import MINILM, pick_device, require, resolve_model
-from .bow import _BLOCK_ROWS, _TextEstimator
+from .bow import _TextEstimator, block_top_k, check_texts
 
 
 class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
@@ -34,36 +35,47 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
     n_neighbors : int, default=2
         Neighbours that vote.
     tie_break : {"nearest", "decrement", "random", "lowest"}, default="nearest"
-        See :func:`nnzip.vote`.
+        How a tied vote is resolved; see :func:`nnzip.neighbors.vote`.
     weights : {"uniform", "distance"} or callable, default="uniform"
-        Vote weights.
+        Vote weights, as in scikit-learn.
     batch_size : int, default=64
         Texts per forward pass.
     max_length : int, default=256
         Tokens kept per text.
     device : str or None, default=None
-        ``"cuda"`` when available, else ``"cpu"``.
-    cache_dir : str or None, default=None
-        Keep embeddings here, one file per text keyed by a hash of model and text.
-    random_state : int or None, default=None
+        Torch device; ``"cuda"`` when available, else ``"cpu"``.
+    cache_dir : str, path or None, default=None
+        Keep embeddings here, one ``.npy`` file per text named by the sha256 of model name,
+        ``max_length`` and text, so a text is encoded once across fits and runs.
+    n_jobs : int or None, default=None
+        Threads for the distance blocks (joblib semantics).
+    random_state : int, RandomState or None, default=None
         Seed for ``tie_break="random"``.
     verbose : int, default=0
         Progress bar when non-zero.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Sorted class labels.
+    train_embeddings_ : ndarray of float32 of shape (n_samples, hidden_size)
+        Unit-length embeddings of the training texts.
     """
 
     def __init__(
         self,
-        model_name=MINILM,
-        n_neighbors=2,
-        tie_break="nearest",
-        weights="uniform",
-        batch_size=64,
-        max_length=256,
-        device=None,
-        cache_dir=None,
-        random_state=None,
-        verbose=0,
-    ):
+        model_name: str = MINILM,
+        n_neighbors: int = 2,
+        tie_break: str = "nearest",
+        weights: str | Callable = "uniform",
+        batch_size: int = 64,
+        max_length: int = 256,
+        device: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        n_jobs: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+    ) -> None:
         self.model_name = model_name
         self.n_neighbors = n_neighbors
         self.tie_break = tie_break
@@ -72,26 +84,32 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
         self.max_length = max_length
         self.device = device
         self.cache_dir = cache_dir
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
     def _cache_path(self, text: str) -> Path:
+        # max_length is in the key: truncation changes the embedding of a long text
         key = hashlib.sha256(f"{self.model_name}\0{self.max_length}\0{text}".encode()).hexdigest()
         return Path(self.cache_dir) / key[:2] / f"{key}.npy"
 
-    def _encode_batches(self, texts: list[str]) -> np.ndarray:
-        torch = require("torch")
+    def _load_encoder(self) -> None:
         transformers = require("transformers")
-        if not hasattr(self, "_encoder"):
-            source = resolve_model(self.model_name)
-            self._device = pick_device(self.device)
-            self._tokenizer = transformers.AutoTokenizer.from_pretrained(source)
-            self._encoder = transformers.AutoModel.from_pretrained(source).to(self._device).eval()
-        # longest first so each batch pads little; results go back to input order
+        require("torch")
+        source = resolve_model(self.model_name)
+        self._device = pick_device(self.device)
+        self._tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+        self._encoder = transformers.AutoModel.from_pretrained(source).to(self._device).eval()
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        torch = require("torch")
+        if getattr(self, "_encoder", None) is None:
+            self._load_encoder()
+        # longest first so each batch pads little; rows go back to input order
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.empty((len(texts), self._encoder.config.hidden_size), dtype=np.float32)
-        batches = range(0, len(texts), self.batch_size)
-        for lo in tqdm(batches, desc="embedding", unit="batch", disable=None if self.verbose else True):
+        starts = range(0, len(texts), self.batch_size)
+        for lo in tqdm(starts, desc="embedding", unit="batch", disable=not self.verbose):
             rows = order[lo : lo + self.batch_size]
             enc = self._tokenizer(
                 [texts[i] for i in rows], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
@@ -100,11 +118,23 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
                 hidden = self._encoder(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled, dim=1)
-            out[rows] = pooled.float().cpu().numpy()
+            out[rows] = torch.nn.functional.normalize(pooled, dim=1).float().cpu().numpy()
         return out
 
-    def embed(self, X) -> np.ndarray:
+    @staticmethod
+    def _save_atomic(path: Path, vector: np.ndarray) -> None:
+        # write a temporary file beside the target and rename it: readers never see half a file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, vector)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    def embed(self, X: Sequence[str]) -> np.ndarray:
         """L2-normalised sentence embeddings, one row per text.
 
         Parameters
@@ -116,21 +146,21 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
         -------
         ndarray of float32 of shape (n_texts, hidden_size)
         """
-        texts = as_texts(X, "X")
+        texts = check_texts(X)
         if self.cache_dir is None:
-            return self._encode_batches(texts)
+            return self._encode(texts)
         paths = [self._cache_path(t) for t in texts]
-        missing = [i for i, p in enumerate(paths) if not p.exists()]
-        fresh = self._encode_batches([texts[i] for i in missing]) if missing else None
-        for row, i in enumerate(missing):
-            paths[i].parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=paths[i].parent, suffix=".npy")
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, fresh[row])
-            os.replace(tmp, paths[i])
+        missing: dict[Path, int] = {}  # first position of each text not cached yet
+        for i, path in enumerate(paths):
+            if path not in missing and not path.exists():
+                missing[path] = i
+        if missing:
+            rows = list(missing.values())
+            for i, vector in zip(rows, self._encode([texts[i] for i in rows])):
+                self._save_atomic(paths[i], vector)
         return np.stack([np.load(p) for p in paths])
 
-    def fit(self, X, y):
+    def fit(self, X: Sequence[str], y) -> EmbeddingKNN:
         """Embed the training texts and store them with their labels.
 
         Parameters
@@ -147,14 +177,23 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
         check_n_neighbors(self.n_neighbors)
         check_tie_break(self.tie_break)
         check_weights(self.weights)
-        texts = as_texts(X, "X")
+        texts = check_texts(X)
         self._fit_labels(y, len(texts))
         self.train_embeddings_ = self.embed(texts)
         self.n_samples_fit_ = len(texts)
         return self
 
-    def kneighbors(self, X, n_neighbors: int | None = None, return_distance: bool = True):
+    def kneighbors(self, X: Sequence[str], n_neighbors: int | None = None, return_distance: bool = True):
         """The nearest training items by cosine distance (ties by training index).
+
+        Parameters
+        ----------
+        X : sequence of str or bytes
+            Queries.
+        n_neighbors : int, optional
+            Defaults to ``n_neighbors``.
+        return_distance : bool, default=True
+            Whether to return the distances too.
 
         Returns
         -------
@@ -165,14 +204,12 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
         check_is_fitted(self)
         k = check_n_neighbors(self.n_neighbors if n_neighbors is None else n_neighbors, self.n_samples_fit_)
         queries = self.embed(X).astype(np.float64)
-        train = self.train_embeddings_.T.astype(np.float64)
-        dist = np.empty((len(queries), k))
-        idx = np.empty((len(queries), k), dtype=np.int64)
-        for lo in range(0, len(queries), _BLOCK_ROWS):
-            block = slice(lo, lo + _BLOCK_ROWS)
-            dist[block], idx[block] = _kernels.stable_top_k(np.ascontiguousarray(1.0 - queries[block] @ train), k)
+        train_t = self.train_embeddings_.T.astype(np.float64)
+        # unit vectors: cosine distance is 1 - dot product
+        dist, idx = block_top_k(lambda b: 1.0 - queries[b] @ train_t, len(queries), self.n_samples_fit_, k, self.n_jobs)
         return (dist, idx) if return_distance else idx
 
-    def __getstate__(self):
-        # the loaded encoder is rebuilt on demand; pickles stay small and device-free
-        return {k: v for k, v in self.__dict__.items() if k not in ("_encoder", "_tokenizer", "_device")}
+    def __getstate__(self) -> dict:
+        # the encoder is reloaded on demand: pickles stay small and device-free
+        state = super().__getstate__()
+        return {k: v for k, v in state.items() if k not in ("_encoder", "_tokenizer", "_device")}

@@ -1,52 +1,51 @@
-"""Every model by name, so the CLI and the experiments treat gzip-kNN and the baselines alike."""
+"""Every model by name, so the CLI and the experiments treat gzip-kNN and the baselines alike.
+
+Classes are imported when first asked for: naming a model costs nothing, and the optional
+extras (torch, transformers) are needed only to fit the models that use them.
+
+The kNN models (``gzip-knn``, ``count-cosine-knn``, ``jaccard-knn``, ``embedding-knn``) all
+take ``n_neighbors``, ``tie_break``, ``weights``, ``n_jobs`` and ``random_state``.
+"""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 
 from sklearn.base import BaseEstimator
 
 from .errors import ConfigError
 
-MODELS = (
-    "gzip-knn",
-    "count-cosine-knn",
-    "jaccard-knn",
-    "tfidf-logreg",
-    "tfidf-svm",
-    "embedding-knn",
-    "transformer",
-)
+# name -> (module, class); baselines ship as the nnzip.baselines package
+_REGISTRY = {
+    "gzip-knn": ("nnzip.classifier", "NCDKNeighborsClassifier"),
+    "count-cosine-knn": ("nnzip.baselines.bow", "CountCosineKNN"),
+    "jaccard-knn": ("nnzip.baselines.bow", "JaccardKNN"),
+    "tfidf-logreg": ("nnzip.baselines.bow", "TfidfLogReg"),
+    "tfidf-svm": ("nnzip.baselines.bow", "TfidfSVM"),
+    "embedding-knn": ("nnzip.baselines.embedding", "EmbeddingKNN"),
+    "transformer": ("nnzip.baselines.transformer", "TransformerClassifier"),
+}
+MODELS = tuple(_REGISTRY)
 
 
 def model_class(name: str) -> type[BaseEstimator]:
-    """The estimator class behind a model name (imports optional dependencies lazily)."""
-    if name == "gzip-knn":
-        from .classifier import NCDKNeighborsClassifier
+    """The estimator class behind a model name.
 
-        return NCDKNeighborsClassifier
-    if name in ("count-cosine-knn", "jaccard-knn", "tfidf-logreg", "tfidf-svm"):
-        from .baselines import bow
-
-        return {
-            "count-cosine-knn": bow.CountCosineKNN,
-            "jaccard-knn": bow.JaccardKNN,
-            "tfidf-logreg": bow.TfidfLogReg,
-            "tfidf-svm": bow.TfidfSVM,
-        }[name]
-    if name == "embedding-knn":
-        from .baselines.embedding import EmbeddingKNN
-
-        return EmbeddingKNN
-    if name == "transformer":
-        from .baselines.transformer import TransformerClassifier
-
-        return TransformerClassifier
-    raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    Raises
+    ------
+    ConfigError
+        For an unknown name; the message lists the valid ones.
+    """
+    try:
+        module, cls = _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
+    return getattr(importlib.import_module(module), cls)
 
 
 def model_params(name: str) -> tuple[str, ...]:
-    """Names of the constructor parameters of a model."""
+    """Names of the constructor parameters of a model, in signature order."""
     return tuple(inspect.signature(model_class(name).__init__).parameters)[1:]
 
 
@@ -58,10 +57,21 @@ def make_model(name: str, *, strict: bool = True, **params) -> BaseEstimator:
     name : str
         One of :data:`MODELS`.
     strict : bool, default=True
-        Reject parameters the model does not take; with ``False`` they are dropped, so that one
-        set of options (``n_neighbors``, ``tie_break``, ``n_jobs``, ...) can be passed to every model.
+        Reject parameters the model does not take (see :func:`model_params`). With ``False``
+        they are dropped silently, so that one set of options (``n_neighbors``, ``compressor``,
+        ``n_jobs``, ``cache_dir``, ...) can be passed to every model.
     **params
         Constructor parameters.
+
+    Returns
+    -------
+    estimator
+        An unfitted scikit-learn estimator.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name, or with ``strict=True`` a parameter the model does not take.
     """
     accepted = model_params(name)
     unknown = sorted(set(params) - set(accepted))

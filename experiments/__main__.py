@@ -1,0 +1,50 @@
+"""``python -m experiments run NAME`` / ``report NAME``: a thin click front end over the runner."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from nnzip.errors import NNZipError
+
+from .report import build_report
+from .runner import CACHE_DIR, RESULTS_DIR, Runner, load_config
+
+
+@click.group()
+def main() -> None:
+    """Run nnzip's experiments and build their tables and plots."""
+
+
+@main.command()
+@click.argument("config")
+@click.option("--limit-test", type=click.IntRange(min=1), help="Quick mode: a seeded subsample of N test items per dataset.")
+@click.option("--overwrite", is_flag=True, help="Recompute runs whose result file exists.")
+@click.option("--results-dir", type=click.Path(file_okay=False), default=str(RESULTS_DIR), show_default=True)
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=str(CACHE_DIR), show_default=True)
+def run(config, limit_test, overwrite, results_dir, cache_dir) -> None:
+    """Run CONFIG (a name in experiments/configs or a TOML path), then build its report."""
+    try:
+        cfg = load_config(config)
+        computed = Runner(cfg, results_dir, limit_test, overwrite, cache_dir, argv=["python", "-m", "experiments", *sys.argv[1:]]).run()
+        paths = build_report(cfg.name, results_dir)
+    except NNZipError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{computed} runs computed; wrote {', '.join(str(p) for p in paths)}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--results-dir", type=click.Path(file_okay=False), default=str(RESULTS_DIR), show_default=True)
+def report(name, results_dir) -> None:
+    """Rebuild the tables and plots of experiment NAME from its result files."""
+    try:
+        paths = build_report(name, results_dir)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {', '.join(str(p) for p in paths)}")
+
+
+if __name__ == "__main__":
+    main(prog_name="python -m experiments")

@@ -1,0 +1,189 @@
+"""Tables (CSV, Markdown) and plots built only from an experiment's result files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import tomllib
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .runner import RESULTS_DIR, ROOT
+
+GROUP = ("dataset", "model", "variant", "compressor", "shots", "remove_duplicates")
+COLUMNS = ("experiment", *GROUP, "seed", "n_train", "n_test", "accuracy", "macro_f1", "top_k_tie_accuracy",
+           "seconds", "us_per_pair", "duplicates", "status", "reason")
+
+
+def load_runs(name: str, results_dir: Path = RESULTS_DIR) -> list[dict]:
+    """Every run file of an experiment, sorted for stable tables."""
+    runs = [json.loads(p.read_text()) for p in sorted((Path(results_dir) / name / "runs").glob("*.json"))]
+    key = lambda r: tuple(str(r.get(c)) for c in (*GROUP, "seed"))  # noqa: E731
+    return sorted(runs, key=key)
+
+
+def _mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{np.mean(values):.4f} ± {np.std(values):.4f}"
+
+
+def summarize(runs: list[dict]) -> list[dict]:
+    """One row per group (dataset, model, variant, ...), mean ± std over seeds."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in runs:
+        groups[tuple(r.get(c) for c in GROUP)].append(r)
+    rows = []
+    for key, members in groups.items():
+        row = dict(zip(GROUP, key))
+        ok = [m for m in members if m.get("status") == "ok"]
+        row["seeds"] = len(ok)
+        if not ok:
+            row["status"] = "not run: " + members[0].get("reason", "")
+            rows.append(row)
+            continue
+        row["status"] = "ok"
+        for metric in ("accuracy", "macro_f1", "top_k_tie_accuracy"):
+            vals = [m[metric] for m in ok if m.get(metric) is not None]
+            row[metric] = _mean_std(vals) if vals else ""
+            row[f"{metric}_mean"] = float(np.mean(vals)) if vals else None
+            row[f"{metric}_std"] = float(np.std(vals)) if vals else None
+        row["seconds"] = f"{np.mean([m['seconds'] for m in ok]):.1f}"
+        us = [m["us_per_pair"] for m in ok if m.get("us_per_pair") is not None]
+        row["us_per_pair"] = float(np.mean(us)) if us else None
+        row["n_train"], row["n_test"] = ok[0]["n_train"], ok[0]["n_test"]
+        rows.append(row)
+    return rows
+
+
+def _md_table(rows: list[dict], columns: list[str]) -> str:
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        out.append("| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in columns) + " |")
+    return "\n".join(out)
+
+
+def _paper_table(summary: list[dict]) -> str:
+    """Ours next to the paper's reported figures (datasets both have)."""
+    ref = tomllib.loads((ROOT / "paper_reference.toml").read_text())
+    by = {(r["dataset"], r["model"], r["variant"]): r for r in summary if r["status"] == "ok" and not r["shots"]}
+    lines = ["| dataset | paper gzip (top-2 scoring) | ours: top-2 tie metric | ours: k=2 nearest (corrected) | ours: k=1 | "
+             "ours: tfidf-logreg | paper BERT |", "|---|---|---|---|---|---|---|"]
+    for name, paper in ref["datasets"].items():
+        k2 = by.get((name, "gzip-knn", "k=2 nearest"))
+        if k2 is None:
+            continue
+        k1 = by.get((name, "gzip-knn", "k=1 nearest"), {})
+        lr = by.get((name, "tfidf-logreg", "default"), {})
+        lines.append(
+            f"| {name} | {paper.get('gzip', '')} | {k2['top_k_tie_accuracy_mean']:.3f} | {k2['accuracy_mean']:.3f} | "
+            f"{k1.get('accuracy_mean', float('nan')):.3f} | {lr.get('accuracy_mean', float('nan')):.3f} | {paper.get('bert', '')} |"
+        )
+    return "\n".join(lines) + f"\n\nPaper figures: {ref['source']}\n"
+
+
+def _plot_fewshot(summary: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = sorted({r["dataset"] for r in summary if r["shots"] and r["status"] == "ok"})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4 * len(datasets), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], datasets):
+        series = defaultdict(list)
+        for r in summary:
+            if r["dataset"] == name and r["status"] == "ok" and r["shots"]:
+                label = r["model"] if r["variant"] == "default" else f"{r['model']} {r['variant']}"
+                series[label].append((r["shots"], r["accuracy_mean"], r["accuracy_std"]))
+        for label, pts in sorted(series.items()):
+            pts.sort()
+            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3, label=label)
+        ax.set_xscale("log")
+        ax.set_title(name)
+        ax.set_xlabel("training examples per class")
+        ax.set_ylabel("accuracy")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_compressors(summary: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in sorted({r["dataset"] for r in summary}):
+        pts = [r for r in summary if r["dataset"] == name and r["status"] == "ok" and r["us_per_pair"] and r["variant"] == "k=1 nearest"]
+        ax.scatter([r["us_per_pair"] for r in pts], [r["accuracy_mean"] for r in pts], label=name)
+        for r in pts:
+            ax.annotate(r["compressor"], (r["us_per_pair"], r["accuracy_mean"]), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("wall µs per pair (2 cores)")
+    ax.set_ylabel("accuracy (k=1)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def build_report(name: str, results_dir: Path = RESULTS_DIR) -> list[Path]:
+    """Write ``<name>.csv``, ``<name>.md`` and any plots from the run files; return their paths."""
+    results_dir = Path(results_dir)
+    runs = load_runs(name, results_dir)
+    if not runs:
+        raise FileNotFoundError(f"no result files for experiment {name!r} under {results_dir / name / 'runs'}")
+    written = []
+    csv_path = results_dir / f"{name}.csv"
+    with csv_path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(runs)
+    written.append(csv_path)
+
+    summary = summarize(runs)
+    columns = ["dataset", "model", "variant", "compressor", "shots", "n_train", "n_test", "seeds", "accuracy",
+               "macro_f1", "top_k_tie_accuracy", "seconds", "status"]
+    if any(r.get("remove_duplicates") for r in summary):
+        columns.insert(5, "remove_duplicates")
+    commands = sorted({" ".join(r["argv"]) for r in runs if r.get("argv")})
+    m = runs[0]["machine"]
+    dates = sorted({r["date"] for r in runs})
+    md = [
+        f"# Experiment `{name}`\n",
+        f"Produced by: {'; '.join(f'`{c}`' for c in commands)}  ",
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; nnzip {m['nnzip']} (git {m['git']}); "
+        f"date {', '.join(dates)}.\n",
+        "`top_k_tie_accuracy` is the paper's scoring (correct if the true label is among the tied top classes): "
+        "an upper bound, not the accuracy of any classifier. gzip-kNN `seconds` is the one neighbour search shared "
+        "by all its k/tie-break rows (fit + search, all cores).\n",
+    ]
+    limits = sorted({(r["dataset"], r.get("limit_test")) for r in runs if r.get("limit_test")})
+    if limits:
+        md.append("Seeded test subsamples: " + ", ".join(f"{d}: {n} items" for d, n in limits) + ".\n")
+    if any(r["shots"] is None and r["model"] == "gzip-knn" for r in summary) and (ROOT / "paper_reference.toml").exists():
+        table = _paper_table(summary)
+        if table.count("\n") > 3:
+            md += ["## Side by side with the paper\n", table]
+    md += ["## All rows\n", _md_table(summary, columns), ""]
+    if any(r["shots"] for r in summary):
+        png = results_dir / f"{name}.png"
+        _plot_fewshot(summary, png)
+        md.append(f"![accuracy vs shots]({png.name})\n")
+        written.append(png)
+    elif len({r["compressor"] for r in summary if r.get("compressor")}) > 1:
+        png = results_dir / f"{name}.png"
+        _plot_compressors(summary, png)
+        md.append(f"![accuracy vs speed]({png.name})\n")
+        written.append(png)
+    md_path = results_dir / f"{name}.md"
+    md_path.write_text("\n".join(md))
+    written.append(md_path)
+    return written

@@ -1,0 +1,320 @@
+"""Run an experiment config: one JSON result file per (dataset, model, variant, shots, seed).
+
+Finished runs are skipped on a rerun (unless ``overwrite``), and gzip neighbour searches go
+through the engine's block cache, so an interrupted experiment resumes where it stopped.
+Tables and plots are built from the result files only (:mod:`experiments.report`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+from tqdm.auto import tqdm
+
+import nnzip
+from nnzip.compressors import COMPRESSORS
+from nnzip.data import Dataset, duplicate_report, load_bbc, load_local, local_datasets, read_tsv
+from nnzip.errors import ConfigError
+from nnzip.evaluate import write_json
+from nnzip.metrics import top_k_tie_accuracy
+from nnzip.models import MODELS, make_model
+from nnzip.neighbors import TIE_BREAKS
+
+ROOT = Path(__file__).resolve().parent
+CONFIG_DIR = ROOT / "configs"
+RESULTS_DIR = ROOT / "results"
+CACHE_DIR = ROOT / ".cache"
+
+KEYS = {
+    "description": str,
+    "datasets": list,
+    "models": list,
+    "knn_variants": list,
+    "compressors": list,
+    "shots": list,
+    "seeds": list,
+    "limit_test": int,
+    "limit_test_for": dict,
+    "remove_duplicates": bool,
+    "not_run": dict,
+    "model_params": dict,
+    "n_jobs": int,
+}
+DEFAULT_VARIANTS = [[1, "nearest"], [2, "nearest"], [2, "decrement"], [2, "random"], [2, "lowest"], [3, "decrement"], [3, "random"]]
+
+
+@dataclasses.dataclass
+class Config:
+    """A validated experiment config (see ``experiments/configs/*.toml``)."""
+
+    name: str
+    description: str = ""
+    datasets: list = dataclasses.field(default_factory=list)
+    models: list = dataclasses.field(default_factory=lambda: ["gzip-knn"])
+    knn_variants: list = dataclasses.field(default_factory=lambda: [list(v) for v in DEFAULT_VARIANTS])
+    compressors: list = dataclasses.field(default_factory=lambda: ["gzip"])
+    shots: list = dataclasses.field(default_factory=list)
+    seeds: list = dataclasses.field(default_factory=lambda: [0])
+    limit_test: int | None = None
+    limit_test_for: dict = dataclasses.field(default_factory=dict)
+    remove_duplicates: bool = False
+    not_run: dict = dataclasses.field(default_factory=dict)
+    model_params: dict = dataclasses.field(default_factory=dict)
+    n_jobs: int = -1
+
+
+def known_datasets() -> list[str]:
+    """Names a config may use: ``bbc`` and the local ``$NNZIP_DATA_DIR`` datasets."""
+    return ["bbc", *local_datasets()]
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Read and validate a TOML config; every problem is a :class:`ConfigError` naming the key."""
+    path = Path(path)
+    if not path.exists() and (CONFIG_DIR / f"{path}.toml").exists():
+        path = CONFIG_DIR / f"{path}.toml"
+    if not path.exists():
+        available = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
+        raise ConfigError(f"no experiment config {str(path)!r}; available: {available}")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    for key, value in raw.items():
+        if key not in KEYS:
+            raise ConfigError(f"{path}: unknown key {key!r}; allowed keys: {', '.join(KEYS)}")
+        if not isinstance(value, KEYS[key]):
+            raise ConfigError(f"{path}: {key} must be a {KEYS[key].__name__}, got {type(value).__name__}")
+    cfg = Config(name=path.stem, **raw)
+    if not cfg.datasets:
+        raise ConfigError(f"{path}: datasets is empty")
+    known = known_datasets()
+    for name in cfg.datasets:
+        if name not in known:
+            raise ConfigError(
+                f"{path}: unknown dataset {name!r}; known here: {', '.join(known)} (set NNZIP_DATA_DIR for local data)"
+            )
+    for model in [*cfg.models, *cfg.not_run]:
+        if model not in MODELS:
+            raise ConfigError(f"{path}: unknown model {model!r}; choose from {', '.join(MODELS)}")
+    for comp in cfg.compressors:
+        if comp not in COMPRESSORS:
+            raise ConfigError(f"{path}: unknown compressor {comp!r}; choose from {', '.join(COMPRESSORS)}")
+    for variant in cfg.knn_variants:
+        if len(variant) != 2 or not isinstance(variant[0], int) or variant[0] < 1 or variant[1] not in TIE_BREAKS:
+            raise ConfigError(f"{path}: knn_variants entries are [k, tie_break] with tie_break in {TIE_BREAKS}; got {variant!r}")
+    return cfg
+
+
+def _train_test(cfg: Config, name: str, limit: int | None, shots: int | None, seed: int) -> Dataset:
+    """The dataset for one run: a seeded test subsample and, for few-shot runs, seeded shots."""
+    if name == "bbc":
+        ds = load_bbc()
+    elif (local_datasets()[name] / "train.tsv.gz").exists():
+        ds = load_local(name)
+    else:
+        if not shots:
+            raise ConfigError(f"{name} has only a test set locally: use it in a few-shot config (shots = [...])")
+        # no training set offline: draw the shots from one seeded half of the test set, evaluate on the other
+        X, y = read_tsv(local_datasets()[name] / "test.tsv.gz")
+        order = np.random.default_rng(10_000 + seed).permutation(len(X))
+        half = len(X) // 2
+        ds = Dataset(
+            name,
+            [X[i] for i in order[:half]],
+            [y[i] for i in order[:half]],
+            [X[i] for i in order[half:]],
+            [y[i] for i in order[half:]],
+            ["shots drawn from one seeded half of the test set, evaluated on the other half"],
+        )
+    if shots:
+        rng = np.random.default_rng(seed)
+        labels = np.array(ds.y_train, dtype=object)
+        picked = []
+        for cls in sorted(set(ds.y_train)):
+            members = np.flatnonzero(labels == cls)
+            picked += rng.choice(members, min(shots, len(members)), replace=False).tolist()
+        picked.sort()
+        ds.X_train = [ds.X_train[i] for i in picked]
+        ds.y_train = [ds.y_train[i] for i in picked]
+    if limit is not None and limit < len(ds.X_test):
+        # one subsample per dataset (not per seed), so every row is scored on the same items
+        keep = np.sort(np.random.default_rng(0).choice(len(ds.X_test), limit, replace=False))
+        ds.X_test = [ds.X_test[i] for i in keep]
+        ds.y_test = [ds.y_test[i] for i in keep]
+        ds.notes.append(f"seeded subsample of {limit} test items")
+    return ds
+
+
+def _remove_duplicates(ds: Dataset) -> Dataset:
+    seen = set(ds.X_train)
+    keep = [i for i, t in enumerate(ds.X_test) if t not in seen]
+    return dataclasses.replace(ds, X_test=[ds.X_test[i] for i in keep], y_test=[ds.y_test[i] for i in keep])
+
+
+def _figures(y_true: list, y_pred) -> dict:
+    y_true = np.asarray(y_true, dtype=object)
+    y_pred = np.asarray(y_pred).astype(object)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+    }
+
+
+def machine() -> dict:
+    """Where the results were produced."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
+    except OSError:
+        sha = ""
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "nnzip": nnzip.__version__, "git": sha}
+
+
+class Runner:
+    """Runs every unit of a config, skipping those whose result file exists.
+
+    Parameters
+    ----------
+    cfg : Config
+        The experiment.
+    results_dir : Path
+        Where ``<name>/runs/*.json`` go.
+    limit_test : int, optional
+        Overrides the config's ``limit_test`` (quick mode).
+    overwrite : bool
+        Recompute finished runs.
+    cache_dir : Path
+        Engine block cache for the gzip neighbour searches.
+    """
+
+    def __init__(self, cfg: Config, results_dir: Path = RESULTS_DIR, limit_test: int | None = None,
+                 overwrite: bool = False, cache_dir: Path = CACHE_DIR, argv: list[str] | None = None) -> None:
+        self.cfg = cfg
+        self.runs_dir = Path(results_dir) / cfg.name / "runs"
+        self.limit_test = limit_test
+        self.overwrite = overwrite
+        self.cache_dir = Path(cache_dir)
+        self.argv = argv if argv is not None else sys.argv
+        self.computed = 0
+
+    def _limit(self, dataset: str) -> int | None:
+        if self.limit_test is not None:
+            return self.limit_test
+        return self.cfg.limit_test_for.get(dataset, self.cfg.limit_test)
+
+    def _path(self, spec: dict) -> Path:
+        key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+        label = "_".join(str(spec[k]) for k in ("dataset", "model", "variant", "shots", "seed") if spec.get(k) is not None)
+        return self.runs_dir / f"{label.replace('/', '-')}_{key}.json"
+
+    def _write(self, spec: dict, result: dict) -> None:
+        payload = {
+            "experiment": self.cfg.name,
+            **spec,
+            **result,
+            "limit_test": self._limit(spec["dataset"]),
+            "argv": self.argv,
+            "date": datetime.date.today().isoformat(),
+            "machine": machine(),
+        }
+        write_json(self._path(spec), payload)
+
+    def _done(self, spec: dict) -> bool:
+        return not self.overwrite and self._path(spec).exists()
+
+    def units(self) -> list[tuple[str, int | None, int]]:
+        """(dataset, shots, seed) combinations, in order."""
+        shots = self.cfg.shots or [None]
+        seeds = self.cfg.seeds if self.cfg.shots else self.cfg.seeds[:1]
+        return [(d, s, seed) for d in self.cfg.datasets for s in shots for seed in seeds]
+
+    def run(self) -> int:
+        """Run everything not yet done; returns the number of runs computed now."""
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        for dataset, shots, seed in tqdm(self.units(), desc=self.cfg.name, unit="unit"):
+            self._unit(dataset, shots, seed)
+        return self.computed
+
+    def _base(self, dataset: str, shots: int | None, seed: int, model: str, variant: str) -> dict:
+        return {"dataset": dataset, "shots": shots, "seed": seed, "model": model, "variant": variant,
+                "remove_duplicates": self.cfg.remove_duplicates}
+
+    def _unit(self, dataset: str, shots: int | None, seed: int) -> None:
+        ds = None
+        for model in self.cfg.models:
+            if model == "gzip-knn":
+                ds = self._gzip(dataset, shots, seed, ds)
+                continue
+            spec = self._base(dataset, shots, seed, model, "default")
+            if self._done(spec):
+                continue
+            ds = ds or self._dataset(dataset, shots, seed)
+            params = {"random_state": seed, "n_jobs": self.cfg.n_jobs, **self.cfg.model_params.get(model, {})}
+            clf = make_model(model, strict=False, **params)
+            start = time.perf_counter()
+            pred = clf.fit(ds.X_train, ds.y_train).predict(ds.X_test)
+            seconds = time.perf_counter() - start
+            self._write(spec, {**_figures(ds.y_test, pred), "top_k_tie_accuracy": None, "seconds": round(seconds, 3),
+                               "n_train": len(ds.X_train), "n_test": len(ds.X_test), "status": "ok",
+                               "params": {k: repr(v) for k, v in params.items()}})
+            self.computed += 1
+        for model, reason in self.cfg.not_run.items():
+            spec = self._base(dataset, shots, seed, model, "default")
+            if not self._done(spec):
+                self._write(spec, {"status": "not run", "reason": reason})
+
+    def _dataset(self, dataset: str, shots: int | None, seed: int) -> Dataset:
+        ds = _train_test(self.cfg, dataset, self._limit(dataset), shots, seed)
+        return _remove_duplicates(ds) if self.cfg.remove_duplicates else ds
+
+    def _gzip(self, dataset: str, shots: int | None, seed: int, ds: Dataset | None) -> Dataset | None:
+        """All k/tie-break variants of gzip-kNN from one neighbour search per compressor."""
+        k_max = max(v[0] for v in self.cfg.knn_variants)
+        for comp in self.cfg.compressors:
+            specs = [
+                (self._base(dataset, shots, seed, "gzip-knn", f"k={k} {tb}") | {"compressor": comp}, k, tb)
+                for k, tb in self.cfg.knn_variants
+            ]
+            todo = [s for s in specs if not self._done(s[0])]
+            if not todo:
+                continue
+            ds = ds or self._dataset(dataset, shots, seed)
+            k_fit = min(k_max, len(ds.X_train))
+            clf = nnzip.NCDKNeighborsClassifier(
+                n_neighbors=k_fit, compressor=comp, n_jobs=self.cfg.n_jobs, cache_dir=self.cache_dir, verbose=1
+            )
+            start = time.perf_counter()
+            clf.fit(ds.X_train, ds.y_train)
+            dist, idx = clf.kneighbors(ds.X_test)
+            seconds = time.perf_counter() - start
+            labels = np.asarray(ds.y_train, dtype=object)
+            dup = duplicate_report(ds.X_train, ds.X_test)[0]
+            for spec, k, tb in todo:
+                clf.set_params(n_neighbors=k, tie_break=tb, random_state=seed)
+                pred = clf.vote(dist[:, :k], idx[:, :k])[0]
+                result = {**_figures(ds.y_test, pred), "top_k_tie_accuracy": top_k_tie_accuracy(ds.y_test, labels[idx[:, :k]]),
+                          "seconds": round(seconds, 3), "us_per_pair": round(1e6 * seconds / (len(ds.X_train) * len(ds.X_test)), 3),
+                          "n_train": len(ds.X_train), "n_test": len(ds.X_test), "duplicates": dup, "status": "ok"}
+                self._write(spec, result)
+                self.computed += 1
+        return ds

@@ -1,0 +1,168 @@
+"""The experiment runner in quick mode on the embedded BBC data: tables, plots, validation, resume."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import nnzip
+from experiments.__main__ import main
+from experiments.report import build_report, load_runs
+from experiments.runner import Runner, _train_test, load_config
+from nnzip import engine
+from nnzip.errors import ConfigError
+
+TINY = """
+description = "tiny"
+datasets = ["bbc"]
+models = ["gzip-knn", "tfidf-logreg"]
+knn_variants = [[1, "nearest"], [2, "nearest"], [2, "lowest"]]
+not_run = { transformer = "no GPU in the test" }
+"""
+
+
+def write_config(tmp_path, text, name="tiny"):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def run(tmp_path, text=TINY, limit=12, **kwargs):
+    cfg = load_config(write_config(tmp_path, text))
+    runner = Runner(cfg, tmp_path / "results", limit, cache_dir=tmp_path / "cache", **kwargs)
+    return cfg, runner, runner.run()
+
+
+def test_quick_run_writes_runs_tables_and_matches_the_classifier(tmp_path):
+    cfg, _, computed = run(tmp_path)
+    assert computed == 4  # three gzip variants from one search, one tf-idf run
+    runs = {(r["model"], r["variant"]): r for r in load_runs("tiny", tmp_path / "results")}
+    assert runs[("transformer", "default")]["status"] == "not run"
+
+    ds = _train_test(cfg, "bbc", 12, None, 0)
+    assert runs[("gzip-knn", "k=1 nearest")]["n_test"] == len(ds.X_test) == 12
+    for variant, k, tie_break in [("k=1 nearest", 1, "nearest"), ("k=2 lowest", 2, "lowest")]:
+        clf = nnzip.NCDKNeighborsClassifier(n_neighbors=k, tie_break=tie_break).fit(ds.X_train, ds.y_train)
+        assert runs[("gzip-knn", variant)]["accuracy"] == pytest.approx(clf.score(ds.X_test, ds.y_test))
+    # the paper's top-2 scoring can only be at least the accuracy of any k=2 vote
+    k2 = runs[("gzip-knn", "k=2 lowest")]
+    assert k2["top_k_tie_accuracy"] >= k2["accuracy"]
+
+    paths = build_report("tiny", tmp_path / "results")
+    assert {p.name for p in paths} == {"tiny.csv", "tiny.md"}
+    with (tmp_path / "results" / "tiny.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 5
+    md = (tmp_path / "results" / "tiny.md").read_text()
+    assert "not run: no GPU in the test" in md and "bbc: 12 items" in md
+
+
+def test_few_shot_run_draws_seeded_shots_and_plots(tmp_path):
+    text = TINY.replace('models = ["gzip-knn", "tfidf-logreg"]', 'models = ["gzip-knn"]') + "shots = [2, 4]\nseeds = [0, 1]\n"
+    cfg, _, computed = run(tmp_path, text, limit=8)
+    assert computed == 2 * 2 * 3
+    runs = load_runs("tiny", tmp_path / "results")
+    assert {r["n_train"] for r in runs if r["status"] == "ok"} == {2 * 5, 4 * 5}
+    assert _train_test(cfg, "bbc", 8, 2, 1).X_train == _train_test(cfg, "bbc", 8, 2, 1).X_train
+    assert _train_test(cfg, "bbc", 8, 2, 0).X_train != _train_test(cfg, "bbc", 8, 2, 1).X_train
+    paths = build_report("tiny", tmp_path / "results")
+    png = tmp_path / "results" / "tiny.png"
+    assert png in paths and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "±" in (tmp_path / "results" / "tiny.md").read_text()
+
+
+def test_resume_after_interruption_recomputes_only_unfinished_blocks(tmp_path, monkeypatch):
+    # blocks of 3 test texts: the 12-item quick run has 4 of them
+    monkeypatch.setattr(engine, "_PAIRS_PER_BLOCK", 3 * 1780)
+    real = engine._compute_block
+    calls = []
+
+    def crash_in_third_block(*args):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(engine, "_compute_block", crash_in_third_block)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path)
+    assert not list((tmp_path / "results" / "tiny" / "runs").glob("*.json"))
+
+    calls.clear()
+    monkeypatch.setattr(engine, "_compute_block", lambda *a: calls.append(1) or real(*a))
+    _, _, computed = run(tmp_path)
+    assert len(calls) == 2 and computed == 4
+    resumed = {(r["model"], r["variant"]): r.get("accuracy") for r in load_runs("tiny", tmp_path / "results")}
+
+    calls.clear()
+    _, _, computed = run(tmp_path)
+    assert computed == 0 and not calls  # everything finished: nothing recomputed
+
+    fresh_dir = tmp_path / "fresh"
+    fresh_dir.mkdir()
+    run(fresh_dir)
+    fresh = {(r["model"], r["variant"]): r.get("accuracy") for r in load_runs("tiny", fresh_dir / "results")}
+    assert resumed == fresh
+
+
+def test_overwrite_recomputes(tmp_path):
+    run(tmp_path)
+    _, _, computed = run(tmp_path, overwrite=True)
+    assert computed == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('datasets = ["bbc"]\nmodel = ["gzip-knn"]\n', "unknown key 'model'"),
+        ('datasets = ["nope"]\n', "unknown dataset 'nope'"),
+        ('datasets = ["bbc"]\nmodels = ["gzip-knn", "bert"]\n', "unknown model 'bert'"),
+        ('datasets = ["bbc"]\ncompressors = ["brotli"]\n', "unknown compressor 'brotli'"),
+        ('datasets = ["bbc"]\nknn_variants = [[0, "nearest"]]\n', "knn_variants"),
+        ('datasets = ["bbc"]\nknn_variants = [[2, "closest"]]\n', "knn_variants"),
+        ('datasets = "bbc"\n', "datasets must be a list"),
+        ("datasets = []\n", "datasets is empty"),
+        ("datasets = [\n", "invalid TOML"),
+    ],
+)
+def test_config_errors_are_clear(tmp_path, text, message):
+    path = write_config(tmp_path, text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+    result = CliRunner().invoke(main, ["run", str(path), "--results-dir", str(tmp_path / "r")])
+    assert result.exit_code == 1 and message.split("'")[0] in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_runs_a_named_config_and_reports(tmp_path):
+    path = write_config(tmp_path, TINY)
+    args = ["--results-dir", str(tmp_path / "r")]
+    result = CliRunner().invoke(main, ["run", str(path), "--limit-test", "6", "--cache-dir", str(tmp_path / "c"), *args])
+    assert result.exit_code == 0, result.output
+    assert "4 runs computed" in result.output
+    assert (tmp_path / "r" / "tiny.md").exists()
+    assert CliRunner().invoke(main, ["report", "tiny", *args]).exit_code == 0
+    missing = CliRunner().invoke(main, ["report", "absent", *args])
+    assert missing.exit_code == 1 and "no result files" in missing.output
+    unknown = CliRunner().invoke(main, ["run", "no_such_config", *args])
+    assert unknown.exit_code == 1 and "full_data" in unknown.output  # lists the shipped configs
+
+
+def test_shipped_configs_are_valid(monkeypatch, tmp_path):
+    # the shipped configs name the benchmark datasets: stand in empty folders for them
+    for name in ["r8", "mr", "ohsumed", "20news", "imdb", "partial/ag_news"]:
+        (tmp_path / name).mkdir(parents=True)
+        (tmp_path / name / "test.tsv.gz").write_bytes(b"")
+    monkeypatch.setenv("NNZIP_DATA_DIR", str(tmp_path))
+    for name in ["full_data", "fewshot", "compressors", "leakage"]:
+        cfg = load_config(name)
+        assert cfg.name == name and cfg.datasets
+
+
+def test_run_files_record_how_they_were_made(tmp_path):
+    run(tmp_path, limit=4)
+    record = json.loads(next((tmp_path / "results" / "tiny" / "runs").glob("bbc_gzip-knn*.json")).read_text())
+    assert record["machine"]["cores"] >= 1 and record["machine"]["nnzip"] == nnzip.__version__
+    assert record["limit_test"] == 4 and record["date"]
+    assert np.isfinite(record["us_per_pair"]) and record["us_per_pair"] > 0
