@@ -24,13 +24,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics.pairwise import pairwise_distances
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
 from nnzip import _kernels
 from nnzip.compressors import as_texts
 from nnzip.errors import InputError
-from nnzip.neighbors import KNeighborsVoteMixin, check_n_neighbors, check_tie_break, check_weights
+from nnzip.neighbors import KNeighborsVoteMixin, check_labels, check_n_neighbors, check_tie_break, check_weights
 
 # Distance-matrix cells per block of query rows (32 MiB of float64): bounds memory on large sets.
 _BLOCK_CELLS = 1 << 22
@@ -52,17 +51,6 @@ def check_texts(X, name: str = "X") -> list[str]:
         return as_texts(X, name)
     except TypeError as exc:
         raise InputError(str(exc)) from None
-
-
-def check_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validate classification labels; return ``(classes, codes)`` with ``classes = np.unique(y)``."""
-    if y is None:
-        raise InputError("y is required: this classifier needs training labels")
-    y = column_or_1d(y, warn=True)
-    if len(y) != n_samples:
-        raise InputError(f"X has {n_samples} training items but y has {len(y)} labels")
-    check_classification_targets(y)
-    return np.unique(y, return_inverse=True)
 
 
 def block_top_k(

@@ -22,9 +22,10 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from nnzip.errors import ConfigError, InputError
+from nnzip.neighbors import check_labels
 
 from ._hf import pick_device, require, resolve_model
-from .bow import _TextEstimator, check_labels, check_texts
+from .bow import _TextEstimator, check_texts
 
 _META_FILE = "nnzip_classes.json"
 _GROUP = 50  # batches per length-sorted mega-batch: little padding, order still random

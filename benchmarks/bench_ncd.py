@@ -13,11 +13,9 @@ zlib.  Peak memory of a 2,000 x 25,000 neighbour search is measured in a child p
 from __future__ import annotations
 
 import argparse
-import bz2
 import ctypes
 import datetime
 import gzip
-import lzma
 import os
 import platform
 import resource

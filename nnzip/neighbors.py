@@ -141,6 +141,25 @@ def vote(
     return codes, scores
 
 
+def check_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate classification labels; return ``(classes, codes)`` with ``classes = np.unique(y)``.
+
+    Raises
+    ------
+    InputError
+        If ``y`` is missing or its length differs from ``n_samples``.
+    ValueError
+        If ``y`` holds continuous values (scikit-learn's own check).
+    """
+    if y is None:
+        raise InputError("y is required: this classifier needs training labels")
+    y = column_or_1d(y, warn=True)
+    if len(y) != n_samples:
+        raise InputError(f"X has {n_samples} training items but y has {len(y)} labels")
+    check_classification_targets(y)
+    return np.unique(y, return_inverse=True)
+
+
 class KNeighborsVoteMixin:
     """``predict``/``predict_proba``/``vote`` for a classifier that implements ``kneighbors``.
 
@@ -150,13 +169,7 @@ class KNeighborsVoteMixin:
     """
 
     def _fit_labels(self, y, n_samples: int) -> None:
-        if y is None:
-            raise InputError("y is required: this classifier needs training labels")
-        y = column_or_1d(y, warn=True)
-        if len(y) != n_samples:
-            raise InputError(f"X has {n_samples} training items but y has {len(y)} labels")
-        check_classification_targets(y)
-        self.classes_, self._y = np.unique(y, return_inverse=True)
+        self.classes_, self._y = check_labels(y, n_samples)
         if len(self.classes_) == 1:
             warnings.warn(
                 f"only one class ({self.classes_.tolist()[0]!r}) in the training labels: every prediction will be it",
