@@ -17,7 +17,6 @@ import ctypes
 import datetime
 import gzip
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ import numpy as np
 
 import nnzip
 from nnzip.compressors import pack
+from nnzip.evaluate import machine as machine_info
 
 C_LOOP = r"""
 #include <string.h>
@@ -212,15 +212,8 @@ def peak_memory_child(data_dir: str, n_test: int, n_train: int, chars: int) -> N
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, zlib {zlib.ZLIB_RUNTIME_VERSION}"
+    m = machine_info()
+    return f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, zlib {m['zlib']}"
 
 
 def main() -> None:

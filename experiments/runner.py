@@ -12,7 +12,6 @@ import datetime
 import hashlib
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ import nnzip
 from nnzip.compressors import COMPRESSORS
 from nnzip.data import Dataset, duplicate_report, load_bbc, load_local, local_datasets, read_tsv
 from nnzip.errors import ConfigError
-from nnzip.evaluate import write_json
+from nnzip.evaluate import machine as machine_info, write_json
 from nnzip.metrics import top_k_tie_accuracy
 from nnzip.models import MODELS, make_model
 from nnzip.neighbors import TIE_BREAKS
@@ -174,20 +173,12 @@ def _figures(y_true: list, y_pred) -> dict:
 
 
 def machine() -> dict:
-    """Where the results were produced."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """Where the results were produced, with the git commit of the checkout."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
     except OSError:
         sha = ""
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "nnzip": nnzip.__version__, "git": sha}
+    return {**machine_info(), "git": sha}
 
 
 class Runner:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import platform
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,3 +108,19 @@ def write_predictions(path: str | os.PathLike, ev: Evaluation, y_true: list | No
 def write_json(path: str | os.PathLike, payload: dict) -> None:
     """Write ``payload`` as indented JSON, atomically."""
     _atomic_write(path, lambda f: f.write(json.dumps(payload, indent=2, sort_keys=True) + "\n"))
+
+
+def machine() -> dict:
+    """Where figures were produced: CPU model, cores, Python, zlib and nnzip versions (for result files)."""
+    from . import __version__
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "zlib": zlib.ZLIB_RUNTIME_VERSION,
+            "nnzip": __version__}
