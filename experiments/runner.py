@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 import nnzip
 from nnzip.compressors import COMPRESSORS
-from nnzip.data import Dataset, duplicate_report, load_bbc, load_local, local_datasets, read_tsv
+from nnzip.data import Dataset, duplicate_mask, load_bbc, load_local, local_datasets, read_tsv
 from nnzip.errors import ConfigError
 from nnzip.evaluate import machine as machine_info, write_json
 from nnzip.metrics import top_k_tie_accuracy
@@ -157,12 +157,6 @@ def _train_test(cfg: Config, name: str, limit: int | None, shots: int | None, se
     return ds
 
 
-def _remove_duplicates(ds: Dataset) -> Dataset:
-    seen = set(ds.X_train)
-    keep = [i for i, t in enumerate(ds.X_test) if t not in seen]
-    return dataclasses.replace(ds, X_test=[ds.X_test[i] for i in keep], y_test=[ds.y_test[i] for i in keep])
-
-
 def _figures(y_true: list, y_pred) -> dict:
     y_true = np.asarray(y_true, dtype=object)
     y_pred = np.asarray(y_pred).astype(object)
@@ -265,8 +259,7 @@ class Runner:
             start = time.perf_counter()
             pred = clf.fit(ds.X_train, ds.y_train).predict(ds.X_test)
             seconds = time.perf_counter() - start
-            self._write(spec, {**_figures(ds.y_test, pred), "top_k_tie_accuracy": None, "seconds": round(seconds, 3),
-                               "n_train": len(ds.X_train), "n_test": len(ds.X_test), "status": "ok",
+            self._write(spec, {**self._score(ds, pred), "seconds": round(seconds, 3), "status": "ok",
                                "params": {k: repr(v) for k, v in params.items()}})
             self.computed += 1
         for model, reason in self.cfg.not_run.items():
@@ -275,8 +268,22 @@ class Runner:
                 self._write(spec, {"status": "not run", "reason": reason})
 
     def _dataset(self, dataset: str, shots: int | None, seed: int) -> Dataset:
-        ds = _train_test(self.cfg, dataset, self._limit(dataset), shots, seed)
-        return _remove_duplicates(ds) if self.cfg.remove_duplicates else ds
+        return _train_test(self.cfg, dataset, self._limit(dataset), shots, seed)
+
+    def _score(self, ds: Dataset, pred, neighbor_labels: np.ndarray | None = None) -> dict:
+        """Figures of one run; with ``remove_duplicates``, on the test items whose text is not in the
+        training set, next to the figures on all items."""
+        dup = duplicate_mask(ds.X_train, ds.X_test)
+        keep = ~dup if self.cfg.remove_duplicates else np.ones(len(dup), dtype=bool)
+        y = np.asarray(ds.y_test, dtype=object)
+        pred = np.asarray(pred).astype(object)
+        out = {**_figures(y[keep], pred[keep]), "n_train": len(ds.X_train), "n_test": int(keep.sum()), "duplicates": int(dup.sum()),
+               "top_k_tie_accuracy": None if neighbor_labels is None else top_k_tie_accuracy(y[keep], neighbor_labels[keep])}
+        if self.cfg.remove_duplicates:
+            every = _figures(y, pred)
+            out |= {"accuracy_with_duplicates": every["accuracy"], "macro_f1_with_duplicates": every["macro_f1"],
+                    "n_test_with_duplicates": len(y)}
+        return out
 
     def _gzip(self, dataset: str, shots: int | None, seed: int, ds: Dataset | None) -> Dataset | None:
         """All k/tie-break variants of gzip-kNN from one neighbour search per compressor."""
@@ -299,13 +306,11 @@ class Runner:
             dist, idx = clf.kneighbors(ds.X_test)
             seconds = time.perf_counter() - start
             labels = np.asarray(ds.y_train, dtype=object)
-            dup = duplicate_report(ds.X_train, ds.X_test)[0]
             for spec, k, tb in todo:
                 clf.set_params(n_neighbors=k, tie_break=tb, random_state=seed)
                 pred = clf.vote(dist[:, :k], idx[:, :k])[0]
-                result = {**_figures(ds.y_test, pred), "top_k_tie_accuracy": top_k_tie_accuracy(ds.y_test, labels[idx[:, :k]]),
-                          "seconds": round(seconds, 3), "us_per_pair": round(1e6 * seconds / (len(ds.X_train) * len(ds.X_test)), 3),
-                          "n_train": len(ds.X_train), "n_test": len(ds.X_test), "duplicates": dup, "status": "ok"}
+                result = {**self._score(ds, pred, labels[idx[:, :k]]), "seconds": round(seconds, 3),
+                          "us_per_pair": round(1e6 * seconds / (len(ds.X_train) * len(ds.X_test)), 3), "status": "ok"}
                 self._write(spec, result)
                 self.computed += 1
         return ds

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .errors import InputError, MissingDependencyError
@@ -311,11 +312,16 @@ def load_dataset(name: str, text_col: str | None = None, label_col: str | None =
     return load_hub(name, text_col, label_col)
 
 
+def duplicate_mask(X_train: list, X_test: list) -> np.ndarray:
+    """Boolean mask of the test items whose exact text also occurs in the training set."""
+    seen = set(X_train)
+    return np.fromiter((t in seen for t in X_test), dtype=bool, count=len(X_test))
+
+
 def duplicate_report(X_train: list, X_test: list) -> tuple[int, float]:
     """Test items whose exact text also occurs in the training set: ``(count, share of test)``.
 
     Such leaks inflate kNN accuracy (an exact copy is its own nearest neighbour).
     """
-    seen = set(X_train)
-    count = sum(t in seen for t in X_test)
+    count = int(duplicate_mask(X_train, X_test).sum())
     return count, count / len(X_test) if X_test else 0.0

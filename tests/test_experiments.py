@@ -12,6 +12,7 @@ from experiments.__main__ import main
 from experiments.report import build_report, load_runs
 from experiments.runner import Runner, _train_test, load_config
 from nnzip import engine
+from nnzip.data import duplicate_mask
 from nnzip.errors import ConfigError
 
 TINY = """
@@ -70,6 +71,24 @@ def test_few_shot_run_draws_seeded_shots_and_plots(tmp_path):
     png = tmp_path / "results" / "tiny.png"
     assert png in paths and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "±" in (tmp_path / "results" / "tiny.md").read_text()
+
+
+def test_leakage_run_scores_without_and_with_the_duplicated_test_items(tmp_path):
+    text = TINY.replace('[[1, "nearest"], [2, "nearest"], [2, "lowest"]]', '[[1, "nearest"]]') + "remove_duplicates = true\n"
+    cfg, _, computed = run(tmp_path, text, limit=60)
+    assert computed == 2
+    ds = _train_test(cfg, "bbc", 60, None, 0)
+    dup = duplicate_mask(ds.X_train, ds.X_test)
+    assert 0 < dup.sum() < 60  # BBC News repeats articles across the split
+    X_kept = [t for t, d in zip(ds.X_test, dup) if not d]
+    y_kept = [y for y, d in zip(ds.y_test, dup) if not d]
+    clf = nnzip.NCDKNeighborsClassifier(n_neighbors=1).fit(ds.X_train, ds.y_train)
+    gzip_run = next(r for r in load_runs("tiny", tmp_path / "results") if r["model"] == "gzip-knn")
+    assert gzip_run["duplicates"] == dup.sum() and gzip_run["n_test"] == 60 - dup.sum()
+    assert gzip_run["accuracy"] == pytest.approx(clf.score(X_kept, y_kept))
+    assert gzip_run["accuracy_with_duplicates"] == pytest.approx(clf.score(ds.X_test, ds.y_test))
+    build_report("tiny", tmp_path / "results")
+    assert "accuracy_with_duplicates" in (tmp_path / "results" / "tiny.md").read_text()
 
 
 def test_resume_after_interruption_recomputes_only_unfinished_blocks(tmp_path, monkeypatch):
