@@ -8,6 +8,8 @@ Every method runs in this one process on the same texts.  The (c) row times zlib
 deflate in a C loop (``deflateReset`` + ``deflate`` per pair, compiled here with the system
 C compiler when one and ``zlib.h`` are present) so that no Python overhead is charged to
 zlib.  Peak memory of a 2,000 x 25,000 neighbour search is measured in a child process.
+The npc-gzip row appears when that package is importable; it pins ``numpy<2``, so install
+it beside nnzip with ``pip install --no-deps npc-gzip`` (its compressor needs only ``gzip``).
 """
 
 from __future__ import annotations
@@ -291,7 +293,9 @@ def main() -> None:
         "# NCD engine benchmark\n\n"
         f"Machine: {machine()}. Date: {datetime.date.today()}. nnzip {nnzip.__version__}.\n\n"
         "Command: `NNZIP_DATA_DIR=../shared/data python benchmarks/bench_ncd.py --output benchmarks/results.md`\n\n"
-        "Every nnzip row was checked pair for pair against `len(gzip.compress(x + b' ' + y, 9))` before timing.\n"
+        "Every nnzip row was checked pair for pair against `len(gzip.compress(x + b' ' + y, 9))` before timing. "
+        "The npc-gzip row (when present) is the package installed with `pip install --no-deps npc-gzip` "
+        "(it pins numpy<2).\n"
     )
     report = header + "\n" + "\n\n".join(sections) + "\n"
     print(report)
