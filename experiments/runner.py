@@ -255,7 +255,8 @@ class Runner:
                 continue
             ds = ds or self._dataset(dataset, shots, seed)
             params = {"random_state": seed, "n_jobs": self.cfg.n_jobs, **self.cfg.model_params.get(model, {})}
-            clf = make_model(model, strict=False, **params)
+            # models that cache their own work (embedding-knn) keep it beside the block cache
+            clf = make_model(model, strict=False, cache_dir=self.cache_dir / model, **params)
             start = time.perf_counter()
             pred = clf.fit(ds.X_train, ds.y_train).predict(ds.X_test)
             seconds = time.perf_counter() - start

@@ -212,22 +212,6 @@ def test_default_minilm_resolves_to_the_bundled_folder():
         assert (folder / "config.json").is_file() and (folder / "tokenizer.json").is_file()
 
 
-@pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory):
-    """A folder holding a tiny random BERT encoder and the MiniLM tokenizer (offline)."""
-    pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    if _hf.bundled_minilm() is None:
-        pytest.skip("the offline MiniLM package (tokenizer files) is not installed")
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                     intermediate_size=64, max_position_embeddings=64)
-    transformers.set_seed(0)
-    transformers.BertModel(config).save_pretrained(folder)
-    transformers.AutoTokenizer.from_pretrained(_hf.bundled_minilm()).save_pretrained(folder)
-    return str(folder)
-
-
 def test_embedding_knn_with_a_tiny_local_model(tiny_encoder, tmp_path, monkeypatch):
     calls = []
     real_vote = nnzip.neighbors.vote

@@ -185,3 +185,20 @@ def test_run_files_record_how_they_were_made(tmp_path):
     assert record["machine"]["cores"] >= 1 and record["machine"]["nnzip"] == nnzip.__version__
     assert record["limit_test"] == 4 and record["date"]
     assert np.isfinite(record["us_per_pair"]) and record["us_per_pair"] > 0
+
+
+def test_embedding_runs_keep_their_embeddings_in_the_cache_dir(tmp_path, tiny_encoder):
+    text = (
+        'description = "embeddings"\ndatasets = ["bbc"]\nmodels = ["embedding-knn"]\nshots = [2]\n'
+        f'[model_params.embedding-knn]\nmodel_name = "{tiny_encoder}"\nmax_length = 16\n'
+    )
+    cfg, runner, computed = run(tmp_path, text, limit=4)
+    assert computed == 1
+    ds = _train_test(cfg, "bbc", 4, 2, 0)
+    files = list((tmp_path / "cache" / "embedding-knn").rglob("*.npy"))
+    assert len(files) == len(set(ds.X_train) | set(ds.X_test))
+    first = load_runs("tiny", tmp_path / "results")[0]
+    # a rerun reads the embeddings back and scores the same
+    _, _, again = run(tmp_path, text, limit=4, overwrite=True)
+    assert again == 1 and len(list((tmp_path / "cache" / "embedding-knn").rglob("*.npy"))) == len(files)
+    assert load_runs("tiny", tmp_path / "results")[0]["accuracy"] == first["accuracy"]
