@@ -15,7 +15,8 @@ Speed comes from three places:
 * for a pair ``x + b" " + y`` the parse of ``x`` does not depend on ``y`` until a match
   comparison or hash insertion first reads a byte of ``y``; that prefix is parsed once per
   test text, checkpointed, and every pair resumes from the checkpoint;
-* rows of test texts run in parallel with ``prange`` (threads, no pickling).
+* work items (a row of test text, or a range of its columns, so that even one query keeps
+  every thread busy) run in parallel with ``prange`` (threads, no pickling).
 """
 
 import numpy as np
@@ -557,36 +558,48 @@ def _single_lengths(data, offsets, lo, hi, out):
 
 
 @njit(cache=True, nogil=True)
-def _pair_rows(xdata, xoff, ydata, yoff, lo, hi, out):
-    """Fill ``out[i, j] = C(x_i + b" " + y_j)`` for rows ``lo <= i < hi``."""
+def _pair_cells(xdata, xoff, ydata, yoff, cols, items, lo, hi, out):
+    """Fill ``out[i, c] = C(x_i + b" " + y_j)`` for the work items ``lo <= t < hi``.
+
+    ``items[t] = (i, c0, c1)`` covers the cells ``c0 <= c < c1`` of row ``i``; the training
+    text of cell ``c`` is ``j = cols[i, c]`` when ``cols`` has columns (candidate lists), else
+    ``j = c``.  Consecutive items of one row share the parse of ``x_i``.
+    """
     win, st, tw, acc, head_x, head_p, prev, undo = _workspace()
-    n_y = yoff.shape[0] - 1
+    indexed = cols.shape[1] > 0
     saved_state = np.zeros(_N_STATE, dtype=np.int64)
     saved_lfreq = np.zeros(_L_CODES, dtype=np.int64)
     saved_dfreq = np.zeros(_D_CODES, dtype=np.int64)
     lfreq = tw[_T_LFREQ]
     dfreq = tw[_T_DFREQ]
-    for i in range(lo, hi):
+    parsed = -1
+    for t in range(lo, hi):
+        i = items[t, 0]
+        c0 = items[t, 1]
+        c1 = items[t, 2]
         a = xoff[i]
         nx = xoff[i + 1] - a
         if nx + 1 > MAX_INPUT:
-            out[i, :] = -1
+            out[i, c0:c1] = -1
             continue
-        win[:nx] = xdata[a : a + nx]
-        win[nx] = SEP
-        _start_text(st, tw, head_x)
-        _next_generation(st, _S_PGEN, head_p)
-        # Parse the part of x that no train text can change; n is only an upper bound here.
-        _parse(win, MAX_INPUT + _PAD, nx + 1, st, tw, acc, head_x, head_p, prev, undo)
-        saved_state[:] = st
-        saved_lfreq[:] = lfreq[:_L_CODES]
-        saved_dfreq[:] = dfreq[:_D_CODES]
-        for j in range(n_y):
+        if i != parsed:
+            win[:nx] = xdata[a : a + nx]
+            win[nx] = SEP
+            _start_text(st, tw, head_x)
+            _next_generation(st, _S_PGEN, head_p)
+            # Parse the part of x that no train text can change; n is only an upper bound here.
+            _parse(win, MAX_INPUT + _PAD, nx + 1, st, tw, acc, head_x, head_p, prev, undo)
+            saved_state[:] = st
+            saved_lfreq[:] = lfreq[:_L_CODES]
+            saved_dfreq[:] = dfreq[:_D_CODES]
+            parsed = i
+        for c in range(c0, c1):
+            j = cols[i, c] if indexed else c
             b = yoff[j]
             ny = yoff[j + 1] - b
             n = nx + 1 + ny
             if n > MAX_INPUT:
-                out[i, j] = -1
+                out[i, c] = -1
                 continue
             win[nx + 1 : n] = ydata[b : b + ny]
             win[n : n + _PAD] = 0
@@ -596,9 +609,7 @@ def _pair_rows(xdata, xoff, ydata, yoff, lo, hi, out):
             _next_generation(st, _S_PGEN, head_p)
             lfreq[:_L_CODES] = saved_lfreq
             dfreq[:_D_CODES] = saved_dfreq
-            out[i, j] = (
-                _parse(win, n, n + _PAD, st, tw, acc, head_x, head_p, prev, undo) + GZIP_OVERHEAD
-            )
+            out[i, c] = _parse(win, n, n + _PAD, st, tw, acc, head_x, head_p, prev, undo) + GZIP_OVERHEAD
             for u in range(st[_S_UNDO] - 1, -1, -1):
                 prev[undo[u, 0]] = undo[u, 1]
 
@@ -615,30 +626,82 @@ def gzip_lengths(data, offsets):
     return out
 
 
+@njit(cache=True, nogil=True, parallel=True)
+def gzip_lengths_parallel(data, offsets, n_chunks):
+    """Same as :func:`gzip_lengths`, texts split into ``n_chunks`` parallel chunks."""
+    n = offsets.shape[0] - 1
+    out = np.empty(n, dtype=np.int64)
+    for c in prange(n_chunks):
+        _single_lengths(data, offsets, c * n // n_chunks, (c + 1) * n // n_chunks, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def gzip_pair_cells(xdata, xoff, ydata, yoff, cols, items, out):
+    """Fill ``out`` for every work item (see ``_pair_cells``), one thread.
+
+    Pairs longer than ``MAX_INPUT`` bytes get ``-1``.
+    """
+    _pair_cells(xdata, xoff, ydata, yoff, cols, items, 0, items.shape[0], out)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def gzip_pair_cells_parallel(xdata, xoff, ydata, yoff, cols, items, n_chunks, out):
+    """Same as :func:`gzip_pair_cells`, the items split into ``n_chunks`` parallel chunks."""
+    n = items.shape[0]
+    for c in prange(n_chunks):
+        _pair_cells(xdata, xoff, ydata, yoff, cols, items, c * n // n_chunks, (c + 1) * n // n_chunks, out)
+
+
+@njit(cache=True, nogil=True)
+def _row_items(n_x, n_y):
+    items = np.empty((n_x, 3), dtype=np.int64)
+    for i in range(n_x):
+        items[i, 0] = i
+        items[i, 1] = 0
+        items[i, 2] = n_y
+    return items
+
+
+_NO_COLS = np.zeros((0, 0), dtype=np.int64)
+
+
 @njit(cache=True, nogil=True)
 def gzip_pair_lengths(xdata, xoff, ydata, yoff):
     """``len(gzip.compress(x_i + b" " + y_j, 9))`` for all pairs, one thread.
 
     Pairs longer than ``MAX_INPUT`` bytes get ``-1``.
     """
-    out = np.empty((xoff.shape[0] - 1, yoff.shape[0] - 1), dtype=np.int64)
-    _pair_rows(xdata, xoff, ydata, yoff, 0, xoff.shape[0] - 1, out)
+    n_x, n_y = xoff.shape[0] - 1, yoff.shape[0] - 1
+    out = np.empty((n_x, n_y), dtype=np.int64)
+    items = _row_items(n_x, n_y)
+    _pair_cells(xdata, xoff, ydata, yoff, _NO_COLS, items, 0, n_x, out)
     return out
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def gzip_pair_lengths_parallel(xdata, xoff, ydata, yoff, n_chunks):
     """Same as :func:`gzip_pair_lengths`, rows split into ``n_chunks`` parallel chunks."""
-    n_x = xoff.shape[0] - 1
-    out = np.empty((n_x, yoff.shape[0] - 1), dtype=np.int64)
+    n_x, n_y = xoff.shape[0] - 1, yoff.shape[0] - 1
+    out = np.empty((n_x, n_y), dtype=np.int64)
+    items = _row_items(n_x, n_y)
     for c in prange(n_chunks):
-        lo = c * n_x // n_chunks
-        hi = (c + 1) * n_x // n_chunks
-        _pair_rows(xdata, xoff, ydata, yoff, lo, hi, out)
+        _pair_cells(xdata, xoff, ydata, yoff, _NO_COLS, items, c * n_x // n_chunks, (c + 1) * n_x // n_chunks, out)
     return out
 
 
 NCD, CDM, CLM = 0, 1, 2  # metric codes for distances_from_lengths
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _distance(a, b, c, metric):
+    if metric == NCD:
+        lo = a if a < b else b
+        hi = a if a > b else b
+        return (c - lo) / hi if hi != 0 else np.nan
+    if metric == CDM:
+        return c / (a + b) if a + b != 0 else np.nan
+    return 1.0 - (a + b - c) / c if c != 0 else np.nan
 
 
 @njit(cache=True, nogil=True)
@@ -652,18 +715,19 @@ def distances_from_lengths(cxy, cx, cy, metric):
     n_x, n_y = cxy.shape
     out = np.empty((n_x, n_y), dtype=np.float64)
     for i in range(n_x):
-        a = cx[i]
         for j in range(n_y):
-            b = cy[j]
-            c = cxy[i, j]
-            if metric == NCD:
-                lo = a if a < b else b
-                hi = a if a > b else b
-                out[i, j] = (c - lo) / hi if hi != 0 else np.nan
-            elif metric == CDM:
-                out[i, j] = c / (a + b) if a + b != 0 else np.nan
-            else:
-                out[i, j] = 1.0 - (a + b - c) / c if c != 0 else np.nan
+            out[i, j] = _distance(cx[i], cy[j], cxy[i, j], metric)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def distances_from_lengths_rows(cxy, cx, cy, metric):
+    """Same as :func:`distances_from_lengths` with a length per cell: ``cy[i, j]`` (candidate lists)."""
+    n_x, n_y = cxy.shape
+    out = np.empty((n_x, n_y), dtype=np.float64)
+    for i in range(n_x):
+        for j in range(n_y):
+            out[i, j] = _distance(cx[i], cy[i, j], cxy[i, j], metric)
     return out
 
 

@@ -11,7 +11,16 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _kernels
 from .compressors import as_bytes, get_compressor
-from .engine import check_metric, compressed_len, nearest_neighbors, resolve_n_jobs
+from .engine import (
+    _make_index,
+    _open_cache,
+    _Search,
+    _Side,
+    check_metric,
+    check_search,
+    resolve_n_jobs,
+    search_side,
+)
 from .errors import InputError
 from .neighbors import KNeighborsVoteMixin, check_n_neighbors, check_tie_break, check_weights
 
@@ -46,6 +55,15 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimato
         Seed for ``tie_break="random"``.
     verbose : int, default=0
         Show a progress bar on terminals when non-zero.
+    search : {"exact", "rerank"}, default="exact"
+        ``"exact"`` compresses every (query, training text) pair: the published method.
+        ``"rerank"`` lets a first stage fitted on the training texts (character n-gram
+        containment weighted by compressed lengths, :mod:`nnzip.candidates`) propose
+        ``n_candidates`` training texts per query, and ranks those by the exact distance.
+    n_candidates : int, default=None
+        Candidates per query with ``search="rerank"`` (None:
+        :data:`nnzip.candidates.DEFAULT_N_CANDIDATES`); at least the training set size is
+        the exact search.
 
     Attributes
     ----------
@@ -59,6 +77,8 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimato
         Compressed length of each training text (absent with ``metric="precomputed"``).
     n_features_in_ : int
         Only with ``metric="precomputed"``: columns of the fitted matrix.
+    candidate_index_ : CandidateIndex or None
+        The fitted first stage with ``search="rerank"`` (None for an exact search).
 
     Examples
     --------
@@ -80,6 +100,8 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimato
         cache_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
+        search: str = "exact",
+        n_candidates: int | None = None,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.compressor = compressor
@@ -90,6 +112,8 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimato
         self.cache_dir = cache_dir
         self.random_state = random_state
         self.verbose = verbose
+        self.search = search
+        self.n_candidates = n_candidates
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -107,6 +131,7 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimato
             get_compressor(self.compressor)
         check_tie_break(self.tie_break)
         check_weights(self.weights)
+        check_search(self.search, self.n_candidates, self.n_neighbors)
         resolve_n_jobs(self.n_jobs)
 
     def fit(self, X, y) -> NCDKNeighborsClassifier:
@@ -132,8 +157,15 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimato
             n = len(texts)
         self._fit_labels(y, n)
         if self.metric != "precomputed":
+            comp = get_compressor(self.compressor)
+            jobs = resolve_n_jobs(self.n_jobs)
+            # encoded, packed and measured once here, not in every predict
+            self._side = _Side(texts).with_lengths(comp, jobs)
             self.train_texts_ = texts
-            self.train_lengths_ = compressed_len(texts, self.compressor, n_jobs=self.n_jobs)
+            self.train_lengths_ = self._side.lengths
+            self.candidate_index_, self._n_candidates = _make_index(
+                self.search, self._side, comp, self.n_candidates, self.n_neighbors, jobs
+            )
         self.n_samples_fit_ = n
         return self
 
@@ -143,15 +175,16 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimato
             if np.isnan(D).any():
                 raise InputError("the precomputed distance matrix contains nan")
             return _kernels.stable_top_k(np.ascontiguousarray(D), k)
-        return nearest_neighbors(
-            X,
-            self.train_texts_,
-            k,
-            compressor=self.compressor,
-            metric=self.metric,
-            n_jobs=self.n_jobs,
-            y_lengths=self.train_lengths_,
-            cache_dir=self.cache_dir,
+        comp = get_compressor(self.compressor)
+        index, m = self.candidate_index_, max(self._n_candidates, k)
+        if m >= self.n_samples_fit_:  # kneighbors(n_neighbors=...) may ask for more than were fitted
+            index, m = None, 0
+        search = _Search(comp, check_metric(self.metric), self._side, k, index, m)
+        return search_side(
+            as_bytes(X, "X"),
+            search,
+            resolve_n_jobs(self.n_jobs),
+            cache=_open_cache(comp, self.cache_dir),
             verbose=self.verbose,
         )
 

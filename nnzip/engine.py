@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import joblib
 import numba
@@ -65,7 +67,7 @@ def _python_lengths(comp: Compressor, texts: list[bytes]) -> np.ndarray:
     return np.array([checked_length(comp, t) for t in texts], dtype=np.int64)
 
 
-def _python_pair_rows(comp: Compressor, xs: list[bytes], ys: list[bytes]) -> np.ndarray:
+def _python_pair_rows(comp: Compressor, xs: list[bytes], ys: Sequence[bytes]) -> np.ndarray:
     out = np.empty((len(xs), len(ys)), dtype=np.int64)
     for i, x in enumerate(xs):
         xs_ = x + b" "
@@ -81,7 +83,12 @@ def _chunks(n: int, parts: int) -> list[slice]:
 
 def _lengths(comp: Compressor, texts: list[bytes], n_jobs: int) -> np.ndarray:
     if _use_kernel(comp):
-        out = _kernels.gzip_lengths(*pack(texts))
+        data, offsets = pack(texts)
+        if n_jobs == 1 or len(texts) < 64:
+            out = _kernels.gzip_lengths(data, offsets)
+        else:
+            with _numba_threads(n_jobs):
+                out = _kernels.gzip_lengths_parallel(data, offsets, min(len(texts), 4 * n_jobs))
         for i in np.flatnonzero(out < 0):  # longer than the kernel's exact range: zlib itself
             out[i] = checked_length(comp, texts[i])
         return out
@@ -94,27 +101,86 @@ def _lengths(comp: Compressor, texts: list[bytes], n_jobs: int) -> np.ndarray:
 
 
 class _Side:
-    """The training side of a pairwise computation: bytes, packed once."""
+    """The training side of a search, prepared once: UTF-8 texts, packed, with their lengths.
 
-    def __init__(self, texts: list[bytes]) -> None:
+    A fitted classifier keeps one, so ``predict`` neither re-encodes nor re-packs nor
+    re-hashes the training set.
+    """
+
+    def __init__(self, texts: list[bytes], lengths: np.ndarray | None = None) -> None:
         self.texts = texts
         self.data, self.offsets = pack(texts)
+        self.lengths = lengths
+        self._digest: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def digest(self) -> str:
+        """Content hash of the texts (cache keys); computed on first use."""
+        if self._digest is None:
+            self._digest = text_digest(self.texts)
+        return self._digest
+
+    def with_lengths(self, comp: Compressor, n_jobs: int) -> _Side:
+        """Compute ``C(y)`` for every text unless known; returns ``self``."""
+        if self.lengths is None:
+            self.lengths = _lengths(comp, self.texts, n_jobs)
+        return self
 
 
-def _pair_block(comp: Compressor, xs: list[bytes], ys: _Side, n_jobs: int) -> np.ndarray:
-    """``C(x + " " + y)`` for every ``x`` in ``xs`` and ``y`` in ``ys``."""
+_NO_COLS = np.zeros((0, 0), dtype=np.int64)
+
+
+def _work_items(n_rows: int, n_cols: int, n_jobs: int) -> np.ndarray:
+    """Kernel work items ``(row, first column, end column)``.
+
+    One item per row; when there are too few rows to keep every thread busy (a single
+    query, say), rows are cut into column ranges. Each piece parses its query text once,
+    which is small next to the pairs it then computes.
+    """
+    pieces = 1
+    if n_jobs > 1 and n_rows < 8 * n_jobs:
+        pieces = max(1, min(-(-8 * n_jobs // n_rows), n_cols // 64))
+    bounds = [c * n_cols // pieces for c in range(pieces + 1)]
+    items = np.empty((n_rows * pieces, 3), dtype=np.int64)
+    items[:, 0] = np.repeat(np.arange(n_rows), pieces)
+    items[:, 1] = np.tile(bounds[:-1], n_rows)
+    items[:, 2] = np.tile(bounds[1:], n_rows)
+    return items
+
+
+def _pair_block(comp: Compressor, xs: list[bytes], ys: _Side, n_jobs: int, cols: np.ndarray | None = None) -> np.ndarray:
+    """``C(x + " " + y)`` for every ``x`` in ``xs`` and ``y`` in ``ys`` (or ``y`` in ``ys[cols[i]]``).
+
+    With ``cols`` (shape ``(len(xs), m)``), cell ``(i, c)`` pairs ``xs[i]`` with ``ys[cols[i, c]]``.
+    """
+    n_cols = len(ys) if cols is None else cols.shape[1]
     if _use_kernel(comp):
         xd, xo = pack(xs)
-        if n_jobs == 1 or len(xs) == 1:
-            out = _kernels.gzip_pair_lengths(xd, xo, ys.data, ys.offsets)
+        out = np.empty((len(xs), n_cols), dtype=np.int64)
+        kcols = _NO_COLS if cols is None else np.ascontiguousarray(cols, dtype=np.int64)
+        items = _work_items(len(xs), n_cols, n_jobs)
+        if n_jobs == 1 or len(items) == 1:
+            _kernels.gzip_pair_cells(xd, xo, ys.data, ys.offsets, kcols, items, out)
         else:
             with _numba_threads(n_jobs):
-                chunks = min(len(xs), 4 * n_jobs)
-                out = _kernels.gzip_pair_lengths_parallel(xd, xo, ys.data, ys.offsets, chunks)
-        for i, j in np.argwhere(out < 0):  # pairs past the kernel's exact range: zlib itself
-            out[i, j] = checked_length(comp, xs[i] + b" " + ys.texts[j])
+                chunks = min(len(items), 4 * n_jobs)
+                _kernels.gzip_pair_cells_parallel(xd, xo, ys.data, ys.offsets, kcols, items, chunks, out)
+        for i, c in np.argwhere(out < 0):  # pairs past the kernel's exact range: zlib itself
+            j = c if cols is None else cols[i, c]
+            out[i, c] = checked_length(comp, xs[i] + b" " + ys.texts[j])
         return out
-    if n_jobs == 1 or len(xs) * len(ys.texts) < 2048:
+    if cols is not None:
+        rows = [[ys.texts[j] for j in row] for row in cols]
+        if n_jobs == 1 or len(xs) * n_cols < 2048:
+            return np.vstack([_python_pair_rows(comp, [x], r) for x, r in zip(xs, rows)])
+        parts = joblib.Parallel(n_jobs=n_jobs)(
+            joblib.delayed(_python_pair_lists)(comp, xs[s], rows[s]) for s in _chunks(len(xs), n_jobs)
+        )
+        return np.vstack(parts)
+    if n_jobs == 1 or len(xs) * n_cols < 2048:
         return _python_pair_rows(comp, xs, ys.texts)
     if len(xs) >= n_jobs:
         parts = joblib.Parallel(n_jobs=n_jobs)(
@@ -127,6 +193,10 @@ def _pair_block(comp: Compressor, xs: list[bytes], ys: _Side, n_jobs: int) -> np
     return np.hstack(parts)
 
 
+def _python_pair_lists(comp: Compressor, xs: list[bytes], rows: list[list[bytes]]) -> np.ndarray:
+    return np.vstack([_python_pair_rows(comp, [x], r) for x, r in zip(xs, rows)])
+
+
 def _check_lengths(lengths: np.ndarray | None, n: int, name: str) -> np.ndarray | None:
     if lengths is None:
         return None
@@ -137,7 +207,9 @@ def _check_lengths(lengths: np.ndarray | None, n: int, name: str) -> np.ndarray 
 
 
 def _distances(cxy: np.ndarray, cx: np.ndarray, cy: np.ndarray, code: int, comp: Compressor) -> np.ndarray:
-    dist = _kernels.distances_from_lengths(cxy, cx, cy, code)
+    """Distances from lengths; ``cy`` per column (1-D) or per cell (2-D, candidate lists)."""
+    kernel = _kernels.distances_from_lengths if cy.ndim == 1 else _kernels.distances_from_lengths_rows
+    dist = kernel(cxy, cx, cy, code)
     if np.isnan(dist).any():
         raise InputError(f"compressor {comp.name} returned length 0, so a distance is undefined")
     return dist
@@ -227,13 +299,150 @@ def pairwise_distances(
     return _distances(_pair_block(comp, xs, _Side(ys), jobs), cx, cy, code, comp)
 
 
+SEARCHES = ("exact", "rerank")
+
+
+def check_search(search: str, n_candidates: int | None, k: int) -> None:
+    """Validate ``search`` and ``n_candidates``; raise a :class:`ConfigError` naming the problem."""
+    if search not in SEARCHES:
+        raise ConfigError(f"unknown search {search!r}; choose one of {', '.join(SEARCHES)}")
+    if n_candidates is None:
+        return
+    if isinstance(n_candidates, bool) or not isinstance(n_candidates, (int, np.integer)) or n_candidates < 1:
+        raise ConfigError(f"n_candidates must be a positive int or None, got {n_candidates!r}")
+    if n_candidates < k:
+        raise ConfigError(f"n_candidates={n_candidates} is smaller than k={k}: the k nearest must be among the candidates")
+
+
+@dataclass
+class _Search:
+    """What every block of one search shares: small to ship, except ``side`` (sent once)."""
+
+    comp: Compressor
+    code: int
+    side: _Side
+    k: int
+    index: object = None  # a fitted first stage (nnzip.candidates) for search="rerank"
+    n_candidates: int = 0
+
+    @property
+    def cols_per_row(self) -> int:
+        """Pairs compressed per query."""
+        return len(self.side) if self.index is None else self.n_candidates
+
+    def key_parts(self) -> tuple:
+        """What, besides the query texts, identifies a block's result in the cache."""
+        parts = ("neighbors", self.comp.name, _METRIC_NAMES[self.code], self.k, self.side.digest)
+        if self.index is not None:
+            parts += ("rerank", self.n_candidates, self.index.cache_token())
+        return parts
+
+
+_METRIC_NAMES = {code: name for name, code in METRICS.items()}
+# One kernel call covers about this many pairs: short enough that the progress bar moves
+# and Ctrl-C is honoured within a second or so, long enough that call overhead is nothing.
+_PAIRS_PER_CALL = 1 << 15
+
+
 def _compute_block(
-    comp: Compressor, code: int, xs: list[bytes], side: _Side, cy: np.ndarray, k: int, n_jobs: int
+    search: _Search, xs: list[bytes], n_jobs: int, progress: Callable[[int], object] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` neighbours of the queries ``xs`` among all of ``side``."""
+    """Top-``k`` neighbours of the queries ``xs`` (one block), ordered by (distance, training index)."""
+    side, comp = search.side, search.comp
     cx = _lengths(comp, xs, n_jobs)
-    dist = _distances(_pair_block(comp, xs, side, n_jobs), cx, cy, code, comp)
-    return _kernels.stable_top_k(dist, k)
+    cols = None if search.index is None else search.index.candidates(xs, search.n_candidates, n_jobs=n_jobs)
+    m = search.cols_per_row
+    cxy = np.empty((len(xs), m), dtype=np.int64)
+    step = max(1, _PAIRS_PER_CALL // m)
+    for lo in range(0, len(xs), step):
+        rows = slice(lo, min(lo + step, len(xs)))
+        cxy[rows] = _pair_block(comp, xs[rows], side, n_jobs, None if cols is None else cols[rows])
+        if progress is not None:
+            progress((rows.stop - rows.start) * m)
+    if cols is None:
+        return _kernels.stable_top_k(_distances(cxy, cx, side.lengths, search.code, comp), search.k)
+    # candidates are sorted by training index, so ties among them stay in training-index order
+    dist, pos = _kernels.stable_top_k(_distances(cxy, cx, side.lengths[cols], search.code, comp), search.k)
+    return dist, np.take_along_axis(cols, pos, axis=1)
+
+
+def _block_size(jobs: int, pairs_per_row: int) -> int:
+    return max(jobs, math.ceil(_PAIRS_PER_BLOCK / pairs_per_row))
+
+
+def _search_blocks(
+    search: _Search,
+    xs: list[bytes],
+    jobs: int,
+    block_size: int,
+    cache: BlockCache | None,
+    verbose: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run a search block by block, reading finished blocks from ``cache`` and storing new ones.
+
+    A block is stored as soon as it is finished, so an interrupted run (Ctrl-C, a crash, a
+    killed process) loses at most the block it was in.
+    """
+    k = search.k
+    dist = np.empty((len(xs), k), dtype=np.float64)
+    idx = np.empty((len(xs), k), dtype=np.int64)
+    key_parts = search.key_parts() if cache is not None else ()
+    with tqdm(
+        total=len(xs) * search.cols_per_row,
+        unit="pair",
+        unit_scale=True,
+        desc="NCD neighbours",
+        disable=None if verbose else True,
+        smoothing=0.1,
+    ) as bar:
+        for lo in range(0, len(xs), block_size):
+            block = xs[lo : lo + block_size]
+            rows = slice(lo, lo + len(block))
+            found = None
+            if cache is not None:
+                key = make_key(*key_parts, text_digest(block))
+                found = cache.load(key)
+                if found is not None and found["indices"].shape != (len(block), k):
+                    found = None
+            if found is None:
+                d, i = _compute_block(search, block, jobs, bar.update)
+                if cache is not None:
+                    cache.store(key, distances=d, indices=i)
+            else:
+                d, i = found["distances"], found["indices"]
+                bar.update(len(block) * search.cols_per_row)
+            dist[rows], idx[rows] = d, i
+    return dist, idx
+
+
+def _open_cache(comp: Compressor, cache_dir: str | os.PathLike | None) -> BlockCache | None:
+    if cache_dir is None:
+        return None
+    if not comp.cacheable:
+        warnings.warn(
+            f"cache_dir ignored: the callable compressor {comp.name} cannot be identified by content",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    return BlockCache(cache_dir)
+
+
+def _make_index(search: str, side: _Side, comp: Compressor, n_candidates: int | None, k: int, jobs: int):
+    """The fitted first stage for ``search="rerank"``, or ``None`` when the search is exact.
+
+    ``n_candidates`` at least the training set size means every text is a candidate: that is
+    the exact search, and it is run as such.
+    """
+    if search == "exact":
+        return None, 0
+    from .candidates import DEFAULT_N_CANDIDATES, CandidateIndex
+
+    m = DEFAULT_N_CANDIDATES if n_candidates is None else int(n_candidates)
+    m = max(m, k)
+    if m >= len(side):
+        return None, 0
+    return CandidateIndex(n_jobs=jobs).fit(side.texts, side.lengths), m
 
 
 def nearest_neighbors(
@@ -248,6 +457,8 @@ def nearest_neighbors(
     block_size: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     verbose: int = 0,
+    search: str = "exact",
+    n_candidates: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest training texts of each query, computed in blocks of query rows.
 
@@ -275,11 +486,18 @@ def nearest_neighbors(
         Query rows per block; by default about two million pairs per block.
     cache_dir : path, optional
         Keep each finished block here, keyed by the content of its texts, the training
-        texts, compressor, metric, k and nnzip version; a rerun reads finished blocks back
-        and an interrupted run resumes, recomputing at most the block it was in.
+        texts, compressor, metric, k, search mode and nnzip version; a rerun reads finished
+        blocks back and an interrupted run resumes, recomputing at most the block it was in.
         Not used with a user callable compressor, whose name does not identify it.
     verbose : int
         Show a progress bar (when stderr is a terminal) if non-zero.
+    search : {"exact", "rerank"}
+        ``"exact"`` (default, the published method) compresses every (query, training text)
+        pair. ``"rerank"`` lets a cheap first stage propose ``n_candidates`` training texts
+        per query and ranks only those by the exact distance (see :mod:`nnzip.candidates`).
+    n_candidates : int, optional
+        Candidates per query for ``search="rerank"``; default
+        :data:`nnzip.candidates.DEFAULT_N_CANDIDATES`. At least ``len(Y)`` is the exact search.
 
     Returns
     -------
@@ -295,58 +513,65 @@ def nearest_neighbors(
         raise InputError(f"k must be a positive int, got {k!r}")
     if k > len(ys):
         raise InputError(f"k={k} is larger than the number of training texts ({len(ys)})")
-    if block_size is None:
-        block_size = max(jobs, math.ceil(_PAIRS_PER_BLOCK / len(ys)))
-    elif isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
+    check_search(search, n_candidates, k)
+    if block_size is not None and (isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1):
         raise InputError(f"block_size must be a positive int, got {block_size!r}")
-    cy = _check_lengths(y_lengths, len(ys), "y_lengths")
-    if cy is None:
-        cy = _lengths(comp, ys, jobs)
-    side = _Side(ys)
+    cache = _open_cache(comp, cache_dir)
+    side = _Side(ys, _check_lengths(y_lengths, len(ys), "y_lengths")).with_lengths(comp, jobs)
+    index, m = _make_index(search, side, comp, n_candidates, k, jobs)
+    return search_side(
+        xs, _Search(comp, code, side, int(k), index, m), jobs, block_size=block_size, cache=cache, verbose=verbose
+    )
 
-    cache = None
-    if cache_dir is not None:
-        if comp.cacheable:
-            cache = BlockCache(cache_dir)
-            y_digest = text_digest(ys)
-        else:
-            warnings.warn(
-                f"cache_dir ignored: the callable compressor {comp.name} cannot be identified by content",
-                RuntimeWarning,
-                stacklevel=2,
-            )
 
-    dist = np.empty((len(xs), k), dtype=np.float64)
-    idx = np.empty((len(xs), k), dtype=np.int64)
-    with tqdm(
-        total=len(xs) * len(ys), unit="pair", unit_scale=True, desc="NCD neighbours", disable=None if verbose else True
-    ) as bar:
-        for lo in range(0, len(xs), block_size):
-            block = xs[lo : lo + block_size]
-            rows = slice(lo, lo + len(block))
-            found = None
-            if cache is not None:
-                key = make_key("neighbors", comp.name, metric, k, y_digest, text_digest(block))
-                found = cache.load(key)
-                if found is not None and found["indices"].shape != (len(block), k):
-                    found = None
-            if found is None:
-                d, i = _compute_block(comp, code, block, side, cy, k, jobs)
-                if cache is not None:
-                    cache.store(key, distances=d, indices=i)
-            else:
-                d, i = found["distances"], found["indices"]
-            dist[rows], idx[rows] = d, i
-            bar.update(len(block) * len(ys))
-    return dist, idx
+def search_side(
+    xs: list[bytes],
+    search: _Search,
+    jobs: int,
+    *,
+    block_size: int | None = None,
+    cache: BlockCache | None = None,
+    verbose: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run a prepared search (the classifier's path: training side and first stage built in ``fit``)."""
+    if block_size is None:
+        block_size = _block_size(jobs, search.cols_per_row)
+    return _search_blocks(search, xs, jobs, block_size, cache, verbose)
+
+
+def estimate_seconds(
+    X: TextsLike, Y: TextsLike, *, compressor: CompressorLike = "gzip", n_jobs: int | None = None, seed: int = 0
+) -> float:
+    """Wall time an exact search of ``X`` against ``Y`` would take here, from a short calibration.
+
+    Times a seeded sample of up to 8 queries against up to 256 training texts (a fraction of
+    a second) and scales by the number of pairs. Call :func:`warmup` first, or the estimate
+    includes compiling the kernels.
+    """
+    comp = get_compressor(compressor)
+    jobs = resolve_n_jobs(n_jobs)
+    xs, ys = as_bytes(X, "X"), as_bytes(Y, "Y")
+    rng = np.random.default_rng(seed)
+    qx = [xs[i] for i in rng.choice(len(xs), min(8, len(xs)), replace=False)]
+    qy = _Side([ys[i] for i in rng.choice(len(ys), min(256, len(ys)), replace=False)])
+    start = time.perf_counter()
+    _pair_block(comp, qx, qy, jobs)
+    per_pair = (time.perf_counter() - start) / (len(qx) * len(qy))
+    return per_pair * len(xs) * len(ys)
 
 
 def warmup() -> None:
     """Compile (or load from numba's cache) every kernel and run the zlib self-test."""
     data, offsets = pack([b"warm up", b"the kernels"])
     _kernels.gzip_lengths(data, offsets)
+    _kernels.gzip_lengths_parallel(data, offsets, 1)
     _kernels.gzip_pair_lengths(data, offsets, data, offsets)
-    _kernels.gzip_pair_lengths_parallel(data, offsets, data, offsets, 1)
-    d = _kernels.distances_from_lengths(np.ones((1, 1), np.int64), np.ones(1, np.int64), np.ones(1, np.int64), 0)
+    items = _work_items(2, 2, 1)
+    out = np.empty((2, 2), dtype=np.int64)
+    _kernels.gzip_pair_cells(data, offsets, data, offsets, _NO_COLS, items, out)
+    _kernels.gzip_pair_cells_parallel(data, offsets, data, offsets, np.zeros((2, 2), np.int64), items, 1, out)
+    one = np.ones((1, 1), np.int64)
+    d = _kernels.distances_from_lengths(one, np.ones(1, np.int64), np.ones(1, np.int64), 0)
+    _kernels.distances_from_lengths_rows(one, np.ones(1, np.int64), one, 0)
     _kernels.stable_top_k(d, 1)
     kernel_matches_zlib()

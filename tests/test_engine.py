@@ -150,7 +150,7 @@ def test_kernel_self_test_failure_falls_back_to_zlib(monkeypatch):
 
     monkeypatch.setattr(engine, "kernel_matches_zlib", lambda: False)
     called = []
-    monkeypatch.setattr(engine._kernels, "gzip_pair_lengths", lambda *a: called.append(a))
+    monkeypatch.setattr(engine._kernels, "gzip_pair_cells", lambda *a: called.append(a))
     got = nnzip.pairwise_compressed_len(TEXTS[:2], TEXTS[:3])
     assert not called
     assert got.tolist() == [[gz(f"{x} {y}".encode()) for y in TEXTS[:3]] for x in TEXTS[:2]]
@@ -219,9 +219,9 @@ def _count_blocks(monkeypatch):
     calls = []
     real = engine._compute_block
 
-    def counting(comp, code, xs, side, cy, k, n_jobs):
+    def counting(search, xs, *args, **kwargs):
         calls.append(len(xs))
-        return real(comp, code, xs, side, cy, k, n_jobs)
+        return real(search, xs, *args, **kwargs)
 
     monkeypatch.setattr(engine, "_compute_block", counting)
     return calls
@@ -246,11 +246,11 @@ def test_resume_after_crash_recomputes_at_most_one_block(tmp_path, monkeypatch):
     real = engine._compute_block
     done = []
 
-    def crash_on_third(*args):
+    def crash_on_third(*args, **kwargs):
         if len(done) == 2:
             raise KeyboardInterrupt  # the user pressed Ctrl-C in block 3
         done.append(1)
-        return real(*args)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(engine, "_compute_block", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
@@ -294,3 +294,74 @@ def test_callable_compressor_is_not_cached(tmp_path):
     with pytest.warns(RuntimeWarning, match="cache_dir ignored"):
         nnzip.nearest_neighbors(["a b"], ["a", "b"], 1, compressor=lambda b: len(zlib.compress(b)), cache_dir=tmp_path)
     assert not list(tmp_path.rglob("*.npz"))
+
+
+# ---- work split and candidate re-ranking ---------------------------------------------------
+
+
+def test_single_query_is_split_across_threads():
+    items = engine._work_items(1, 5000, 2)
+    assert len(items) >= 8 and (items[:, 0] == 0).all()
+    assert items[0, 1] == 0 and items[-1, 2] == 5000 and (items[1:, 1] == items[:-1, 2]).all()
+    assert len(engine._work_items(100, 5000, 2)) == 100
+    Y = [f"training text {j} " * (j % 5 + 1) for j in range(300)]
+    one = nnzip.pairwise_compressed_len(["a single query text"], Y, n_jobs=2)
+    assert one.tolist() == [[gz(f"a single query text {y}".encode()) for y in Y]]
+
+
+@pytest.mark.parametrize("search, n_candidates, match", [
+    ("fast", None, "unknown search 'fast'; choose one of exact, rerank"),
+    ("rerank", 1, "n_candidates=1 is smaller than k=2"),
+    ("rerank", 0, "n_candidates must be a positive int"),
+])
+def test_bad_search_settings(search, n_candidates, match):
+    with pytest.raises(nnzip.ConfigError, match=match):
+        nnzip.nearest_neighbors(["a"], ["b", "c", "d"], 2, search=search, n_candidates=n_candidates)
+
+
+def test_rerank_with_every_candidate_is_exact():
+    exact = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 3)
+    rerank = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 3, search="rerank", n_candidates=len(Y_CACHE))
+    assert np.array_equal(exact[0], rerank[0]) and np.array_equal(exact[1], rerank[1])
+
+
+def test_rerank_ranks_its_candidates_exactly(monkeypatch):
+    """Whatever the first stage proposes, the result is the exact top-k among those candidates."""
+    from nnzip.candidates import CandidateIndex
+
+    proposed = {}
+    real = CandidateIndex.candidates
+
+    def spy(self, xs, m, n_jobs=1):
+        cols = real(self, xs, m, n_jobs)
+        proposed.update({x: row for x, row in zip(xs, cols)})
+        return cols
+
+    monkeypatch.setattr(CandidateIndex, "candidates", spy)
+    dist, idx = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 3, search="rerank", n_candidates=6, block_size=7)
+    full = nnzip.pairwise_distances(X_CACHE, Y_CACHE)
+    for r, x in enumerate(X_CACHE):
+        cols = proposed[x.encode()]
+        assert len(set(cols.tolist())) == 6 and cols.min() >= 0 and cols.max() < len(Y_CACHE)
+        order = sorted(cols.tolist(), key=lambda j: (full[r, j], j))[:3]
+        assert idx[r].tolist() == order
+        assert dist[r].tolist() == [full[r, j] for j in order]
+
+
+def test_rerank_cache_is_keyed_by_search_mode(tmp_path, monkeypatch):
+    exact = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 2, block_size=10, cache_dir=tmp_path)
+    calls = _count_blocks(monkeypatch)
+    nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 2, block_size=10, cache_dir=tmp_path, search="rerank", n_candidates=4)
+    assert len(calls) == 2
+    nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 2, block_size=10, cache_dir=tmp_path, search="rerank", n_candidates=5)
+    assert len(calls) == 4
+    again = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 2, block_size=10, cache_dir=tmp_path)
+    assert len(calls) == 4 and np.array_equal(again[1], exact[1])
+
+
+def test_progress_moves_within_a_block(monkeypatch):
+    monkeypatch.setattr(engine, "_PAIRS_PER_CALL", 2 * len(Y_CACHE))
+    updates = []
+    search = engine._Search(get_compressor("gzip"), 0, engine._Side([y.encode() for y in Y_CACHE]).with_lengths(get_compressor("gzip"), 1), 2)
+    engine._compute_block(search, [x.encode() for x in X_CACHE], 1, updates.append)
+    assert updates == [2 * len(Y_CACHE)] * 10

@@ -97,11 +97,11 @@ def test_resume_after_interruption_recomputes_only_unfinished_blocks(tmp_path, m
     real = engine._compute_block
     calls = []
 
-    def crash_in_third_block(*args):
+    def crash_in_third_block(*args, **kwargs):
         if len(calls) == 2:
             raise KeyboardInterrupt
         calls.append(1)
-        return real(*args)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(engine, "_compute_block", crash_in_third_block)
     with pytest.raises(KeyboardInterrupt):
@@ -109,7 +109,7 @@ def test_resume_after_interruption_recomputes_only_unfinished_blocks(tmp_path, m
     assert not list((tmp_path / "results" / "tiny" / "runs").glob("*.json"))
 
     calls.clear()
-    monkeypatch.setattr(engine, "_compute_block", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(engine, "_compute_block", lambda *a, **kw: calls.append(1) or real(*a, **kw))
     _, _, computed = run(tmp_path)
     assert len(calls) == 2 and computed == 4
     resumed = {(r["model"], r["variant"]): r.get("accuracy") for r in load_runs("tiny", tmp_path / "results")}

@@ -117,6 +117,50 @@ def test_parallel_twin_equals_serial(X, Y, n_chunks):
     np.testing.assert_array_equal(serial, parallel)
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(texts, min_size=1, max_size=4),
+    st.lists(texts, min_size=2, max_size=6),
+    st.integers(1, 4),
+    st.integers(1, 5),
+    st.data(),
+)
+def test_pair_cells_with_candidates_and_split_rows(X, Y, m, pieces, data):
+    """Any candidate lists, rows cut into column ranges, any chunking: the oracle's lengths."""
+    m = min(m, len(Y))
+    cols = np.array([sorted(data.draw(st.permutations(range(len(Y))))[:m]) for _ in X], dtype=np.int64)
+    bounds = sorted({0, m, *data.draw(st.lists(st.integers(0, m), max_size=pieces))})
+    items = np.array([(i, lo, hi) for i in range(len(X)) for lo, hi in zip(bounds, bounds[1:])], dtype=np.int64)
+    want = np.array([[expected_pair(X[i], Y[j]) for j in row] for i, row in enumerate(cols)])
+    out = np.full((len(X), m), -7, dtype=np.int64)
+    K.gzip_pair_cells(*pack(X), *pack(Y), cols, items, out)
+    np.testing.assert_array_equal(out, want)
+    out[:] = -7
+    K.gzip_pair_cells_parallel(*pack(X), *pack(Y), cols, items, data.draw(st.integers(1, len(items))), out)
+    np.testing.assert_array_equal(out, want)
+    # without candidate lists, cell c is training text c
+    full = np.full((len(X), len(Y)), -7, dtype=np.int64)
+    items_full = np.array([(i, 0, len(Y)) for i in range(len(X))], dtype=np.int64)
+    K.gzip_pair_cells_parallel(*pack(X), *pack(Y), np.zeros((0, 0), np.int64), items_full, 2, full)
+    np.testing.assert_array_equal(full, kernel_pairs(X, Y))
+
+
+def test_distances_per_cell_equal_per_column():
+    gen = np.random.default_rng(5)
+    cx, cy = gen.integers(20, 400, 4), gen.integers(20, 400, 6)
+    cxy = gen.integers(30, 700, (4, 6))
+    for metric in (K.NCD, K.CDM, K.CLM):
+        np.testing.assert_array_equal(
+            K.distances_from_lengths_rows(cxy, cx, np.tile(cy, (4, 1)), metric), K.distances_from_lengths(cxy, cx, cy, metric)
+        )
+
+
+def test_parallel_single_lengths_equal_serial():
+    sample = [t for t in EDGE_CASES.values()][:10] + [b"abc", b""]
+    data, offsets = pack(sample)
+    np.testing.assert_array_equal(K.gzip_lengths_parallel(data, offsets, 3), K.gzip_lengths(data, offsets))
+
+
 def test_repeated_pairs_do_not_leak_state():
     """The same pair computed after other pairs gives the same length."""
     X = [b"the cat sat on the mat", b"", b"mat the on sat cat the" * 20]
