@@ -70,7 +70,10 @@ class Compressor:
     length : callable
         Returns the compressed length of a byte string.
     kernel : bool
-        Whether nnzip's compiled kernel computes it (only ``gzip``).
+        Whether nnzip's compiled kernel computes it (``gzip``, and ``zlib``: the same deflate
+        stream in a 2-byte header and 4-byte trailer instead of gzip's 10 and 8).
+    kernel_offset : int
+        Added to the kernel's gzip length (``zlib``: -12).
     cacheable : bool
         Whether the name identifies the function's behaviour, so that results may be cached
         on disk under it (false for user callables).
@@ -80,11 +83,12 @@ class Compressor:
     length: Callable[[bytes], int]
     kernel: bool = False
     cacheable: bool = True
+    kernel_offset: int = 0
 
 
 COMPRESSORS: dict[str, Compressor] = {
     "gzip": Compressor("gzip", _gzip_len, kernel=True),
-    "zlib": Compressor("zlib", _zlib_len),
+    "zlib": Compressor("zlib", _zlib_len, kernel=True, kernel_offset=-12),
     "bz2": Compressor("bz2", _bz2_len),
     "lzma": Compressor("lzma", _lzma_len),
     "zstd": Compressor("zstd", _zstd_len),

@@ -89,6 +89,7 @@ def _lengths(comp: Compressor, texts: list[bytes], n_jobs: int) -> np.ndarray:
         else:
             with _numba_threads(n_jobs):
                 out = _kernels.gzip_lengths_parallel(data, offsets, min(len(texts), 4 * n_jobs))
+        out[out >= 0] += comp.kernel_offset
         for i in np.flatnonzero(out < 0):  # longer than the kernel's exact range: zlib itself
             out[i] = checked_length(comp, texts[i])
         return out
@@ -168,6 +169,7 @@ def _pair_block(comp: Compressor, xs: list[bytes], ys: _Side, n_jobs: int, cols:
             with _numba_threads(n_jobs):
                 chunks = min(len(items), 4 * n_jobs)
                 _kernels.gzip_pair_cells_parallel(xd, xo, ys.data, ys.offsets, kcols, items, chunks, out)
+        out[out >= 0] += comp.kernel_offset
         for i, c in np.argwhere(out < 0):  # pairs past the kernel's exact range: zlib itself
             j = c if cols is None else cols[i, c]
             out[i, c] = checked_length(comp, xs[i] + b" " + ys.texts[j])
