@@ -365,3 +365,20 @@ def test_progress_moves_within_a_block(monkeypatch):
     search = engine._Search(get_compressor("gzip"), 0, engine._Side([y.encode() for y in Y_CACHE]).with_lengths(get_compressor("gzip"), 1), 2)
     engine._compute_block(search, [x.encode() for x in X_CACHE], 1, updates.append)
     assert updates == [2 * len(Y_CACHE)] * 10
+
+
+def test_estimate_scales_with_the_number_of_pairs():
+    nnzip.warmup()
+    small = engine.estimate_seconds(X_CACHE[:4], Y_CACHE[:5], seed=1)
+    large = engine.estimate_seconds(X_CACHE[:4] * 50, Y_CACHE[:5] * 100, seed=1)
+    assert small > 0 and large > small
+
+
+def test_fitted_classifier_does_not_repack_training_texts(monkeypatch):
+    clf = nnzip.NCDKNeighborsClassifier(n_neighbors=1).fit(Y_CACHE, [j % 3 for j in range(len(Y_CACHE))])
+    packed = []
+    real_pack = engine.pack
+    monkeypatch.setattr(engine, "pack", lambda texts: packed.append(len(texts)) or real_pack(texts))
+    monkeypatch.setattr(engine, "text_digest", lambda texts: pytest.fail("training texts hashed again"))
+    clf.predict(X_CACHE[:3])
+    assert packed and set(packed) == {3}  # the queries only, never the training side
