@@ -28,6 +28,12 @@ METRICS = {"ncd": _kernels.NCD, "cdm": _kernels.CDM, "clm": _kernels.CLM}
 # A block of the pair matrix holds about this many pairs (int64 lengths + float64 distances).
 _PAIRS_PER_BLOCK = 1 << 21
 
+
+def _pairs_per_block() -> int:
+    """Pairs per block: ``$NNZIP_BLOCK_PAIRS`` if set (tests use small blocks), else ``_PAIRS_PER_BLOCK``."""
+    value = os.environ.get("NNZIP_BLOCK_PAIRS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else _PAIRS_PER_BLOCK
+
 TextsLike = Sequence[str | bytes]
 CompressorLike = str | Callable[[bytes], int]
 
@@ -296,7 +302,7 @@ def nearest_neighbors(
     if k > len(ys):
         raise InputError(f"k={k} is larger than the number of training texts ({len(ys)})")
     if block_size is None:
-        block_size = max(jobs, math.ceil(_PAIRS_PER_BLOCK / len(ys)))
+        block_size = max(jobs, math.ceil(_pairs_per_block() / len(ys)))
     elif isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
         raise InputError(f"block_size must be a positive int, got {block_size!r}")
     cy = _check_lengths(y_lengths, len(ys), "y_lengths")
@@ -309,6 +315,8 @@ def nearest_neighbors(
         if comp.cacheable:
             cache = BlockCache(cache_dir)
             y_digest = text_digest(ys)
+            if not cache.check_writable():  # warned once; compute as if no cache was given
+                cache = None
         else:
             warnings.warn(
                 f"cache_dir ignored: the callable compressor {comp.name} cannot be identified by content",
