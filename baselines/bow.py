@@ -111,7 +111,7 @@ class _SparseKNN(KNeighborsVoteMixin, _TextEstimator):
         check_n_neighbors(self.n_neighbors)
         check_tie_break(self.tie_break)
         check_weights(self.weights)
-        texts = as_texts(X)
+        texts = as_texts(X, "X")
         self._fit_labels(y, len(texts))
         self.vectorizer_ = self._vectorizer()
         self.train_matrix_ = self.vectorizer_.fit_transform(texts).tocsr()
@@ -138,7 +138,7 @@ class _SparseKNN(KNeighborsVoteMixin, _TextEstimator):
         """
         check_is_fitted(self)
         k = check_n_neighbors(self.n_neighbors if n_neighbors is None else n_neighbors, self.n_samples_fit_)
-        texts = as_texts(X)
+        texts = as_texts(X, "X")
         queries = self.vectorizer_.transform(texts).tocsr()
         dist, idx = block_top_k(
             lambda b: self._distances(queries[b], texts[b]), len(texts), self.n_samples_fit_, k, self.n_jobs
@@ -278,7 +278,7 @@ class _TfidfLinear(_TextEstimator):
         -------
         self
         """
-        texts = as_texts(X)
+        texts = as_texts(X, "X")
         classes, codes = check_labels(y, len(texts))
         vectorizer = TfidfVectorizer(sublinear_tf=True, max_features=self.max_features, ngram_range=self.ngram_range)
         # fit on class indices so that classes_ is np.unique(y) whatever the model does with labels
@@ -299,7 +299,7 @@ class _TfidfLinear(_TextEstimator):
         ndarray of shape (n_texts,)
         """
         check_is_fitted(self)
-        return self.classes_[self.pipeline_.predict(as_texts(X))]
+        return self.classes_[self.pipeline_.predict(as_texts(X, "X"))]
 
     def decision_function(self, X: Sequence[str]) -> np.ndarray:
         """Linear scores of each text, as scikit-learn's linear models give them.
@@ -309,7 +309,7 @@ class _TfidfLinear(_TextEstimator):
         ndarray of shape (n_texts,) for two classes (score of ``classes_[1]``), else (n_texts, n_classes)
         """
         check_is_fitted(self)
-        return self.pipeline_.decision_function(as_texts(X))
+        return self.pipeline_.decision_function(as_texts(X, "X"))
 
 
 class TfidfLogReg(_TfidfLinear):
@@ -361,7 +361,7 @@ class TfidfLogReg(_TfidfLinear):
         ndarray of shape (n_texts, n_classes)
         """
         check_is_fitted(self)
-        return self.pipeline_.predict_proba(as_texts(X))
+        return self.pipeline_.predict_proba(as_texts(X, "X"))
 
 
 class TfidfSVM(_TfidfLinear):

@@ -139,7 +139,7 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
         -------
         ndarray of float32 of shape (n_texts, hidden_size)
         """
-        texts = as_texts(X)
+        texts = as_texts(X, "X")
         if self.cache_dir is None:
             return self._encode(texts)
         paths = [self._cache_path(t) for t in texts]
@@ -170,7 +170,7 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
         check_n_neighbors(self.n_neighbors)
         check_tie_break(self.tie_break)
         check_weights(self.weights)
-        texts = as_texts(X)
+        texts = as_texts(X, "X")
         self._fit_labels(y, len(texts))
         self.train_embeddings_ = self.embed(texts)
         self.n_samples_fit_ = len(texts)

@@ -219,7 +219,7 @@ class TransformerClassifier(_TextEstimator):
         self
         """
         self._check_params()
-        texts = as_texts(X)
+        texts = as_texts(X, "X")
         self.classes_, codes = check_labels(y, len(texts))
         torch = require("torch")
         transformers = require("transformers")
@@ -303,7 +303,7 @@ class TransformerClassifier(_TextEstimator):
         ndarray of shape (n_texts, n_classes)
         """
         check_is_fitted(self)
-        logits = self._logits(self._tokenize(as_texts(X)), "predict")
+        logits = self._logits(self._tokenize(as_texts(X, "X")), "predict")
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 import os
 import sys
@@ -182,12 +181,19 @@ def _csv_field_limit():
 def _rows_csv(content: str, path: Path) -> list[dict]:
     # one line per item, each with its "\n": csv then ends records only there (a lone "\r" in
     # a quoted field is kept; in an unquoted one it is an error, not a silent record break)
-    reader = csv.DictReader(line + "\n" for line in _lines(content))
+    lines = _lines(content)
+    read = [0]
+
+    def feed():
+        for line in lines:
+            read[0] += 1
+            yield line + "\n"
+
     try:
         with _csv_field_limit():
-            return list(reader)
+            return list(csv.DictReader(feed()))
     except csv.Error as exc:
-        raise InputError(f"{path}: line {reader.line_num} is not valid CSV ({exc})") from None
+        raise InputError(f"{path}: line {read[0]} is not valid CSV ({exc})") from None
 
 
 def _rows_jsonl(content: str, path: Path) -> list[dict]:
