@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from nnzip.fileio import atomic_write
+from nnzip.cache import BlockCache
 from nnzip.compressors import as_texts
 from nnzip.neighbors import KNeighborsVoteMixin, check_n_neighbors, check_tie_break, check_weights
 
@@ -47,7 +48,8 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
         Torch device; ``"cuda"`` when available, else ``"cpu"``.
     cache_dir : str, path or None, default=None
         Keep embeddings here, one ``.npy`` file per text named by the sha256 of model name,
-        ``max_length`` and text, so a text is encoded once across fits and runs.
+        ``max_length`` and text, so a text is encoded once across fits and runs. A folder
+        that cannot be written is warned about and not used.
     n_jobs : int or None, default=None
         Threads for the distance blocks (joblib semantics).
     random_state : int, RandomState or None, default=None
@@ -140,7 +142,8 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
         ndarray of float32 of shape (n_texts, hidden_size)
         """
         texts = as_texts(X, "X")
-        if self.cache_dir is None:
+        # a cache folder that cannot be written is warned about once, then not used
+        if self.cache_dir is None or not BlockCache(self.cache_dir).check_writable():
             return self._encode(texts)
         paths = [self._cache_path(t) for t in texts]
         missing: dict[Path, int] = {}  # first position of each text not cached yet

@@ -488,6 +488,16 @@ def test_cache_dir_that_is_a_file_warns_once(tmp_path):
     assert f.read_text() == "not a folder"
 
 
+def test_embedding_cache_that_cannot_be_written_warns(tmp_path, tiny_encoder):
+    from nnzip.baselines import EmbeddingKNN
+
+    f = tmp_path / "file"
+    f.write_text("not a folder")
+    with pytest.warns(RuntimeWarning, match="is not a folder"):
+        model = EmbeddingKNN(tiny_encoder, n_neighbors=1, cache_dir=f, max_length=16).fit(PETS, ["p", "q"] * 2)
+    assert model.train_embeddings_.shape == (4, 32) and f.read_text() == "not a folder"
+
+
 # ---- the command line: errors, debugging switch, python -m ----------------------------------------
 
 
