@@ -54,9 +54,9 @@ def _friendly_errors(func: Callable) -> Callable:
             except KeyboardInterrupt:
                 if raise_errors:
                     raise
-                cache = click.get_current_context().meta.get(CACHE_META)
-                where = (f"finished blocks are kept in {cache}; rerun the same command to resume" if cache
-                         else "no block cache was in use, so a rerun starts over")
+                cache, what = click.get_current_context().meta.get(CACHE_META, (None, ""))
+                where = (f"finished {what} are kept in {cache}; rerun the same command to resume" if cache
+                         else "no cache was in use, so a rerun starts over")
                 raise Interrupted(f"Interrupted: {where}") from None
 
     return wrapper
@@ -156,8 +156,9 @@ def classify(train, test, dataset, model, k, tie_break, compressor, metric, n_jo
         raise click.ClickException(f"-k {k} is larger than the training set ({len(ds.X_train)} items)")
     if no_cache or (cache_dir and not BlockCache(cache_dir).check_writable()):
         cache_dir = None  # an unusable cache was warned about once; the run goes on without it
-    if model in ("gzip-knn", "embedding-knn"):  # the models that keep work in cache_dir
-        click.get_current_context().meta[CACHE_META] = cache_dir
+    kept = {"gzip-knn": "blocks", "embedding-knn": "embeddings"}  # the models that keep work in cache_dir
+    if model in kept:
+        click.get_current_context().meta[CACHE_META] = (cache_dir, kept[model])
     clf = make_model(
         model,
         strict=False,

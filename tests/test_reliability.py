@@ -524,6 +524,31 @@ def test_python_m_nnzip_and_one_line_errors_without_traceback(tmp_path):
 # ---- interrupted runs resume ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path, monkeypatch, cache):
+    from nnzip import engine
+
+    real, done = engine._compute_block, []
+
+    def ctrl_c_in_second_block(*args):
+        if done:
+            raise KeyboardInterrupt
+        done.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(engine, "_compute_block", ctrl_c_in_second_block)
+    monkeypatch.setenv("NNZIP_BLOCK_PAIRS", "8")  # one test text per block
+    caching = ["--cache-dir", str(tmp_path / "c")] if cache else ["--no-cache"]
+    r = _invoke(["--train", make_train_tsv(tmp_path), "--test", make_test_tsv(tmp_path), "-k", "1", "--n-jobs", "1",
+                 "-q", *caching, "--output", str(tmp_path / "p.csv")])
+    assert r.exit_code == 130
+    want = (f"Interrupted: finished blocks are kept in {tmp_path / 'c'}; rerun the same command to resume" if cache
+            else "Interrupted: no cache was in use, so a rerun starts over")
+    assert r.output.strip().splitlines() == [want]
+    assert not (tmp_path / "p.csv").exists()
+    assert len(list(tmp_path.rglob("*.npz"))) == (1 if cache else 0)
+
+
 def _bbc_files(tmp: Path) -> tuple[str, str]:
     ds = data.load_bbc()
     train = tsv(tmp / "train.tsv", [(lab, t[:1000].replace("\n", " ").replace("\t", " "))
