@@ -179,9 +179,11 @@ def _csv_field_limit():
 
 
 def _rows_csv(content: str, path: Path) -> list[dict]:
-    # one line per item, each with its "\n": csv then ends records only there (a lone "\r" in
-    # a quoted field is kept; in an unquoted one it is an error, not a silent record break)
-    lines = _lines(content)
+    # csv ends a record at any "\r" outside quotes (or fails on it). After read_text only lone
+    # "\r"s are left, and they are text: hide each behind a character the file does not
+    # contain, feed csv one line at a time, and put them back in every field.
+    cr = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in content)
+    lines = _lines(content.replace("\r", cr))
     read = [0]
 
     def feed():
@@ -191,9 +193,14 @@ def _rows_csv(content: str, path: Path) -> list[dict]:
 
     try:
         with _csv_field_limit():
-            return list(csv.DictReader(feed()))
+            rows = list(csv.DictReader(feed()))
     except csv.Error as exc:
         raise InputError(f"{path}: line {read[0]} is not valid CSV ({exc})") from None
+    if "\r" not in content:
+        return rows
+    back = {ord(cr): "\r"}
+    return [{(k.translate(back) if isinstance(k, str) else k): (v.translate(back) if isinstance(v, str) else v)
+             for k, v in row.items()} for row in rows]
 
 
 def _rows_jsonl(content: str, path: Path) -> list[dict]:
@@ -202,6 +209,8 @@ def _rows_jsonl(content: str, path: Path) -> list[dict]:
             rows = json.loads(content)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}: line {exc.lineno} is not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise InputError(f"{path}: JSON nested too deeply") from None
         for n, row in enumerate(rows, 1):
             if not isinstance(row, dict):
                 raise InputError(f"{path}: item {n} of the JSON array is not an object")
@@ -214,6 +223,8 @@ def _rows_jsonl(content: str, path: Path) -> list[dict]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}: line {n} is not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise InputError(f"{path}: line {n} is JSON nested too deeply") from None
         if not isinstance(row, dict):
             raise InputError(f"{path}: line {n} is not a JSON object")
         rows.append(row)
