@@ -121,7 +121,7 @@ def check_output_paths(outputs: Mapping[str, str | os.PathLike | None], inputs: 
     ------
     InputError
         If an output is an input (also through a symlink or hard link), two outputs are the same
-        file, an output is a folder, or its folder cannot be written.
+        file, an output is a folder or a device, or its folder cannot be written.
     """
     given = [(name, Path(p)) for name, p in outputs.items() if p is not None]
     sources = [Path(p) for p in inputs]
@@ -134,6 +134,8 @@ def check_output_paths(outputs: Mapping[str, str | os.PathLike | None], inputs: 
                 raise InputError(f"{name} and {other_name} are the same file ({path}); give each its own path")
         if path.is_dir():
             raise InputError(f"{name} {path} is a folder; give a file name")
+        if path.exists() and not path.is_file():  # a device or pipe (/dev/stdout): a rename would replace it
+            raise InputError(f"{name} {path} is not a regular file; give a file name")
         problem = writable_dir_problem(path.parent, create=False)
         if problem:
             raise InputError(f"{name} {path} cannot be written: {problem}")

@@ -450,6 +450,9 @@ def test_output_path_checks(tmp_path):
         check_output_paths({"--output": tmp_path / "hard.tsv"}, [src])
     with pytest.raises(InputError, match="is a folder"):
         check_output_paths({"--output": tmp_path}, [src])
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(InputError, match="is not a regular file"):
+        check_output_paths({"--output": tmp_path / "pipe"}, [src])
     check_output_paths({"--output": tmp_path / "new" / "deeper" / "p.csv", "--metrics-json": None}, [src])
     assert not (tmp_path / "new").exists()  # checking creates nothing
 
