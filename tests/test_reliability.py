@@ -536,7 +536,6 @@ def test_python_m_nnzip_and_one_line_errors_without_traceback(tmp_path):
     r = _nnzip("classify", "--train", make_train_tsv(tmp_path), "--test", str(tmp_path / "nope.tsv"))
     assert r.returncode == 1
     assert r.stderr.strip() == f"Error: file not found: {tmp_path / 'nope.tsv'}"
-    assert _nnzip("--help").returncode == 0
 
 
 # ---- interrupted runs resume ---------------------------------------------------------------------
