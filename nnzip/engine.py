@@ -34,6 +34,7 @@ def _pairs_per_block() -> int:
     value = os.environ.get("NNZIP_BLOCK_PAIRS", "")
     return int(value) if value.isdigit() and int(value) > 0 else _PAIRS_PER_BLOCK
 
+
 TextsLike = Sequence[str | bytes]
 CompressorLike = str | Callable[[bytes], int]
 
