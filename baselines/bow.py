@@ -28,7 +28,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from nnzip import _kernels
 from nnzip.compressors import as_texts
-from nnzip.errors import InputError
 from nnzip.neighbors import KNeighborsVoteMixin, check_labels, check_n_neighbors, check_tie_break, check_weights
 
 # Distance-matrix cells per block of query rows (32 MiB of float64): bounds memory on large sets.
@@ -36,21 +35,6 @@ _BLOCK_CELLS = 1 << 22
 
 # Opitz's normalisation splits words at these characters (normalize.string2set in his code).
 _SPLIT_PUNCT = str.maketrans({c: " " for c in ".,?!"})
-
-
-def check_texts(X, name: str = "X") -> list[str]:
-    """Validate texts (a sequence of ``str``, or UTF-8 ``bytes``) and return them as ``str``.
-
-    Raises
-    ------
-    InputError
-        If ``X`` is not a sequence, is empty, or holds an item that is neither ``str`` nor ``bytes``
-        (``None`` included); the message names the offending index.
-    """
-    try:
-        return as_texts(X, name)
-    except TypeError as exc:
-        raise InputError(str(exc)) from None
 
 
 def block_top_k(
@@ -127,7 +111,7 @@ class _SparseKNN(KNeighborsVoteMixin, _TextEstimator):
         check_n_neighbors(self.n_neighbors)
         check_tie_break(self.tie_break)
         check_weights(self.weights)
-        texts = check_texts(X)
+        texts = as_texts(X, "X")
         self._fit_labels(y, len(texts))
         self.vectorizer_ = self._vectorizer()
         self.train_matrix_ = self.vectorizer_.fit_transform(texts).tocsr()
@@ -154,7 +138,7 @@ class _SparseKNN(KNeighborsVoteMixin, _TextEstimator):
         """
         check_is_fitted(self)
         k = check_n_neighbors(self.n_neighbors if n_neighbors is None else n_neighbors, self.n_samples_fit_)
-        texts = check_texts(X)
+        texts = as_texts(X, "X")
         queries = self.vectorizer_.transform(texts).tocsr()
         dist, idx = block_top_k(
             lambda b: self._distances(queries[b], texts[b]), len(texts), self.n_samples_fit_, k, self.n_jobs
@@ -294,7 +278,7 @@ class _TfidfLinear(_TextEstimator):
         -------
         self
         """
-        texts = check_texts(X)
+        texts = as_texts(X, "X")
         classes, codes = check_labels(y, len(texts))
         vectorizer = TfidfVectorizer(sublinear_tf=True, max_features=self.max_features, ngram_range=self.ngram_range)
         # fit on class indices so that classes_ is np.unique(y) whatever the model does with labels
@@ -315,7 +299,7 @@ class _TfidfLinear(_TextEstimator):
         ndarray of shape (n_texts,)
         """
         check_is_fitted(self)
-        return self.classes_[self.pipeline_.predict(check_texts(X))]
+        return self.classes_[self.pipeline_.predict(as_texts(X, "X"))]
 
     def decision_function(self, X: Sequence[str]) -> np.ndarray:
         """Linear scores of each text, as scikit-learn's linear models give them.
@@ -325,7 +309,7 @@ class _TfidfLinear(_TextEstimator):
         ndarray of shape (n_texts,) for two classes (score of ``classes_[1]``), else (n_texts, n_classes)
         """
         check_is_fitted(self)
-        return self.pipeline_.decision_function(check_texts(X))
+        return self.pipeline_.decision_function(as_texts(X, "X"))
 
 
 class TfidfLogReg(_TfidfLinear):
@@ -377,7 +361,7 @@ class TfidfLogReg(_TfidfLinear):
         ndarray of shape (n_texts, n_classes)
         """
         check_is_fitted(self)
-        return self.pipeline_.predict_proba(check_texts(X))
+        return self.pipeline_.predict_proba(as_texts(X, "X"))
 
 
 class TfidfSVM(_TfidfLinear):

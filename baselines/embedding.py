@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,10 +17,13 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from nnzip.fileio import atomic_write
+from nnzip.cache import BlockCache
+from nnzip.compressors import as_texts
 from nnzip.neighbors import KNeighborsVoteMixin, check_n_neighbors, check_tie_break, check_weights
 
 from ._hf import MINILM, pick_device, require, resolve_model
-from .bow import _TextEstimator, block_top_k, check_texts
+from .bow import _TextEstimator, block_top_k
 
 
 class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
@@ -46,7 +48,8 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
         Torch device; ``"cuda"`` when available, else ``"cpu"``.
     cache_dir : str, path or None, default=None
         Keep embeddings here, one ``.npy`` file per text named by the sha256 of model name,
-        ``max_length`` and text, so a text is encoded once across fits and runs.
+        ``max_length`` and text, so a text is encoded once across fits and runs. A folder
+        that cannot be written is warned about and not used.
     n_jobs : int or None, default=None
         Threads for the distance blocks (joblib semantics).
     random_state : int, RandomState or None, default=None
@@ -123,16 +126,8 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
 
     @staticmethod
     def _save_atomic(path: Path, vector: np.ndarray) -> None:
-        # write a temporary file beside the target and rename it: readers never see half a file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, vector)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        # readers never see half a file (nnzip's one atomic-write helper)
+        atomic_write(path, lambda f: np.save(f, vector), binary=True)
 
     def embed(self, X: Sequence[str]) -> np.ndarray:
         """L2-normalised sentence embeddings, one row per text.
@@ -146,8 +141,9 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
         -------
         ndarray of float32 of shape (n_texts, hidden_size)
         """
-        texts = check_texts(X)
-        if self.cache_dir is None:
+        texts = as_texts(X, "X")
+        # a cache folder that cannot be written is warned about once, then not used
+        if self.cache_dir is None or not BlockCache(self.cache_dir).check_writable():
             return self._encode(texts)
         paths = [self._cache_path(t) for t in texts]
         missing: dict[Path, int] = {}  # first position of each text not cached yet
@@ -177,7 +173,7 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
         check_n_neighbors(self.n_neighbors)
         check_tie_break(self.tie_break)
         check_weights(self.weights)
-        texts = check_texts(X)
+        texts = as_texts(X, "X")
         self._fit_labels(y, len(texts))
         self.train_embeddings_ = self.embed(texts)
         self.n_samples_fit_ = len(texts)

@@ -21,11 +21,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from nnzip.compressors import as_texts
 from nnzip.errors import ConfigError, InputError
 from nnzip.neighbors import check_labels
 
 from ._hf import pick_device, require, resolve_model
-from .bow import _TextEstimator, check_texts
+from .bow import _TextEstimator
 
 _META_FILE = "nnzip_classes.json"
 _GROUP = 50  # batches per length-sorted mega-batch: little padding, order still random
@@ -218,7 +219,7 @@ class TransformerClassifier(_TextEstimator):
         self
         """
         self._check_params()
-        texts = check_texts(X)
+        texts = as_texts(X, "X")
         self.classes_, codes = check_labels(y, len(texts))
         torch = require("torch")
         transformers = require("transformers")
@@ -302,7 +303,7 @@ class TransformerClassifier(_TextEstimator):
         ndarray of shape (n_texts, n_classes)
         """
         check_is_fitted(self)
-        logits = self._logits(self._tokenize(check_texts(X)), "predict")
+        logits = self._logits(self._tokenize(as_texts(X, "X")), "predict")
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)

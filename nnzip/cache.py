@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterable
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .fileio import atomic_write, writable_dir_problem
 
 _FORMAT = 1
 
@@ -62,23 +62,58 @@ def default_cache_dir() -> Path:
 class BlockCache:
     """Load and store named groups of arrays under a directory.
 
+    A cache is an aid, never a reason to fail or to lose work: if the directory cannot be
+    written (read-only, a file, a full disk) the cache warns once and turns itself off, and
+    the caller computes as if there were no cache.
+
     Parameters
     ----------
     directory : str or Path
-        Where entries live; created on first store.
+        Where entries live; created on first store (or by :meth:`check_writable`).
+
+    Attributes
+    ----------
+    enabled : bool
+        False once the cache found it cannot write; then ``load`` and ``store`` do nothing.
     """
 
     def __init__(self, directory: str | os.PathLike) -> None:
         self.directory = Path(directory)
+        self.enabled = True
 
     def path(self, key: str) -> Path:
         """File of the entry ``key``."""
         return self.directory / key[:2] / f"{key}.npz"
 
+    def _disable(self, reason: str) -> None:
+        if self.enabled:
+            self.enabled = False
+            warnings.warn(f"cache {self.directory} is not used: {reason}; continuing without it",
+                          RuntimeWarning, stacklevel=3)
+
+    def check_writable(self) -> bool:
+        """Create the directory and try writing in it; warn once and turn the cache off if that fails.
+
+        Call before long work so that a bad cache directory is reported up front.
+
+        Returns
+        -------
+        bool
+            Whether the cache is usable.
+        """
+        if self.enabled:
+            problem = writable_dir_problem(self.directory)
+            if problem:
+                self._disable(problem)
+        return self.enabled
+
     def load(self, key: str) -> dict[str, np.ndarray] | None:
         """The arrays stored under ``key``, or ``None`` if absent or damaged (damage is warned about)."""
         path = self.path(key)
-        if not path.exists():
+        if not self.enabled or not (path.exists() or path.is_symlink()):
+            return None
+        if not path.is_file():
+            warnings.warn(f"ignoring cache entry {path}: not a file; recomputing it", RuntimeWarning, stacklevel=2)
             return None
         try:
             with np.load(path, allow_pickle=False) as f:
@@ -88,21 +123,19 @@ class BlockCache:
                 raise ValueError("checksum mismatch")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             warnings.warn(f"ignoring damaged cache file {path} ({exc}); recomputing it", RuntimeWarning, stacklevel=2)
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass  # a read-only cache: the entry stays, and is recomputed each time
             return None
         return arrays
 
     def store(self, key: str, **arrays: np.ndarray) -> None:
-        """Write ``arrays`` under ``key`` atomically."""
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+        """Write ``arrays`` under ``key`` atomically; on failure warn once and turn the cache off."""
+        if not self.enabled:
+            return
+        checksum = np.array(_checksum(arrays))
         try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, __checksum__=np.array(_checksum(arrays)), **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            atomic_write(self.path(key), lambda f: np.savez(f, __checksum__=checksum, **arrays), binary=True, fsync=True)
+        except OSError as exc:
+            self._disable(f"writing {self.path(key)} failed ({exc.strerror or exc})")

@@ -130,15 +130,15 @@ def checked_length(compressor: Compressor, data: bytes) -> int:
 
 def _check_sequence(texts, name: str) -> None:
     if isinstance(texts, (str, bytes)):
-        raise TypeError(f"{name} must be a sequence of texts, got a single {type(texts).__name__}; wrap it in a list")
+        raise InputError(f"{name} must be a sequence of texts, got a single {type(texts).__name__}; wrap it in a list")
     if texts is None or not hasattr(texts, "__len__") or not hasattr(texts, "__iter__"):
-        raise TypeError(f"{name} must be a sequence of str or bytes, got {type(texts).__name__}")
+        raise InputError(f"{name} must be a sequence of str or bytes, got {type(texts).__name__}")
     if isinstance(texts, np.ndarray) and texts.ndim != 1:
-        raise TypeError(f"{name} must be one-dimensional (one text per item), got an array of shape {texts.shape}")
+        raise InputError(f"{name} must be one-dimensional (one text per item), got an array of shape {texts.shape}")
 
 
-def _not_text(name: str, i: int, t: object) -> TypeError:
-    return TypeError(f"{name}[{i}] is {type(t).__name__}, expected str or bytes")
+def _not_text(name: str, i: int, t: object) -> InputError:
+    return InputError(f"{name}[{i}] is {type(t).__name__}, expected str or bytes")
 
 
 def as_bytes(texts: Sequence[str | bytes], name: str = "texts", *, allow_empty: bool = False) -> list[bytes]:
@@ -155,10 +155,11 @@ def as_bytes(texts: Sequence[str | bytes], name: str = "texts", *, allow_empty: 
 
     Raises
     ------
-    TypeError
-        If ``texts`` is a single string or not a sequence, or an item is not str/bytes.
-    ValueError
-        If the sequence is empty (unless allowed) or a string cannot be encoded as UTF-8.
+    InputError
+        If ``texts`` is a single string or not a sequence, an item is not str/bytes, the
+        sequence is empty (unless allowed) or a string cannot be encoded as UTF-8. Every model
+        in nnzip (the baselines too) validates texts here or in :func:`as_texts`, so the same
+        mistake gives the same error everywhere.
     """
     _check_sequence(texts, name)
     out = []

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 import os
+import sys
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -19,6 +21,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .errors import InputError, MissingDependencyError
+from .neighbors import _label_kind, check_label_values
 
 DATA_DIR_ENV = "NNZIP_DATA_DIR"
 BBC_NAME = "bbc"
@@ -32,7 +35,11 @@ HUB_DATASETS = {
     "SetFit/ohsumed": ("text", "label_text"),
     "rotten_tomatoes": ("text", "label"),
 }
-TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
+# File formats by suffix (case-insensitive; all but Parquet may also end in .gz).
+FORMATS = {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl",
+           ".parquet": "parquet"}
+FORMAT_HELP = (".tsv or .txt (label<TAB>text, or one text per line), .csv, .jsonl/.json (JSON lines, or one JSON "
+               "array of objects), .parquet; all but .parquet may be gzip'd (.gz)")
 
 
 @dataclass
@@ -61,13 +68,32 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
 
 
-def _open_bytes(path: Path) -> bytes:
+def file_format(path: str | os.PathLike) -> tuple[str, bool]:
+    """``(format, gzipped)`` of a data file from its name, case-insensitively (``.CSV``, ``.Tsv.GZ``).
+
+    Raises
+    ------
+    InputError
+        For a suffix nnzip does not read; the message lists the formats.
+    """
+    name = Path(path).name.lower()
+    gz = name.endswith(".gz")
+    stem = name[:-3] if gz else name
+    suffix = Path(stem).suffix
+    fmt = FORMATS.get(suffix)
+    if fmt is None or (gz and fmt == "parquet"):
+        what = f"suffix {suffix + ('.gz' if gz else '')!r}" if suffix else "no suffix"
+        raise InputError(f"{path}: cannot tell the file format ({what}); nnzip reads {FORMAT_HELP}")
+    return fmt, gz
+
+
+def _open_bytes(path: Path, gz: bool) -> bytes:
     if not path.exists():
         raise InputError(f"file not found: {path}")
     if path.is_dir():
         raise InputError(f"{path} is a folder, expected a file")
     try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
             return f.read()
     except (OSError, EOFError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
@@ -84,10 +110,34 @@ def _decode(raw: bytes, path: Path, errors: str) -> str:
         ) from None
 
 
-def read_tsv(path: str | os.PathLike, encoding_errors: str = "strict") -> tuple[list[str], list[str] | None]:
-    """Read ``label<TAB>text`` lines (optionally gzip'd); lines are split on ``'\\n'`` only.
+def read_text(path: str | os.PathLike, encoding_errors: str = "strict", gz: bool | None = None) -> str:
+    """The content of a text file (gzip'd or not) as ``str``, normalised the same way for every format.
 
-    A file in which no line has a TAB is read as unlabelled texts, one per line.
+    UTF-8, with a leading byte-order mark dropped, and every ``"\\r\\n"`` line end turned into
+    ``"\\n"``: a line ends at ``"\\n"`` with an optional ``"\\r"`` before it. A lone ``"\\r"``
+    (and every other character, ``\\x85``, ``\\x0c`` or U+2028 included) is text and is kept.
+    """
+    path = Path(path)
+    if gz is None:
+        gz = path.name.lower().endswith(".gz")
+    content = _decode(_open_bytes(path, gz), path, encoding_errors)
+    if content.startswith("\ufeff"):
+        content = content[1:]
+    return content.replace("\r\n", "\n")
+
+
+def _lines(content: str) -> list[str]:
+    lines = content.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def read_tsv(path: str | os.PathLike, encoding_errors: str = "strict") -> tuple[list[str], list[str] | None]:
+    """Read ``label<TAB>text`` lines (optionally gzip'd); see :func:`read_text` for line ends.
+
+    A file in which no line has a TAB is read as unlabelled texts, one per line. Labels are
+    strings; an empty label is an error.
 
     Returns
     -------
@@ -95,10 +145,7 @@ def read_tsv(path: str | os.PathLike, encoding_errors: str = "strict") -> tuple[
     labels : list of str or None
     """
     path = Path(path)
-    content = _decode(_open_bytes(path), path, encoding_errors)
-    lines = content.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
+    lines = _lines(read_text(path, encoding_errors))
     if not any("\t" in line for line in lines):
         return lines, None
     texts, labels = [], []
@@ -106,16 +153,68 @@ def read_tsv(path: str | os.PathLike, encoding_errors: str = "strict") -> tuple[
         label, sep, text = line.partition("\t")
         if not sep:
             raise InputError(f"{path}: line {n} has no TAB; expected label<TAB>text")
+        if not label:
+            raise InputError(f"{path}: line {n} has an empty label (the line starts with a TAB)")
         labels.append(label)
         texts.append(text)
     return texts, labels
 
 
-def _rows_csv(content: str) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(content, newline="")))
+@contextmanager
+def _csv_field_limit():
+    # the default limit (131,072 characters) is far below a long document; use the largest the
+    # platform's C long takes, and restore the caller's setting afterwards
+    old = csv.field_size_limit()
+    limit = sys.maxsize
+    while True:
+        try:
+            csv.field_size_limit(limit)
+            break
+        except OverflowError:
+            limit //= 2
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _rows_csv(content: str, path: Path) -> list[dict]:
+    # csv ends a record at any "\r" outside quotes (or fails on it). After read_text only lone
+    # "\r"s are left, and they are text: hide each behind a character the file does not
+    # contain, feed csv one line at a time, and put them back in every field.
+    cr = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in content)
+    lines = _lines(content.replace("\r", cr))
+    read = [0]
+
+    def feed():
+        for line in lines:
+            read[0] += 1
+            yield line + "\n"
+
+    try:
+        with _csv_field_limit():
+            rows = list(csv.DictReader(feed()))
+    except csv.Error as exc:
+        raise InputError(f"{path}: line {read[0]} is not valid CSV ({exc})") from None
+    if "\r" not in content:
+        return rows
+    back = {ord(cr): "\r"}
+    return [{(k.translate(back) if isinstance(k, str) else k): (v.translate(back) if isinstance(v, str) else v)
+             for k, v in row.items()} for row in rows]
 
 
 def _rows_jsonl(content: str, path: Path) -> list[dict]:
+    if content.lstrip().startswith("["):  # a .json file holding one array of objects
+        try:
+            rows = json.loads(content)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: line {exc.lineno} is not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise InputError(f"{path}: JSON nested too deeply") from None
+        for n, row in enumerate(rows, 1):
+            if not isinstance(row, dict):
+                raise InputError(f"{path}: item {n} of the JSON array is not an object")
+        return rows
     rows = []
     for n, line in enumerate(content.split("\n"), 1):
         if not line.strip():
@@ -124,6 +223,8 @@ def _rows_jsonl(content: str, path: Path) -> list[dict]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}: line {n} is not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise InputError(f"{path}: line {n} is JSON nested too deeply") from None
         if not isinstance(row, dict):
             raise InputError(f"{path}: line {n} is not a JSON object")
         rows.append(row)
@@ -146,18 +247,21 @@ def _rows_parquet(path: Path) -> list[dict]:
 def read_table(
     path: str | os.PathLike, text_col: str = "text", label_col: str = "label", encoding_errors: str = "strict"
 ) -> tuple[list[str], list | None]:
-    """Read texts and labels from a CSV, JSON-lines or Parquet file (CSV/JSONL may be gzip'd).
+    """Read texts and labels from a CSV, JSON-lines (or JSON array) or Parquet file.
 
     A missing label column gives ``labels = None``; a missing text column is an error that
-    lists the columns the file has.
+    lists the columns the file has. Labels must follow :func:`nnzip.neighbors.check_label_values`
+    (str, int or bool, all of one type); an empty or missing label is an error naming the row.
     """
     path = Path(path)
-    suffix = path.with_suffix("").suffix if path.suffix == ".gz" else path.suffix
-    if suffix == ".parquet":
+    fmt, gz = file_format(path)
+    if fmt == "parquet":
         rows = _rows_parquet(path)
+    elif fmt in ("csv", "jsonl"):
+        content = read_text(path, encoding_errors, gz)
+        rows = _rows_csv(content, path) if fmt == "csv" else _rows_jsonl(content, path)
     else:
-        content = _decode(_open_bytes(path), path, encoding_errors)
-        rows = _rows_csv(content) if suffix == ".csv" else _rows_jsonl(content, path)
+        raise InputError(f"{path}: read_table reads CSV, JSON lines and Parquet, not {fmt.upper()}")
     if not rows:
         return [], None
     columns = list(rows[0])
@@ -175,18 +279,78 @@ def read_table(
     missing = [n for n, v in enumerate(labels, 1) if v is None or v == ""]
     if missing:
         raise InputError(f"{path}: row {missing[0]} has no label in column {label_col!r}")
+    try:
+        check_label_values(labels, lambda i: f"row {i + 1}")
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
     return texts, labels
 
 
 def read_file(
     path: str | os.PathLike, text_col: str = "text", label_col: str = "label", encoding_errors: str = "strict"
 ) -> tuple[list[str], list | None]:
-    """Read a TSV (``label<TAB>text``), CSV, JSON-lines or Parquet file by its extension."""
-    path = Path(path)
-    suffix = path.with_suffix("").suffix if path.suffix == ".gz" else path.suffix
-    if suffix in TABLE_SUFFIXES:
-        return read_table(path, text_col, label_col, encoding_errors)
-    return read_tsv(path, encoding_errors)
+    """Read a TSV (``label<TAB>text``), CSV, JSON-lines or Parquet file, by its suffix.
+
+    Every format drops a UTF-8 byte-order mark and reads ``\\r\\n`` as ``\\n`` (see
+    :func:`read_text`). Unknown suffixes are an error that names the formats.
+    """
+    fmt, _ = file_format(path)
+    if fmt == "tsv":
+        return read_tsv(path, encoding_errors)
+    return read_table(path, text_col, label_col, encoding_errors)
+
+
+def check_dataset(ds: Dataset) -> Dataset:
+    """Check a dataset before any work: label rules, and that test labels can be scored.
+
+    Training labels follow :func:`nnzip.neighbors.check_label_values`. Test labels must have
+    the training labels' type, and at least one of them must be a training label: a test file
+    none of whose labels occurs in training (typically an unlabelled file whose texts contain
+    a TAB, read as ``label<TAB>text``) would score 0 without meaning it. Test labels that
+    never occur in training are reported as a warning.
+
+    Raises
+    ------
+    InputError
+        For an empty set, bad labels, or test labels that cannot be compared with training labels.
+    """
+    if not ds.X_train:
+        raise InputError(f"{ds.name}: the training set is empty")
+    if not ds.X_test:
+        raise InputError(f"{ds.name}: the test set is empty")
+    if ds.y_train is None:
+        raise InputError(f"{ds.name}: the training set has no labels")
+    if len(ds.y_train) != len(ds.X_train) or (ds.y_test is not None and len(ds.y_test) != len(ds.X_test)):
+        raise InputError(f"{ds.name}: texts and labels differ in number")
+    check_label_values(ds.y_train, lambda i: f"training item {i + 1}")
+    if ds.y_test is None:
+        return ds
+    check_label_values(ds.y_test, lambda i: f"test item {i + 1}")
+    train_kind = _label_kind(ds.y_train[0])
+    test_kind = _label_kind(ds.y_test[0])
+    if train_kind != test_kind:
+        raise InputError(
+            f"{ds.name}: test labels are {test_kind} (e.g. {ds.y_test[0]!r}) but training labels are {train_kind} "
+            f"(e.g. {ds.y_train[0]!r}); give both files labels of one type"
+        )
+    known = set(ds.y_train)
+    unseen = [label for label in ds.y_test if label not in known]
+    if len(unseen) == len(ds.y_test):
+        distinct = len(set(ds.y_test))
+        raise InputError(
+            f"{ds.name}: none of the {len(ds.y_test)} test labels ({distinct} distinct, e.g. {unseen[0]!r:.60}) is a "
+            "training label, so every prediction would count as wrong. If the test file has no labels but its "
+            "texts contain TABs, it was read as label<TAB>text: give it as CSV or JSON lines with only a text "
+            "column, or remove the TABs"
+        )
+    if unseen:
+        warnings.warn(
+            f"{len(unseen)} of {len(ds.y_test)} test items have a label that never occurs in training "
+            f"({len(set(unseen))} such labels, e.g. {unseen[0]!r:.60}); they cannot be predicted right",
+            UserWarning,
+            stacklevel=2,
+        )
+    return ds
 
 
 def load_files(
@@ -196,7 +360,11 @@ def load_files(
     label_col: str = "label",
     encoding_errors: str = "strict",
 ) -> Dataset:
-    """A :class:`Dataset` from a training file (labels required) and a test file (labels optional)."""
+    """A :class:`Dataset` from a training file (labels required) and a test file (labels optional).
+
+    Both files are read and checked (:func:`check_dataset`) before anything is computed.
+    """
+    file_format(train), file_format(test)  # an unknown suffix is reported before either file is read
     X_train, y_train = read_file(train, text_col, label_col, encoding_errors)
     if not X_train:
         raise InputError(f"{train}: the training set is empty")
@@ -205,7 +373,7 @@ def load_files(
     X_test, y_test = read_file(test, text_col, label_col, encoding_errors)
     if not X_test:
         raise InputError(f"{test}: the test set is empty")
-    return Dataset(f"{Path(train).name} / {Path(test).name}", X_train, y_train, X_test, y_test)
+    return check_dataset(Dataset(f"{Path(train).name} / {Path(test).name}", X_train, y_train, X_test, y_test))
 
 
 def load_bbc(test_size: float = 0.2, random_state: int = 0) -> Dataset:
@@ -249,16 +417,24 @@ def local_datasets() -> dict[str, Path]:
     return found
 
 
+def _local_names() -> str:
+    local = local_datasets()
+    if data_dir() is None:
+        return f"${DATA_DIR_ENV} is not set, so there are no local datasets"
+    return f"local datasets under ${DATA_DIR_ENV}: {', '.join(local) if local else 'none'}"
+
+
 def load_local(name: str, encoding_errors: str = "strict") -> Dataset:
     """Load ``$NNZIP_DATA_DIR/<name>/{train,test}.tsv.gz``."""
     folders = local_datasets()
     if name not in folders:
-        raise InputError(f"no local dataset {name!r} under ${DATA_DIR_ENV}")
+        raise InputError(f"no local dataset {name!r} ({_local_names()})")
     folder = folders[name]
     train, test = folder / "train.tsv.gz", folder / "test.tsv.gz"
     if not train.exists():
         raise InputError(
-            f"local dataset {name!r} has no training set ({train} is missing: only its test set is available)"
+            f"local dataset {name!r} has no training set ({train} is missing: only its test set is available); "
+            "classify it with --train <your training file> --test " + str(test)
         )
     ds = load_files(train, test, encoding_errors=encoding_errors)
     ds.name = name
@@ -273,7 +449,10 @@ def load_hub(name: str, text_col: str | None = None, label_col: str | None = Non
     try:
         import datasets
     except ImportError:
-        raise MissingDependencyError(f'loading {name!r} from the hub needs: pip install "nnzip[datasets]"') from None
+        raise MissingDependencyError(
+            f"no dataset {name!r} here (not 'bbc'; {_local_names()}); to load it from the Hugging Face hub "
+            'instead: pip install "nnzip[datasets]"'
+        ) from None
     default_text, default_label = HUB_DATASETS.get(name, ("text", "label"))
     text_col = text_col or default_text
     label_col = label_col or default_label
@@ -282,8 +461,8 @@ def load_hub(name: str, text_col: str | None = None, label_col: str | None = Non
     except Exception as exc:  # offline, unknown name and bad configs all surface here
         raise InputError(
             f"could not load {name!r} from the Hugging Face hub ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
-            f"Offline? Point at local files with --train/--test, or put {name}/train.tsv.gz and "
-            f"{name}/test.tsv.gz under ${DATA_DIR_ENV}"
+            f"It is not 'bbc' nor local ({_local_names()}). Offline? Point at local files with --train/--test, "
+            f"or put {name}/train.tsv.gz and {name}/test.tsv.gz under ${DATA_DIR_ENV}"
         ) from None
     for split in ("train", "test"):
         if split not in dd:
@@ -300,14 +479,17 @@ def load_hub(name: str, text_col: str | None = None, label_col: str | None = Non
         if isinstance(feature, datasets.ClassLabel):
             labels = [feature.int2str(v) for v in labels]
         parts[split] = (list(ds[text_col]), list(labels))
-    return Dataset(name, *parts["train"], *parts["test"], [f"Hugging Face hub dataset {name}"])
+    return check_dataset(Dataset(name, *parts["train"], *parts["test"], [f"Hugging Face hub dataset {name}"]))
 
 
 def load_dataset(name: str, text_col: str | None = None, label_col: str | None = None, encoding_errors: str = "strict") -> Dataset:
-    """Load a dataset by name: ``bbc`` (embedded), a local ``$NNZIP_DATA_DIR`` dataset, else the hub."""
+    """Load a dataset by name: ``bbc`` (embedded), a local ``$NNZIP_DATA_DIR`` dataset, else the hub.
+
+    A local dataset with only a test set is an error saying so (it is not looked up on the hub).
+    """
     if name == BBC_NAME:
         return load_bbc()
-    if name in local_datasets() and (local_datasets()[name] / "train.tsv.gz").exists():
+    if name in local_datasets():
         return load_local(name, encoding_errors)
     return load_hub(name, text_col, label_col)
 

@@ -30,6 +30,13 @@ METRICS = {"ncd": _kernels.NCD, "cdm": _kernels.CDM, "clm": _kernels.CLM}
 # A block of the pair matrix holds about this many pairs (int64 lengths + float64 distances).
 _PAIRS_PER_BLOCK = 1 << 21
 
+
+def _pairs_per_block() -> int:
+    """Pairs per block: ``$NNZIP_BLOCK_PAIRS`` if set (tests use small blocks), else ``_PAIRS_PER_BLOCK``."""
+    value = os.environ.get("NNZIP_BLOCK_PAIRS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else _PAIRS_PER_BLOCK
+
+
 TextsLike = Sequence[str | bytes]
 CompressorLike = str | Callable[[bytes], int]
 
@@ -369,7 +376,7 @@ def _compute_block(
 
 
 def _block_size(jobs: int, pairs_per_row: int) -> int:
-    return max(jobs, math.ceil(_PAIRS_PER_BLOCK / pairs_per_row))
+    return max(jobs, math.ceil(_pairs_per_block() / pairs_per_row))
 
 
 def _search_blocks(
@@ -427,7 +434,8 @@ def _open_cache(comp: Compressor, cache_dir: str | os.PathLike | None) -> BlockC
             stacklevel=3,
         )
         return None
-    return BlockCache(cache_dir)
+    cache = BlockCache(cache_dir)
+    return cache if cache.check_writable() else None  # warned once; compute as if no cache was given
 
 
 def _make_index(search: str, side: _Side, comp: Compressor, n_candidates: int | None, k: int, jobs: int):

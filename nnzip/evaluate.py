@@ -6,7 +6,6 @@ import csv
 import json
 import os
 import platform
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
 from .data import Dataset
+from .errors import InputError
+from .fileio import atomic_write
 from .metrics import top_k_tie_accuracy
 
 
@@ -66,8 +67,10 @@ def evaluate(model, ds: Dataset) -> Evaluation:
         "seconds": round(seconds, 3),
     }
     if ds.y_test is not None:
-        y_true = np.asarray(ds.y_test, dtype=object)
-        y_pred = predictions.astype(object)
+        # labels were checked to be all str or all int (nnzip.neighbors.check_labels), so plain
+        # arrays have a dtype scikit-learn's metrics understand; object arrays of ints do not
+        y_true = np.asarray(ds.y_test)
+        y_pred = np.asarray(predictions.tolist())
         metrics["accuracy"] = float(accuracy_score(y_true, y_pred))
         metrics["macro_f1"] = float(f1_score(y_true, y_pred, average="macro", zero_division=0))
         if neighbor_labels is not None:
@@ -75,18 +78,11 @@ def evaluate(model, ds: Dataset) -> Evaluation:
     return Evaluation(predictions, nearest, metrics)
 
 
-def _atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _write(path: str | os.PathLike, write) -> None:
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_write(path, write)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def write_predictions(path: str | os.PathLike, ev: Evaluation, y_true: list | None) -> None:
@@ -102,12 +98,22 @@ def write_predictions(path: str | os.PathLike, ev: Evaluation, y_true: list | No
             row += [f"{ev.nearest_distance[i]:.6f}"] if ev.nearest_distance is not None else []
             w.writerow(row)
 
-    _atomic_write(path, write)
+    _write(path, write)
 
 
 def write_json(path: str | os.PathLike, payload: dict) -> None:
     """Write ``payload`` as indented JSON, atomically."""
-    _atomic_write(path, lambda f: f.write(json.dumps(payload, indent=2, sort_keys=True) + "\n"))
+    text = json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n"
+    _write(path, lambda f: f.write(text))
+
+
+def _json_default(value):
+    # numpy scalars (an int label, a count) serialise as the Python value they hold
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def machine() -> dict:

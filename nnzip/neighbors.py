@@ -12,8 +12,7 @@ import warnings
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
 from .errors import ConfigError, InputError
 
@@ -141,23 +140,92 @@ def vote(
     return codes, scores
 
 
-def check_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validate classification labels; return ``(classes, codes)`` with ``classes = np.unique(y)``.
+def _label_kind(value: object) -> str | None:
+    """``"str"``, ``"int"`` or ``"bool"`` for a valid label, ``None`` for anything else."""
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, np.integer)):
+        return "int"
+    return None
+
+
+def check_label_values(y, where: Callable[[int], str] = "y[{}]".format) -> list:
+    """Check that labels are usable class names and return them as a list.
+
+    The rules: every label is a ``str``, an ``int`` (numpy integers too) or a ``bool``, and
+    all labels of one set have the same one of these types. Floats (``NaN`` included),
+    ``None``, lists, dicts and bytes are refused, and so is a mix such as ``0`` and ``"0"``,
+    which would otherwise be two different classes that print alike. ``True`` counts as a
+    bool, not as the int 1.
+
+    Parameters
+    ----------
+    y : sequence or ndarray of shape (n_samples,)
+        Labels.
+    where : callable, default=``"y[{}]".format``
+        Names item ``i`` (0-based) in messages, e.g. ``lambda i: f"{path}: row {i + 1}"``.
+
+    Returns
+    -------
+    list
+        The labels.
 
     Raises
     ------
     InputError
-        If ``y`` is missing or its length differs from ``n_samples``.
-    ValueError
-        If ``y`` holds continuous values (scikit-learn's own check).
+        Naming the first bad item, or the first item whose type differs from the first item's.
+    """
+    if isinstance(y, np.ndarray):
+        if y.ndim == 2 and y.shape[1] == 1:  # a column vector, as scikit-learn accepts
+            y = y.ravel()
+        if y.ndim != 1:
+            raise InputError(f"labels must be one-dimensional, got an array of shape {y.shape}")
+        if y.dtype.kind in "iubU":  # one type by construction: no per-item check needed
+            return y.tolist()
+    labels = list(y)
+    first = None
+    for i, value in enumerate(labels):
+        kind = _label_kind(value)
+        if kind is None:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise InputError(
+                f"{where(i)}: label {shown} is a {type(value).__name__}; labels must be str or int "
+                "(or bool), all of one type"
+            )
+        if first is None:
+            first = (i, kind, value)
+        elif kind != first[1]:
+            raise InputError(
+                f"{where(i)}: label {value!r} is a {kind} but {where(first[0])} has the {first[1]} label "
+                f"{first[2]!r}; all labels must have one type (convert them all to str, or all to int)"
+            )
+    return labels
+
+
+def check_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate classification labels; return ``(classes, codes)`` with ``classes = np.unique(y)``.
+
+    Labels follow the rules of :func:`check_label_values` (str, int or bool, one type). Every
+    classifier in nnzip checks its labels here, in ``fit`` and before any work.
+
+    Raises
+    ------
+    InputError
+        If ``y`` is missing, its length differs from ``n_samples``, or a label breaks the rules.
     """
     if y is None:
         raise InputError("y is required: this classifier needs training labels")
-    y = column_or_1d(y, warn=True)
-    if len(y) != n_samples:
-        raise InputError(f"X has {n_samples} training items but y has {len(y)} labels")
-    check_classification_targets(y)
-    return np.unique(y, return_inverse=True)
+    if isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
+        raise InputError(f"y must be a sequence of labels, got {type(y).__name__}")
+    y = np.asarray(y) if not isinstance(y, np.ndarray) and hasattr(y, "to_numpy") else y  # pandas Series
+    labels = check_label_values(y)
+    if len(labels) != n_samples:
+        raise InputError(f"X has {n_samples} training items but y has {len(labels)} labels")
+    # a list of one type becomes an array of that type: int64, bool or str (never object)
+    arr = np.array(labels) if labels else np.array([], dtype=object)
+    return np.unique(arr, return_inverse=True)
 
 
 class KNeighborsVoteMixin:

@@ -17,6 +17,7 @@ from sklearn.utils import estimator_checks
 import nnzip
 from nnzip import NCDKNeighborsClassifier, top_k_tie_accuracy, vote
 from nnzip.data import load_local
+from nnzip.errors import InputError
 
 PETS = ["the cat sat on the mat", "my dog chased the cat", "a kitten and a puppy play", "the dog barked at the cat"]
 MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again", "shares of the bank fell"]
@@ -139,7 +140,7 @@ def test_not_fitted_and_bad_input():
         NCDKNeighborsClassifier(n_neighbors=9).fit(X_TRAIN, Y_TRAIN).predict(X_TEST)
     with pytest.raises(ValueError, match="unknown compressor"):
         NCDKNeighborsClassifier(compressor="rar").fit(X_TRAIN, Y_TRAIN)
-    with pytest.raises(ValueError, match="Unknown label type"):
+    with pytest.raises(InputError, match=r"y\[0\]: label .*0\.0.* is a float64; labels must be str or int"):
         NCDKNeighborsClassifier().fit(X_TRAIN, np.linspace(0, 1, 8))
 
 

@@ -28,7 +28,8 @@ def files(tmp_path):
 
 
 def run(*args):
-    return CliRunner().invoke(cli, list(args))
+    # catch_exceptions=False: an exception that is not turned into a one-line error fails the test
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def test_classify_files_writes_predictions_and_metrics(files, tmp_path):
@@ -113,7 +114,7 @@ def test_bad_options_are_one_line_errors(args, message):
     r = run("classify", *args)
     assert r.exit_code != 0
     assert message in r.output
-    assert "Traceback" not in r.output
+    assert len([line for line in r.output.splitlines() if line.startswith("Error:")]) == 1
 
 
 def test_bad_files(tmp_path, files):
@@ -182,3 +183,34 @@ def test_local_dataset_by_name(monkeypatch, tmp_path):
     r = run("classify", "--dataset", "tiny", "-k", "1")
     assert r.exit_code == 0, r.output
     assert "tiny: 8 train, 1 test, 2 classes" in r.output
+
+
+def test_rerank_search_from_the_command_line(files, tmp_path):
+    train, test = files
+    outs = {}
+    for mode in (["--search", "exact"], ["--search", "rerank", "--n-candidates", "3"], ["--search", "rerank", "--n-candidates", "8"]):
+        out = tmp_path / f"{'-'.join(mode)}.csv"
+        r = run("classify", "--train", train, "--test", test, "-k", "1", "--no-cache", "--output", str(out), *mode)
+        assert r.exit_code == 0, r.output
+        outs[" ".join(mode)] = out.read_text()
+    # every training text a candidate: the exact search, byte for byte
+    assert outs["--search rerank --n-candidates 8"] == outs["--search exact"]
+
+
+def test_rerank_needs_at_least_k_candidates(files):
+    train, test = files
+    r = run("classify", "--train", train, "--test", test, "-k", "2", "--search", "rerank", "--n-candidates", "1")
+    assert r.exit_code == 1
+    assert r.output.strip() == "Error: n_candidates=1 is smaller than k=2: the k nearest must be among the candidates"
+
+
+def test_long_exact_run_prints_an_estimate_and_the_alternative(files, monkeypatch):
+    from nnzip import engine
+
+    monkeypatch.setattr(engine, "estimate_seconds", lambda *a, **kw: 3 * 3600.0)
+    train, test = files
+    r = run("classify", "--train", train, "--test", test, "-k", "1", "--no-cache")
+    assert r.exit_code == 0, r.output
+    assert "exact search of 24 pairs: about 3.0 h here" in r.output and "--search rerank" in r.output
+    monkeypatch.setattr(engine, "estimate_seconds", lambda *a, **kw: 5.0)
+    assert "about" not in run("classify", "--train", train, "--test", test, "-k", "1", "--no-cache").output

@@ -11,6 +11,7 @@ import pytest
 import nnzip
 from nnzip import engine
 from nnzip.compressors import get_compressor
+from nnzip.errors import InputError
 
 TEXTS = [
     "the cat sat on the mat",
@@ -163,12 +164,12 @@ def test_kernel_self_test_failure_falls_back_to_zlib(monkeypatch):
 @pytest.mark.parametrize(
     "texts, exc, match",
     [
-        ([], ValueError, "empty"),
-        (["ok", None], TypeError, r"X\[1\] is NoneType"),
-        (["ok", 3], TypeError, r"X\[1\] is int"),
-        ("a single string", TypeError, "single str"),
-        (None, TypeError, "sequence"),
-        (["bad \ud800 surrogate"], ValueError, "UTF-8"),
+        ([], InputError, "empty"),
+        (["ok", None], InputError, r"X\[1\] is NoneType"),
+        (["ok", 3], InputError, r"X\[1\] is int"),
+        ("a single string", InputError, "single str"),
+        (None, InputError, "sequence"),
+        (["bad \ud800 surrogate"], InputError, "UTF-8"),
     ],
 )
 def test_bad_texts_raise_clear_errors(texts, exc, match):
@@ -261,7 +262,7 @@ def test_resume_after_crash_recomputes_at_most_one_block(tmp_path, monkeypatch):
     assert len(calls) == 3  # 5 blocks, 2 finished before the crash
     fresh = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 2, block_size=4)
     assert np.array_equal(resumed[1], fresh[1])
-    assert not list(tmp_path.rglob(".tmp-*"))  # no half-written file left behind
+    assert not list(tmp_path.rglob("*.tmp"))  # no half-written file left behind
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])

@@ -149,7 +149,7 @@ def test_config_errors_are_clear(tmp_path, text, message):
     path = write_config(tmp_path, text)
     with pytest.raises(ConfigError, match=message):
         load_config(path)
-    result = CliRunner().invoke(main, ["run", str(path), "--results-dir", str(tmp_path / "r")])
+    result = CliRunner().invoke(main, ["run", str(path), "--results-dir", str(tmp_path / "r")], catch_exceptions=False)
     assert result.exit_code == 1 and message.split("'")[0] in result.output
     assert "Traceback" not in result.output
 

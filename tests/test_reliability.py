@@ -1,0 +1,633 @@
+"""Real users' files and real users' mistakes (issue 13): each kind of bad input and what nnzip does.
+
+``CASES`` is the table of the README's "Reliability" section: ``test_readme_table_is_the_cases``
+checks that the README shows exactly these rows, and ``test_case`` runs every row that is a
+command through the CLI (with ``catch_exceptions=False``, so an unexpected exception fails the
+test instead of being swallowed). Rows answered by a dedicated test name it in ``covered_by``.
+Print the table with ``python tests/test_reliability.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nnzip import data
+from nnzip.cache import BlockCache
+from nnzip.errors import InputError, NNZipError
+from nnzip.fileio import atomic_write, check_output_paths, writable_dir_problem
+from nnzip.models import MODELS, make_model
+from nnzip.neighbors import check_labels
+
+PETS = ["the cat sat on the mat", "my dog chased the cat", "a kitten and a puppy play", "the dog barked at the cat"]
+MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again", "shares of the bank fell"]
+TEST = [("pets", "a cat and a dog"), ("money", "stock market shares fell")]
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def tsv(path: Path, rows, *, bom=False, eol="\n", gz=False) -> str:
+    body = ("\ufeff" if bom else "") + "".join(f"{lab}\t{t}{eol}" for lab, t in rows)
+    raw = body.encode()
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    return str(path)
+
+
+def jsonl(path: Path, rows, *, bom=False) -> str:
+    body = ("\ufeff" if bom else "") + "".join(json.dumps({"text": t, "label": lab}) + "\n" for lab, t in rows)
+    path.write_text(body, encoding="utf-8")
+    return str(path)
+
+
+def csv_file(path: Path, rows, *, bom=False, eol="\n") -> str:
+    with path.open("w", newline="", encoding="utf-8-sig" if bom else "utf-8") as f:
+        w = csv.writer(f, lineterminator=eol)
+        w.writerow(["text", "label"])
+        w.writerows([t, lab] for lab, t in rows)
+    return str(path)
+
+
+TRAIN = [("pets", t) for t in PETS] + [("money", t) for t in MONEY]
+
+
+def make_train_tsv(tmp: Path) -> str:
+    return tsv(tmp / "train.tsv", TRAIN)
+
+
+def make_test_tsv(tmp: Path) -> str:
+    return tsv(tmp / "test.tsv", TEST)
+
+
+@dataclass
+class Case:
+    """One kind of bad input: what it is, what nnzip does, and how the test provokes it."""
+
+    kind: str
+    does: str
+    args: Callable[[Path], list[str]] | None = None  # CLI arguments after "classify", built in tmp_path
+    exit_code: int = 1
+    says: str = ""  # appears in the output
+    check: Callable[[Path, str], None] | None = None  # further checks on tmp_path and the output
+    covered_by: str = ""  # the test that checks a row without CLI arguments
+
+
+def _same_bytes(name: str, want: Callable[[Path], bytes]) -> Callable[[Path, str], None]:
+    def check(tmp: Path, out: str) -> None:
+        assert (tmp / name).read_bytes() == want(tmp), f"{name} was changed"
+
+    return check
+
+
+def _int_label_outputs(tmp: Path, out: str) -> None:
+    rows = list(csv.DictReader((tmp / "p.csv").open()))
+    assert [r["predicted"] for r in rows] == ["0", "1"] and [r["true"] for r in rows] == ["0", "1"]
+    m = json.loads((tmp / "m.json").read_text())
+    assert m["accuracy"] == 1.0 and m["n_test"] == 2
+
+
+def _bom_crlf(tmp: Path) -> list[str]:
+    return ["--train", tsv(tmp / "train.tsv", TRAIN, bom=True, eol="\r\n"),
+            "--test", csv_file(tmp / "test.csv", TEST, bom=True, eol="\r\n"), "-k", "1"]
+
+
+def _cache_entry_is_folder(tmp: Path) -> list[str]:
+    from click.testing import CliRunner
+
+    from nnzip.cli import cli
+
+    args = ["--train", make_train_tsv(tmp), "--test", make_test_tsv(tmp), "-k", "1", "--cache-dir", str(tmp / "c")]
+    assert CliRunner().invoke(cli, ["classify", *args], catch_exceptions=False).exit_code == 0
+    entry = next((tmp / "c").rglob("*.npz"))
+    entry.unlink()
+    entry.mkdir()
+    return args
+
+
+def _output_untouched_symlink(tmp: Path) -> list[str]:
+    train = make_train_tsv(tmp)
+    (tmp / "link.tsv").symlink_to(train)
+    return ["--train", train, "--test", make_test_tsv(tmp), "--output", str(tmp / "link.tsv")]
+
+
+CASES = [
+    Case("Integer labels (`{\"label\": 0}`, the Hugging Face convention)",
+         "kept as ints: predictions, metrics, `--output` and `--metrics-json` work",
+         lambda t: ["--train", jsonl(t / "train.jsonl", [(i // 4, x) for i, x in enumerate(PETS + MONEY)]),
+                    "--test", jsonl(t / "test.jsonl", [(0, "a cat and a dog"), (1, "stock market shares fell")]),
+                    "-k", "1", "--output", str(t / "p.csv"), "--metrics-json", str(t / "m.json")],
+         0, "accuracy 1.0000", _int_label_outputs),
+    Case("Labels of mixed types (`0` and `\"0\"`, `7` and `\"x\"`)",
+         "error naming the row, before any compression",
+         lambda t: ["--train", jsonl(t / "train.jsonl", [(0, "a"), ("0", "b")]), "--test", make_test_tsv(t)],
+         1, "row 2: label '0' is a str but row 1 has the int label 0"),
+    Case("Float, NaN, `null`, list or dict labels",
+         "error naming the row (labels are str, int or bool, all of one type)",
+         lambda t: ["--train", jsonl(t / "train.jsonl", [("a", "x"), (float("nan"), "y")]), "--test", make_test_tsv(t)],
+         1, "row 2: label nan is a float"),
+    Case("A UTF-8 byte-order mark (TSV, CSV, JSON lines; gzip'd too)",
+         "dropped by every reader", _bom_crlf, 0, "2 classes"),
+    Case("Windows line ends (CRLF)",
+         "a line ends at `\\n` with an optional `\\r` before it, in every format; a lone `\\r` inside a text is kept",
+         _bom_crlf, 0, "accuracy 1.0000", covered_by="test_readers_round_trip"),
+    Case("A CSV field longer than 131,072 characters", "read (the csv field limit is raised while reading)",
+         lambda t: ["--train", make_train_tsv(t), "--test", csv_file(t / "long.csv", [("pets", "cat " * 50000)]), "-k", "1"],
+         0, "8 train, 1 test"),
+    Case("A suffix in capitals (`.CSV`, `.Tsv.GZ`)", "recognised: suffixes are case-insensitive",
+         lambda t: ["--train", tsv(t / "TRAIN.Tsv.GZ", TRAIN, gz=True), "--test", csv_file(t / "TEST.CSV", TEST),
+                    "-k", "1"], 0, "accuracy 1.0000"),
+    Case("A `.json` file", "read as JSON lines, or as one JSON array of objects",
+         lambda t: ["--train", make_train_tsv(t), "--test", str(t / "test.json"), "-k", "1"], 0, "accuracy 1.0000",
+         covered_by="test_json_array_and_json_lines"),
+    Case("An unknown suffix (`.xlsx`, none)", "error naming the formats nnzip reads",
+         lambda t: ["--train", make_train_tsv(t), "--test", str(t / "test.xlsx")], 1, "cannot tell the file format"),
+    Case("Bytes that are not UTF-8", "error naming the line; `--encoding-errors replace` proceeds",
+         lambda t: ["--train", make_train_tsv(t), "--test", str(t / "bad.tsv")], 1, "line 1 is not valid UTF-8",
+         covered_by="test_bad_files"),
+    Case("An unlabelled test file whose texts contain a TAB",
+         "error: none of its \"labels\" is a training label, and why that happens (never a silent accuracy 0)",
+         lambda t: ["--train", make_train_tsv(t), "--test", tsv(t / "test.tsv", [("a cat", "and a dog"), ("shares", "fell")])],
+         1, "none of the 2 test labels"),
+    Case("Test labels that never occur in training", "warning with their number; the others are scored",
+         lambda t: ["--train", make_train_tsv(t), "--test", tsv(t / "test.tsv", TEST + [("birds", "a parrot")]), "-k", "1"],
+         0, "1 of 3 test items have a label that never occurs in training"),
+    Case("`--output` equal to `--train` or `--test` (also through a symlink)",
+         "error before anything is read; the input is untouched", _output_untouched_symlink, 1,
+         "is an input file", _same_bytes("train.tsv", lambda t: "".join(f"{a}\t{b}\n" for a, b in TRAIN).encode())),
+    Case("`--output` equal to `--metrics-json`", "error before anything is read",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "--output", str(t / "o"), "--metrics-json",
+                    f"{t}/./o"], 1, "are the same file"),
+    Case("An output under a path whose parent is a file, or not writable", "error before anything is computed",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "--output", str(t / "train.tsv" / "p.csv")],
+         1, "cannot be written"),
+    Case("An output in a folder that does not exist", "the folder is created; files get the user's umask",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "-k", "1", "--output", str(t / "new" / "p.csv")],
+         0, "accuracy", lambda t, out: (t / "new" / "p.csv").is_file(), covered_by="test_outputs_get_the_umask"),
+    Case("A `--cache-dir` that cannot be written (read-only, or under a file)",
+         "one warning, then the run goes on without the cache",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "-k", "1", "--cache-dir",
+                    str(t / "train.tsv" / "cache")], 0, "Warning: cache"),
+    Case("A cache entry replaced by a folder", "warning; the block is recomputed and the run goes on",
+         _cache_entry_is_folder, 0, "not a file; recomputing it"),
+    Case("`cache_dir` given as a file in the Python API", "one warning, then computed without the cache",
+         covered_by="test_cache_dir_that_is_a_file_warns_once"),
+    Case("`--dataset` with an unknown name", "error listing the local datasets and what else was tried",
+         lambda t: ["--dataset", "no-such-dataset"], 1, "'no-such-dataset'", covered_by="test_unknown_dataset"),
+    Case("`--dataset` naming a local set that has only a test set", "error saying only its test set is present",
+         covered_by="test_partial_local_dataset_says_what_is_missing"),
+    Case("Texts that are not strings (`None`, numbers), in any model's `fit`/`predict`",
+         "`InputError` naming the item, the same for gzip-kNN and every baseline",
+         covered_by="test_every_model_raises_the_same_errors"),
+    Case("Bad labels given to a classifier's `fit` (Python API)", "`InputError` before any compression",
+         covered_by="test_label_rules_are_checked_before_compression"),
+    Case("Ctrl-C during a run", "exit status 130 and one line; finished blocks stay in the cache and a rerun resumes",
+         covered_by="test_sigkill_and_sigint_resume_identically"),
+    Case("The process killed (`kill -9`, power cut) during a run",
+         "a rerun recomputes only unfinished blocks and gives byte-identical predictions",
+         covered_by="test_sigkill_and_sigint_resume_identically"),
+]
+
+
+def render_table() -> str:
+    lines = ["| bad input | what nnzip does |", "|---|---|"]
+    lines += [f"| {c.kind} | {c.does} |" for c in CASES]
+    return "\n".join(lines)
+
+
+def test_readme_table_is_the_cases():
+    text = README.read_text()
+    start, end = "<!-- reliability table: python tests/test_reliability.py -->", "<!-- end of reliability table -->"
+    assert start in text and end in text, "the README's reliability table markers are missing"
+    shown = text.split(start, 1)[1].split(end, 1)[0].strip()
+    assert shown == render_table(), "README table differs from CASES: regenerate with python tests/test_reliability.py"
+
+
+def test_every_covering_test_exists():
+    for case in CASES:
+        if case.covered_by:
+            found = [f for f in Path(__file__).parent.glob("test_*.py") if f"def {case.covered_by}(" in f.read_text()]
+            assert found, f"{case.kind}: no test named {case.covered_by}"
+
+
+def _invoke(args: list[str]):
+    from click.testing import CliRunner
+
+    from nnzip.cli import cli
+
+    return CliRunner().invoke(cli, ["classify", *args], catch_exceptions=False)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.args], ids=lambda c: c.kind[:40])
+def test_case(case, tmp_path):
+    (tmp_path / "bad.tsv").write_bytes(b"pets\t\xff\n")
+    (tmp_path / "test.json").write_text(json.dumps([{"text": t, "label": lab} for lab, t in TEST]))
+    args = case.args(tmp_path)
+    r = _invoke(args)
+    assert r.exit_code == case.exit_code, r.output
+    assert case.says in r.output
+    assert "Traceback" not in r.output
+    if case.exit_code:
+        errors = [line for line in r.output.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1, r.output
+    if case.check:
+        assert case.check(tmp_path, r.output) is not False
+
+
+# ---- readers: a fuzz test --------------------------------------------------------------------
+
+# texts as people have them: any character, newlines and TABs where the format can carry them
+# the characters that break readers come often: line ends, TAB, quotes, commas, BOM, NEL, spaces
+_any_text = st.text(st.one_of(st.sampled_from(list('\r\n\t",\ufeff\x85 ')), st.characters(blacklist_categories=("Cs",))),
+                    max_size=30)
+# a label never starts a TSV with U+FEFF: that is a byte-order mark, dropped by design
+_label = st.one_of(st.integers(-5, 5), st.text(st.characters(blacklist_categories=("Cs",),
+                                                             blacklist_characters="\n\t\r\ufeff"), min_size=1, max_size=8))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(st.tuples(_any_text, _label), min_size=1, max_size=6),
+    fmt=st.sampled_from(["tsv", "csv", "jsonl", "tsv.gz", "CSV.GZ", "Jsonl"]),
+    bom=st.booleans(),
+    crlf=st.booleans(),
+    quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
+)
+def test_readers_round_trip(tmp_path, rows, fmt, bom, crlf, quoting):
+    """Written by the usual tools, read back identical, or a clean InputError, never another exception."""
+    eol = "\r\n" if crlf else "\n"
+    base = fmt.lower().removesuffix(".gz")
+    if base == "tsv":  # a TSV cannot carry a newline or TAB in a text, nor a '\r' just before its line end
+        rows = [(t.replace("\n", " ").replace("\t", " ").rstrip("\r"), str(lab)) for t, lab in rows]
+        body = "".join(f"{lab}\t{t}{eol}" for t, lab in rows)
+    elif base == "csv":  # CSV labels are strings; a '\r\n' inside a quoted field is a line end too
+        rows = [(t.replace("\r\n", "\n"), str(lab)) for t, lab in rows]
+        out = __import__("io").StringIO()
+        csv.writer(out, lineterminator=eol, quoting=quoting).writerows([("text", "label"), *[(t, lab) for t, lab in rows]])
+        body = out.getvalue()
+    else:  # JSON escapes every control character, so anything goes
+        labels = [lab for _, lab in rows]
+        if len({type(v) for v in labels}) > 1:  # mixed types are an error by design: make them one type
+            rows = [(t, str(lab)) for t, lab in rows]
+        body = "".join(json.dumps({"text": t, "label": lab}, ensure_ascii=bool(crlf)) + eol for t, lab in rows)
+    raw = (("\ufeff" if bom else "") + body).encode("utf-8")
+    path = tmp_path / f"data.{fmt}"
+    path.write_bytes(gzip.compress(raw) if fmt.lower().endswith(".gz") else raw)
+    texts, labels = data.read_file(path)  # well-formed input: no error at all
+    want_texts = [t for t, _ in rows]
+    if base == "tsv" and labels is None:  # no TAB anywhere cannot happen: each line has one
+        pytest.fail("a labelled TSV was read as unlabelled")
+    assert texts == want_texts
+    assert labels == [lab for _, lab in rows]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.one_of(st.binary(max_size=60),
+                     st.lists(st.sampled_from([b"\t", b"\n", b"\r", b'"', b",", b"{", b"}", b"[", b"]", b":",
+                                               b'"text"', b'"label"', b"text,label", b"\xef\xbb\xbf", b"\xff",
+                                               b"0", b"1.5", b"null", b"a"]), max_size=20).map(b"".join)),
+       suffix=st.sampled_from([".tsv", ".txt", ".csv", ".jsonl", ".json", ".tsv.gz", ".parquet"]))
+def test_readers_never_fail_uncleanly(tmp_path, raw, suffix):
+    """Arbitrary bytes under any supported name: texts and labels, or a clean InputError."""
+    path = tmp_path / f"junk{suffix}"
+    path.write_bytes(gzip.compress(raw) if suffix.endswith(".gz") else raw)
+    try:
+        texts, labels = data.read_file(path)
+    except NNZipError:  # an InputError, or for Parquet without pyarrow a MissingDependencyError
+        return
+    assert all(isinstance(t, str) for t in texts)
+    assert labels is None or len(labels) == len(texts)
+
+
+def test_lone_carriage_return_is_kept_and_crlf_is_a_line_end(tmp_path):
+    p = tmp_path / "d.tsv"
+    p.write_bytes(b"a\tone\rstill one\r\nb\ttwo\r\n")
+    assert data.read_file(p) == (["one\rstill one", "two"], ["a", "b"])
+    p = tmp_path / "d.csv"
+    p.write_bytes(b'text,label\r\n"one\rstill one",a\r\n"two\r\nlines",b\r\n')
+    assert data.read_file(p) == (["one\rstill one", "two\nlines"], ["a", "b"])
+    p.write_bytes(b"text,label\r\none\runquoted,a\r\n")  # csv.writer leaves a lone \r unquoted
+    assert data.read_file(p) == (["one\runquoted"], ["a"])
+
+
+def test_json_array_and_json_lines(tmp_path):
+    p = tmp_path / "d.JSON"
+    p.write_text(json.dumps([{"text": "x", "label": 1}, {"text": "y", "label": 2}]))
+    assert data.read_file(p) == (["x", "y"], [1, 2])
+    p.write_text('{"text": "x", "label": 1}\n{"text": "y", "label": 2}\n')
+    assert data.read_file(p) == (["x", "y"], [1, 2])
+    p.write_text("[1, 2]")
+    with pytest.raises(InputError, match="item 1 of the JSON array is not an object"):
+        data.read_file(p)
+
+
+@pytest.mark.parametrize("name", ["d.xlsx", "d", "d.parquet.gz", "d.gz"])
+def test_unknown_suffix_names_the_formats(tmp_path, name):
+    with pytest.raises(InputError, match=r"cannot tell the file format.*\.tsv.*\.csv.*\.jsonl.*\.parquet"):
+        data.read_file(tmp_path / name)
+
+
+def test_unknown_dataset(monkeypatch, tmp_path):
+    (tmp_path / "mine").mkdir()
+    tsv(tmp_path / "mine" / "train.tsv.gz", TRAIN, gz=True)
+    tsv(tmp_path / "mine" / "test.tsv.gz", TEST, gz=True)
+    monkeypatch.setenv("NNZIP_DATA_DIR", str(tmp_path))
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_datasets(name, *args, **kwargs):
+        if name == "datasets":
+            raise ImportError("no datasets")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_datasets)
+    with pytest.raises(NNZipError, match=r"no dataset 'nope' here \(not 'bbc'; local datasets under \$NNZIP_DATA_DIR: "
+                                         r"mine\).*nnzip\[datasets\]"):
+        data.load_dataset("nope")
+
+
+# ---- labels ------------------------------------------------------------------------------------
+
+BAD_LABELS = [
+    ([0, "0"], r"y\[1\]: label '0' is a str but y\[0\] has the int label 0"),
+    ([7, "x"], r"y\[1\]: label 'x' is a str"),
+    ([1.0, 2.0], r"y\[0\]: label 1.0 is a float"),
+    (["a", float("nan")], r"y\[1\]: label nan is a float"),
+    (["a", None], r"y\[1\]: label None is a NoneType"),
+    ([["a"], ["b"]], r"y\[0\]: label \['a'\] is a list"),
+    ([{"a": 1}, {"b": 2}], r"y\[0\]: label \{'a': 1\} is a dict"),
+    ([1, True], r"y\[1\]: label True is a bool but y\[0\] has the int label 1"),
+    (np.array([0.5, 1.5]), r"y\[0\]: label .*0.5.* is a float64"),
+]
+
+
+@pytest.mark.parametrize("y, match", BAD_LABELS)
+def test_label_rules(y, match):
+    with pytest.raises(InputError, match=match):
+        check_labels(y, 2)
+
+
+@pytest.mark.parametrize("y", [[0, 1], np.array([3, 4], dtype=np.int32), ["a", "b"], [True, False],
+                               np.array(["x", "y"]), [np.int64(5), 6]])
+def test_good_labels_keep_their_type(y):
+    classes, codes = check_labels(y, 2)
+    assert classes.dtype != object and codes.tolist() in ([0, 1], [1, 0])
+    assert type(classes.tolist()[0]) is type(np.asarray(y).tolist()[0])
+
+
+def _fittable_models():
+    return [m for m in MODELS if m not in ("transformer", "embedding-knn")]
+
+
+@pytest.mark.parametrize("model", _fittable_models())
+@pytest.mark.parametrize("y, match", BAD_LABELS[:4])
+def test_label_rules_are_checked_before_compression(model, y, match, monkeypatch):
+    from nnzip import engine
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("compression ran before the labels were checked")
+
+    monkeypatch.setattr(engine, "_lengths", no_work)
+    with pytest.raises(InputError, match=match):
+        make_model(model, strict=False, n_neighbors=1).fit(["a text", "another text"], y)
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("X, match", [(["ok", None], r"X\[1\] is NoneType"), (["ok", 3], r"X\[1\] is int"),
+                                      ("one string", "single str")])
+def test_every_model_raises_the_same_errors(model, X, match):
+    with pytest.raises(InputError, match=match):
+        make_model(model).fit(X, ["a", "b"])
+
+
+# ---- files nnzip writes --------------------------------------------------------------------------
+
+
+def test_outputs_get_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a" / "p.csv", lambda f: f.write("x"))
+        os.umask(0o077)
+        atomic_write(tmp_path / "q.csv", lambda f: f.write("x"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a" / "p.csv").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "q.csv").stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "p.csv", "q.csv"]  # no temporary file left
+
+
+def test_failed_write_leaves_the_old_file(tmp_path):
+    target = tmp_path / "p.csv"
+    target.write_text("old")
+
+    def boom(f):
+        f.write("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, boom)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["p.csv"]
+
+
+def test_output_path_checks(tmp_path):
+    src = tmp_path / "in.tsv"
+    src.write_text("a\tb\n")
+    os.link(src, tmp_path / "hard.tsv")
+    with pytest.raises(InputError, match="is an input file"):
+        check_output_paths({"--output": tmp_path / "hard.tsv"}, [src])
+    with pytest.raises(InputError, match="is a folder"):
+        check_output_paths({"--output": tmp_path}, [src])
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(InputError, match="is not a regular file"):
+        check_output_paths({"--output": tmp_path / "pipe"}, [src])
+    check_output_paths({"--output": tmp_path / "new" / "deeper" / "p.csv", "--metrics-json": None}, [src])
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
+def test_writability_is_tested_by_writing(tmp_path, monkeypatch):
+    # root ignores permission bits, so the check must try for real: simulate a read-only disk
+    import nnzip.fileio as fileio
+
+    def read_only(directory, name):
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(fileio, "_create_temp", read_only)
+    assert "Read-only file system" in writable_dir_problem(tmp_path)
+    with pytest.raises(InputError, match="cannot be written.*Read-only"):
+        check_output_paths({"--output": tmp_path / "p.csv"}, [])
+
+
+def test_read_only_cache_warns_once_and_the_run_goes_on(tmp_path, monkeypatch):
+    import nnzip
+    import nnzip.fileio as fileio
+
+    X, Y = [f"query {i} cats" for i in range(6)], [f"train {j} dogs or money" for j in range(5)]
+    want = nnzip.nearest_neighbors(X, Y, 2)
+    monkeypatch.setattr(fileio, "_create_temp", lambda d, n: (_ for _ in ()).throw(PermissionError(13, "denied")))
+    with pytest.warns(RuntimeWarning) as record:
+        got = nnzip.nearest_neighbors(X, Y, 2, block_size=2, cache_dir=tmp_path / "c")
+    assert len(record) == 1 and "is not used" in str(record[0].message)
+    assert np.array_equal(got[1], want[1])
+
+
+def test_cache_store_failure_mid_run_warns_once(tmp_path):
+    cache = BlockCache(tmp_path / "c")
+    assert cache.check_writable()
+    (tmp_path / "c").rmdir()
+    (tmp_path / "c").write_text("now a file")
+    with pytest.warns(RuntimeWarning, match="is not used") as record:
+        cache.store("ab" * 32, x=np.arange(3))
+        cache.store("cd" * 32, x=np.arange(3))
+    assert len(record) == 1 and not cache.enabled and cache.load("ab" * 32) is None
+
+
+def test_cache_dir_that_is_a_file_warns_once(tmp_path):
+    import nnzip
+
+    f = tmp_path / "file"
+    f.write_text("not a folder")
+    clf = nnzip.NCDKNeighborsClassifier(n_neighbors=1, cache_dir=f).fit(PETS + MONEY, ["p"] * 4 + ["m"] * 4)
+    with pytest.warns(RuntimeWarning, match="is not a folder") as record:
+        pred = clf.predict([PETS[0], MONEY[0]])
+    assert len(record) == 1 and pred.tolist() == ["p", "m"]
+    assert f.read_text() == "not a folder"
+
+
+def test_embedding_cache_that_cannot_be_written_warns(tmp_path, tiny_encoder):
+    from nnzip.baselines import EmbeddingKNN
+
+    f = tmp_path / "file"
+    f.write_text("not a folder")
+    with pytest.warns(RuntimeWarning, match="is not a folder"):
+        model = EmbeddingKNN(tiny_encoder, n_neighbors=1, cache_dir=f, max_length=16).fit(PETS, ["p", "q"] * 2)
+    assert model.train_embeddings_.shape == (4, 32) and f.read_text() == "not a folder"
+
+
+# ---- the command line: errors, debugging switch, python -m ----------------------------------------
+
+
+def test_raise_errors_switch_reraises(tmp_path, monkeypatch):
+    args = ["--train", make_train_tsv(tmp_path), "--test", str(tmp_path / "x.xlsx")]
+    assert _invoke(args).exit_code == 1
+    monkeypatch.setenv("NNZIP_RAISE_ERRORS", "1")
+    with pytest.raises(InputError, match="cannot tell the file format"):
+        _invoke(args)
+
+
+def _nnzip(*args, env=None, **kwargs):
+    return subprocess.run([sys.executable, "-m", "nnzip", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, **kwargs)
+
+
+def test_python_m_nnzip_and_one_line_errors_without_traceback(tmp_path):
+    r = _nnzip("classify", "--train", make_train_tsv(tmp_path), "--test", str(tmp_path / "nope.tsv"))
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"Error: file not found: {tmp_path / 'nope.tsv'}"
+
+
+# ---- interrupted runs resume ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path, monkeypatch, cache):
+    from nnzip import engine
+
+    real, done = engine._compute_block, []
+
+    def ctrl_c_in_second_block(*args):
+        if done:
+            raise KeyboardInterrupt
+        done.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(engine, "_compute_block", ctrl_c_in_second_block)
+    monkeypatch.setenv("NNZIP_BLOCK_PAIRS", "8")  # one test text per block
+    caching = ["--cache-dir", str(tmp_path / "c")] if cache else ["--no-cache"]
+    r = _invoke(["--train", make_train_tsv(tmp_path), "--test", make_test_tsv(tmp_path), "-k", "1", "--n-jobs", "1",
+                 "-q", *caching, "--output", str(tmp_path / "p.csv")])
+    assert r.exit_code == 130
+    want = (f"Interrupted: finished blocks are kept in {tmp_path / 'c'}; rerun the same command to resume" if cache
+            else "Interrupted: no cache was in use, so a rerun starts over")
+    assert r.output.strip().splitlines() == [want]
+    assert not (tmp_path / "p.csv").exists()
+    assert len(list(tmp_path.rglob("*.npz"))) == (1 if cache else 0)
+
+
+def _bbc_files(tmp: Path) -> tuple[str, str]:
+    ds = data.load_bbc()
+    train = tsv(tmp / "train.tsv", [(lab, t[:1000].replace("\n", " ").replace("\t", " "))
+                                    for lab, t in zip(ds.y_train[:300], ds.X_train[:300])])
+    test = tsv(tmp / "test.tsv", [(lab, t[:1000].replace("\n", " ").replace("\t", " "))
+                                  for lab, t in zip(ds.y_test[:150], ds.X_test[:150])])
+    return train, test
+
+
+N_BLOCKS = 10  # 150 test texts, 300 training texts, 4,500 pairs (15 rows) per block
+
+
+def _start(tmp: Path, cache: Path, out: Path) -> subprocess.Popen:
+    train, test = str(tmp / "train.tsv"), str(tmp / "test.tsv")
+    env = {**os.environ, "NNZIP_BLOCK_PAIRS": str(15 * 300)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "nnzip", "classify", "--train", train, "--test", test, "-k", "2", "--n-jobs", "1",
+         "-q", "--cache-dir", str(cache), "--output", str(out)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _signal_after_two_blocks(proc: subprocess.Popen, cache: Path, sig: int) -> None:
+    deadline = time.monotonic() + 120
+    while len(list(cache.rglob("*.npz"))) < 2:
+        assert proc.poll() is None, f"the run ended before it could be interrupted: {proc.communicate()}"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    proc.send_signal(sig)
+
+
+def test_sigkill_and_sigint_resume_identically(tmp_path):
+    _bbc_files(tmp_path)
+    # the reference: one uninterrupted run without a cache (in this process: one interpreter start less)
+    ref = _invoke(["--train", str(tmp_path / "train.tsv"), "--test", str(tmp_path / "test.tsv"), "-k", "2",
+                   "--n-jobs", "1", "-q", "--no-cache", "--output", str(tmp_path / "ref.csv")])
+    assert ref.exit_code == 0, ref.output
+    want = (tmp_path / "ref.csv").read_bytes()
+
+    for sig, code in [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGINT, 130)]:
+        cache, out = tmp_path / f"cache-{sig}", tmp_path / f"out-{sig}.csv"
+        proc = _start(tmp_path, cache, out)
+        _signal_after_two_blocks(proc, cache, sig)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == code, stderr
+        assert not out.exists()  # no partial predictions
+        if sig == signal.SIGINT:
+            assert "Traceback" not in stderr
+            assert stderr.strip().splitlines()[-1] == (
+                f"Interrupted: finished blocks are kept in {cache}; rerun the same command to resume")
+        kept = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in cache.rglob("*.npz")}
+        assert 2 <= len(kept) < N_BLOCKS, "the run was not interrupted mid-way"
+        for p in kept:  # every entry under a real name is complete (its checksum holds)
+            assert BlockCache(cache).load(p.stem) is not None
+        again = _start(tmp_path, cache, out)
+        assert again.wait(timeout=300) == 0, again.communicate()
+        assert out.read_bytes() == want  # byte-identical predictions
+        after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in cache.rglob("*.npz")}
+        assert len(after) == N_BLOCKS
+        # every block finished before the interruption was read back, not recomputed: the rerun computed
+        # only the block that was in progress and those never started
+        assert all(after[p] == v for p, v in kept.items())
+
+
+if __name__ == "__main__":
+    print(render_table())
