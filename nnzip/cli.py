@@ -59,6 +59,23 @@ def _tie_breaks() -> tuple:
     return TIE_BREAKS
 
 
+def _connect_scheduler(ctx: click.Context, param: click.Parameter, address: str | None) -> None:
+    """Option callback: run the command's joblib work (nnzip's searches) on a Dask cluster."""
+    if address:
+        from .distributed import connect
+
+        try:
+            ctx.with_resource(connect(address))  # closed (and a local:N cluster stopped) when the command ends
+        except NNZipError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+scheduler_option = click.option(
+    "--scheduler", envvar="NNZIP_SCHEDULER", expose_value=False, callback=_connect_scheduler,
+    help="Run the neighbour search on a Dask cluster: tcp://HOST:8786, or local:N for N worker processes here.",
+)
+
+
 @cli.command()
 @click.option("--train", "train", type=click.Path(dir_okay=False), help="Training file: TSV (label<TAB>text, .gz ok), CSV, JSONL or Parquet.")
 @click.option("--test", "test", type=click.Path(dir_okay=False), help="Test file, same formats; labels optional.")
@@ -78,6 +95,7 @@ def _tie_breaks() -> tuple:
 @click.option("--output", type=click.Path(dir_okay=False), help="Write predictions here (CSV), only if the run succeeds.")
 @click.option("--metrics-json", type=click.Path(dir_okay=False), help="Write the figures here as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes; print only the figures.")
+@scheduler_option
 @_friendly_errors
 def classify(train, test, dataset, model, k, tie_break, compressor, metric, n_jobs, random_state, cache_dir,
              text_col, label_col, encoding_errors, output, metrics_json, quiet) -> None:
