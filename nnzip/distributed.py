@@ -37,7 +37,7 @@ WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS
 
 def in_dask_task() -> bool:
     """Whether this code runs inside a task on a Dask worker (then nnzip computes here, serially)."""
-    if "distributed" not in sys.modules:  # no worker without distributed loaded
+    if sys.modules.get("distributed") is None:  # no worker without distributed loaded
         return False
     from distributed import get_worker
 
@@ -145,6 +145,19 @@ def _import_distributed():
 _LOCAL = re.compile(r"local:(\d+)")
 
 
+def local_cluster(n_workers: int):
+    """A ``LocalCluster`` of ``n_workers`` processes with one thread each, on 127.0.0.1 only.
+
+    No dashboard; the scheduler's small HTTP server (health, metrics) takes a free port
+    rather than 8787, which another cluster on this machine may hold.
+    """
+    distributed = _import_distributed()
+    return distributed.LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, env=WORKER_ENV,
+    )
+
+
 @contextmanager
 def connect(address: str, *, timeout: float = 5.0, wait_for_workers: float = 10.0) -> Iterator[Client]:
     """Connect to a Dask scheduler (or start a local cluster) and make it joblib's backend.
@@ -189,10 +202,7 @@ def connect(address: str, *, timeout: float = 5.0, wait_for_workers: float = 10.
     with _quiet_logs(distributed):
         cluster = None
         if local is not None:
-            cluster = distributed.LocalCluster(
-                n_workers=int(local.group(1)), threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, env=WORKER_ENV,
-            )
+            cluster = local_cluster(int(local.group(1)))
             address = cluster.scheduler_address
         try:
             client = distributed.Client(address, timeout=timeout)
