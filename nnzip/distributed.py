@@ -83,7 +83,9 @@ def run_blocks(
     replicated to every worker (``broadcast=True``), so no task carries it; each task carries
     only its block of query texts. A task lost with its worker is rerun by the scheduler on
     another worker (the replicas of ``shared`` survive there); the caller sees nothing but the
-    result. When the consumer stops early (an error, Ctrl-C), the tasks not yet finished are
+    result. That is the scheduler's own rescheduling, not ``retries`` (which reruns tasks that
+    raised): a task is given up only after killing ``distributed.scheduler.allowed-failures``
+    workers (3 by default), and then the search fails with ``KilledWorker``. When the consumer stops early (an error, Ctrl-C), the tasks not yet finished are
     cancelled.
 
     Every task runs with ``n_jobs=1``: nnzip's serial kernels, never numba's ``parallel=True``

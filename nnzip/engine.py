@@ -310,6 +310,9 @@ def compressed_len(texts: TextsLike, compressor: CompressorLike = "gzip", n_jobs
         ``"zstd"``, ``"lz4"``, or a callable ``bytes -> int``.
     n_jobs : int or None
         Worker processes for compressors without a compiled kernel (None: 1, -1: all cores).
+        Under ``joblib.parallel_config(backend="dask")`` those run on the Dask cluster through
+        joblib; gzip lengths stay on local threads (one pass over the texts, cheaper than
+        shipping them).
 
     Returns
     -------

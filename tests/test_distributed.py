@@ -94,6 +94,14 @@ def test_pairwise_on_the_cluster_equal_local(client, compressor):
     assert len(_nnzip_tasks(stream, "pair_task")) >= 2
 
 
+def test_python_compressor_lengths_go_through_joblib_to_the_cluster(client):
+    want = nnzip.compressed_len(X_TRAIN, "zlib")
+    with joblib.parallel_config(backend="dask"), distributed.get_task_stream(client) as stream:
+        got = nnzip.compressed_len(X_TRAIN, "zlib")
+    np.testing.assert_array_equal(got, want)
+    assert any("python_lengths" in str(t["key"]) for t in stream.data)
+
+
 @pytest.mark.parametrize("compressor", COMPRESSORS)
 def test_classifier_on_the_cluster_equals_local(client, compressor):
     clf = nnzip.NCDKNeighborsClassifier(n_neighbors=3, compressor=compressor).fit(X_TRAIN, Y_TRAIN)
@@ -233,6 +241,13 @@ def test_unreachable_scheduler_is_one_line_quickly(monkeypatch):
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"Error: cannot reach the Dask scheduler at {address}"), lines
+
+
+def test_experiments_take_the_scheduler_option():
+    from experiments.__main__ import main
+
+    result = CliRunner().invoke(main, ["run", "--help"])
+    assert result.exit_code == 0 and "--scheduler" in result.output
 
 
 def _write_tsv(path, texts, labels) -> str:
