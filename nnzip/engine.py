@@ -572,11 +572,14 @@ def nearest_neighbors(
     metric : {"ncd", "cdm", "clm"}
         See :func:`pairwise_distances`.
     n_jobs : int or None
-        Threads for ``gzip``, worker processes otherwise (None: 1, -1: all cores).
+        Threads for ``gzip``, worker processes otherwise (None: 1, -1: all cores). Under
+        ``joblib.parallel_config(backend="dask")`` the blocks run on the Dask cluster instead
+        (see :mod:`nnzip.distributed`).
     y_lengths : ndarray of shape (len(Y),), optional
         ``compressed_len(Y)`` if already known (a fitted classifier keeps it).
     block_size : int, optional
-        Query rows per block; by default about two million pairs per block.
+        Query rows per block; by default about two million pairs per block (a quarter of a
+        million on a Dask cluster, where each block is one task).
     cache_dir : path, optional
         Keep each finished block here, keyed by the content of its texts, the training
         texts, compressor, metric, k, search mode and nnzip version; a rerun reads finished
