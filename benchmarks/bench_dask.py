@@ -93,6 +93,7 @@ def main() -> None:
     nnzip.warmup()
     sizes = shipped_bytes(X, Y)
     local_times, dask_times, computes = [], [], []
+    load_before = os.getloadavg()[0]
     with local_cluster(args.workers) as cluster, distributed.Client(cluster) as client:
         client.run(nnzip.warmup)
         for r in range(args.repeat):
@@ -105,6 +106,7 @@ def main() -> None:
             print(f"  dask {args.workers} workers x 1 thread: {t:.1f} s ({len(compute)} tasks)", file=sys.stderr)
             if not (np.array_equal(got[1], want[1]) and np.array_equal(got[0], want[0])):
                 raise SystemExit("the Dask result differs from the local one")
+    load_after = os.getloadavg()[0]
     best_local, best_dask = min(local_times), min(dask_times)
     compute = computes[dask_times.index(best_dask)]
     total = sum(compute)
@@ -120,7 +122,9 @@ def main() -> None:
         f"--repeat {args.repeat}{'' if args.limit_test is None else f' --limit-test {args.limit_test}'} --output benchmarks/dask.md`",
         "",
         f"Exact k={K} search of {args.dataset} test x train ({len(X):,} x {len(Y):,} = {pairs:,} pairs), run "
-        f"alternately {args.repeat} times each, best kept; results identical every time.",
+        f"alternately {args.repeat} times each, best kept; results identical every time. "
+        f"Load average (1 min) before the runs {load_before:.1f}, after {load_after:.1f}: on a shared "
+        "machine, compare the two rows of one run, not seconds across runs.",
         "",
         "| run | best wall, s | all runs, s | pairs per second |",
         "|---|---:|---:|---:|",
