@@ -221,6 +221,13 @@ def test_connect_rejects_bad_addresses(address):
         pass
 
 
+def test_a_scheduler_without_workers_is_one_error():
+    with distributed.LocalCluster(n_workers=0, processes=False, host="127.0.0.1", protocol="tcp",
+                                  dashboard_address=None) as empty:
+        with pytest.raises(ConfigError, match="has no workers.*dask worker"), connect(empty.scheduler_address, wait_for_workers=0.5):
+            pass
+
+
 def test_missing_extra_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     with pytest.raises(MissingDependencyError, match=r'pip install "nnzip\[distributed\]"'), connect("local:1"):
