@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from nnzip.cli import scheduler_option
 from nnzip.errors import NNZipError
 
 from .report import build_report
@@ -23,6 +24,7 @@ def main() -> None:
 @click.option("--overwrite", is_flag=True, help="Recompute runs whose result file exists.")
 @click.option("--results-dir", type=click.Path(file_okay=False), default=str(RESULTS_DIR), show_default=True)
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=str(CACHE_DIR), show_default=True)
+@scheduler_option
 def run(config, limit_test, overwrite, results_dir, cache_dir) -> None:
     """Run CONFIG (a name in experiments/configs or a TOML path), then build its report."""
     try:

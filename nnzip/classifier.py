@@ -48,7 +48,9 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimato
     weights : {"uniform", "distance"} or callable, default="uniform"
         Vote weights, as in :class:`sklearn.neighbors.KNeighborsClassifier`.
     n_jobs : int, default=None
-        Threads (gzip) or worker processes (other compressors); -1 means all cores.
+        Threads (gzip) or worker processes (other compressors); -1 means all cores. Under
+        ``joblib.parallel_config(backend="dask")`` the search runs on the Dask cluster
+        instead (see :mod:`nnzip.distributed`).
     cache_dir : str or path, default=None
         On-disk cache of neighbour blocks; reruns and interrupted runs resume from it.
     random_state : int, RandomState instance or None, default=None

@@ -96,6 +96,23 @@ def _default_cache_dir() -> str:
     return str(default_cache_dir())
 
 
+def _connect_scheduler(ctx: click.Context, param: click.Parameter, address: str | None) -> None:
+    """Option callback: run the command's joblib work (nnzip's searches) on a Dask cluster."""
+    if address:
+        from .distributed import connect
+
+        try:
+            ctx.with_resource(connect(address))  # closed (and a local:N cluster stopped) when the command ends
+        except NNZipError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+scheduler_option = click.option(
+    "--scheduler", envvar="NNZIP_SCHEDULER", expose_value=False, callback=_connect_scheduler,
+    help="Run the neighbour search on a Dask cluster: tcp://HOST:8786, or local:N for N worker processes here.",
+)
+
+
 @cli.command()
 @click.option("--train", "train", type=click.Path(dir_okay=False),
               help="Training file: .tsv/.txt (label<TAB>text), .csv, .jsonl/.json or .parquet; .gz ok (not Parquet).")
@@ -126,6 +143,7 @@ def _default_cache_dir() -> str:
               help="Write predictions here (CSV), only if the run succeeds; missing folders are created.")
 @click.option("--metrics-json", type=click.Path(dir_okay=False), help="Write the figures here as JSON (same rules).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes; print only the figures.")
+@scheduler_option
 @_friendly_errors
 def classify(train, test, dataset, model, k, tie_break, compressor, metric, search, n_candidates, n_jobs, random_state,
              cache_dir, no_cache, text_col, label_col, encoding_errors, output, metrics_json, quiet) -> None:

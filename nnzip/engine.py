@@ -4,6 +4,9 @@
 joblib worker processes. Pairwise work is done in blocks of query rows so that a neighbour
 search over ``n_x x n_y`` pairs holds only ``O(n_y + block)`` numbers in memory, and each
 finished block can be kept in an on-disk cache from which an interrupted run resumes.
+
+Under ``joblib.parallel_config(backend="dask")`` the same blocks run as tasks on a Dask
+cluster (:func:`_run_blocks`, :mod:`nnzip.distributed`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 
 import joblib
@@ -24,11 +27,14 @@ from tqdm.auto import tqdm
 from . import _kernels
 from .cache import BlockCache, make_key, text_digest
 from .compressors import Compressor, as_bytes, checked_length, get_compressor, kernel_matches_zlib, pack
+from .distributed import active_client, in_dask_task
 from .errors import ConfigError, InputError
 
 METRICS = {"ncd": _kernels.NCD, "cdm": _kernels.CDM, "clm": _kernels.CLM}
-# A block of the pair matrix holds about this many pairs (int64 lengths + float64 distances).
-_PAIRS_PER_BLOCK = 1 << 21
+# A block of query rows (one cache entry; one task on a Dask cluster) holds about this many
+# pairs: a few seconds of work, so an interrupted run loses little and tasks spread evenly
+# over workers. Local and cluster runs use the same blocks, so either resumes the other's cache.
+_PAIRS_PER_BLOCK = 1 << 18
 
 
 def _pairs_per_block() -> int:
@@ -45,6 +51,8 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
     """Number of workers for ``n_jobs`` with scikit-learn's meaning (None: 1, -1: all cores)."""
     if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0):
         raise ConfigError(f"n_jobs must be a non-zero int or None, got {n_jobs!r}")
+    if in_dask_task():  # a task on a Dask worker: serial kernels only (see nnzip.distributed.run_blocks)
+        return 1
     return max(1, int(joblib.effective_n_jobs(n_jobs)))
 
 
@@ -123,6 +131,15 @@ class _Side:
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def __getstate__(self) -> dict:
+        # the packed copy doubles what is pickled (a fitted classifier, the side scattered to
+        # Dask workers); it is rebuilt from the texts in a fraction of a second
+        return {"texts": self.texts, "lengths": self.lengths, "_digest": self._digest}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.data, self.offsets = pack(self.texts)
 
     @property
     def digest(self) -> str:
@@ -224,6 +241,63 @@ def _distances(cxy: np.ndarray, cx: np.ndarray, cy: np.ndarray, code: int, comp:
     return dist
 
 
+def _block_size(pairs_per_row: int) -> int:
+    """Default query rows per block (about ``_pairs_per_block()`` pairs)."""
+    return max(1, math.ceil(_pairs_per_block() / pairs_per_row))
+
+
+def _split(xs: list[bytes], block_size: int) -> tuple[list[int], list[list[bytes]]]:
+    starts = list(range(0, len(xs), block_size))
+    return starts, [xs[lo : lo + block_size] for lo in starts]
+
+
+def _run_blocks(
+    fn: Callable[..., object],
+    shared: object,
+    blocks: Sequence[list[bytes]],
+    jobs: int,
+    client: object = None,
+    pairs_per_row: int = 0,
+    progress: Callable[[int], object] | None = None,
+) -> Iterator[tuple[int, object]]:
+    """Yield ``(b, fn(shared, blocks[b], n_jobs, progress))`` for every block, as each finishes.
+
+    The one place that decides where blocks run: here, in order, on ``jobs`` threads or
+    processes (``client`` None), or as tasks on a Dask cluster (``client`` from
+    :func:`nnzip.distributed.active_client`), where ``shared`` is sent to each worker once and
+    results arrive in completion order. ``progress`` gets pairs done: from inside ``fn``
+    locally, per finished block (``len(block) * pairs_per_row``) on a cluster.
+    """
+    if client is None:
+        for b, block in enumerate(blocks):
+            yield b, fn(shared, block, jobs, progress)
+        return
+    from .distributed import run_blocks
+
+    def done(b: int) -> None:
+        if progress is not None:
+            progress(len(blocks[b]) * pairs_per_row)
+
+    yield from run_blocks(client, fn, shared, blocks, done)
+
+
+def _pair_task(shared: tuple[Compressor, _Side], xs: list[bytes], n_jobs: int, progress=None) -> np.ndarray:
+    comp, side = shared
+    return _pair_block(comp, xs, side, n_jobs)
+
+
+def _pairs(comp: Compressor, xs: list[bytes], side: _Side, jobs: int) -> np.ndarray:
+    """``C(x + " " + y)`` for every pair: one call here, or blocks of rows on a Dask cluster."""
+    client = active_client()
+    block_size = len(xs) if client is None else _block_size(len(side))
+    starts, blocks = _split(xs, block_size)
+    out = np.empty((len(xs), len(side)), dtype=np.int64)
+    with closing(_run_blocks(_pair_task, (comp, side), blocks, jobs, client)) as results:
+        for b, cxy in results:
+            out[starts[b] : starts[b] + len(blocks[b])] = cxy
+    return out
+
+
 def compressed_len(texts: TextsLike, compressor: CompressorLike = "gzip", n_jobs: int | None = None) -> np.ndarray:
     """Compressed length ``C(t)`` of each text.
 
@@ -236,6 +310,9 @@ def compressed_len(texts: TextsLike, compressor: CompressorLike = "gzip", n_jobs
         ``"zstd"``, ``"lz4"``, or a callable ``bytes -> int``.
     n_jobs : int or None
         Worker processes for compressors without a compiled kernel (None: 1, -1: all cores).
+        Under ``joblib.parallel_config(backend="dask")`` those run on the Dask cluster through
+        joblib; gzip lengths stay on local threads (one pass over the texts, cheaper than
+        shipping them).
 
     Returns
     -------
@@ -268,7 +345,7 @@ def pairwise_compressed_len(
     """
     comp = get_compressor(compressor)
     xs, ys = as_bytes(X, "X"), as_bytes(Y, "Y")
-    return _pair_block(comp, xs, _Side(ys), resolve_n_jobs(n_jobs))
+    return _pairs(comp, xs, _Side(ys), resolve_n_jobs(n_jobs))
 
 
 def pairwise_distances(
@@ -305,7 +382,7 @@ def pairwise_distances(
     ys = xs if Y is None else as_bytes(Y, "Y")
     cx = _lengths(comp, xs, jobs)
     cy = cx if Y is None else _lengths(comp, ys, jobs)
-    return _distances(_pair_block(comp, xs, _Side(ys), jobs), cx, cy, code, comp)
+    return _distances(_pairs(comp, xs, _Side(ys), jobs), cx, cy, code, comp)
 
 
 SEARCHES = ("exact", "rerank")
@@ -375,10 +452,6 @@ def _compute_block(
     return dist, np.take_along_axis(cols, pos, axis=1)
 
 
-def _block_size(jobs: int, pairs_per_row: int) -> int:
-    return max(jobs, math.ceil(_pairs_per_block() / pairs_per_row))
-
-
 def _search_blocks(
     search: _Search,
     xs: list[bytes],
@@ -386,41 +459,52 @@ def _search_blocks(
     block_size: int,
     cache: BlockCache | None,
     verbose: int,
+    client: object = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run a search block by block, reading finished blocks from ``cache`` and storing new ones.
 
-    A block is stored as soon as it is finished, so an interrupted run (Ctrl-C, a crash, a
-    killed process) loses at most the block it was in.
+    Blocks already in the cache are read, never recomputed or submitted; the others run
+    through :func:`_run_blocks` (here, or on a Dask cluster with ``client``). Each block is
+    stored as soon as its result arrives, so an interrupted run (Ctrl-C, a crash, a killed
+    process) loses at most the blocks it was computing.
     """
     k = search.k
+    m = search.cols_per_row
     dist = np.empty((len(xs), k), dtype=np.float64)
     idx = np.empty((len(xs), k), dtype=np.int64)
-    key_parts = search.key_parts() if cache is not None else ()
+    starts, blocks = _split(xs, block_size)
+    keys: list[str | None] = [None] * len(blocks)
     with tqdm(
-        total=len(xs) * search.cols_per_row,
+        total=len(xs) * m,
         unit="pair",
         unit_scale=True,
         desc="NCD neighbours",
         disable=None if verbose else True,
         smoothing=0.1,
     ) as bar:
-        for lo in range(0, len(xs), block_size):
-            block = xs[lo : lo + block_size]
-            rows = slice(lo, lo + len(block))
+        todo = []
+        if cache is not None:
+            key_parts = search.key_parts()
+        for b, (lo, block) in enumerate(zip(starts, blocks)):
             found = None
             if cache is not None:
-                key = make_key(*key_parts, text_digest(block))
-                found = cache.load(key)
+                keys[b] = make_key(*key_parts, text_digest(block))
+                found = cache.load(keys[b])
                 if found is not None and found["indices"].shape != (len(block), k):
                     found = None
             if found is None:
-                d, i = _compute_block(search, block, jobs, bar.update)
-                if cache is not None:
-                    cache.store(key, distances=d, indices=i)
+                todo.append(b)
             else:
-                d, i = found["distances"], found["indices"]
-                bar.update(len(block) * search.cols_per_row)
-            dist[rows], idx[rows] = d, i
+                dist[lo : lo + len(block)], idx[lo : lo + len(block)] = found["distances"], found["indices"]
+                bar.update(len(block) * m)
+        # closed on the way out, so an error or Ctrl-C here cancels the cluster's pending tasks
+        with closing(_run_blocks(_compute_block, search, [blocks[b] for b in todo], jobs, client, m, bar.update)) as results:
+            for t, (d, i) in results:
+                b = todo[t]
+                if cache is not None:
+                    cache.store(keys[b], distances=d, indices=i)
+                lo = starts[b]
+                dist[lo : lo + len(d)], idx[lo : lo + len(d)] = d, i
     return dist, idx
 
 
@@ -489,11 +573,14 @@ def nearest_neighbors(
     metric : {"ncd", "cdm", "clm"}
         See :func:`pairwise_distances`.
     n_jobs : int or None
-        Threads for ``gzip``, worker processes otherwise (None: 1, -1: all cores).
+        Threads for ``gzip``, worker processes otherwise (None: 1, -1: all cores). Under
+        ``joblib.parallel_config(backend="dask")`` the blocks run on the Dask cluster instead
+        (see :mod:`nnzip.distributed`).
     y_lengths : ndarray of shape (len(Y),), optional
         ``compressed_len(Y)`` if already known (a fitted classifier keeps it).
     block_size : int, optional
-        Query rows per block; by default about two million pairs per block.
+        Query rows per block; by default about two million pairs per block (a quarter of a
+        million on a Dask cluster, where each block is one task).
     cache_dir : path, optional
         Keep each finished block here, keyed by the content of its texts, the training
         texts, compressor, metric, k, search mode and nnzip version; a rerun reads finished
@@ -543,10 +630,14 @@ def search_side(
     cache: BlockCache | None = None,
     verbose: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run a prepared search (the classifier's path: training side and first stage built in ``fit``)."""
+    """Run a prepared search (the classifier's path: training side and first stage built in ``fit``).
+
+    Under ``joblib.parallel_config(backend="dask")`` its blocks run on the Dask cluster.
+    """
+    client = active_client()
     if block_size is None:
-        block_size = _block_size(jobs, search.cols_per_row)
-    return _search_blocks(search, xs, jobs, block_size, cache, verbose)
+        block_size = _block_size(search.cols_per_row)
+    return _search_blocks(search, xs, jobs, block_size, cache, verbose, client)
 
 
 def estimate_seconds(

@@ -1,0 +1,244 @@
+"""Running nnzip's neighbour search on a Dask cluster, through joblib's ``dask`` backend.
+
+Inside ``with joblib.parallel_config(backend="dask"):`` (after ``distributed.Client(...)``),
+or inside :func:`connect`, the engine sends its blocks of query rows to the cluster instead of
+running them on local threads: the training side is scattered once to every worker, each
+task carries one block of query texts and returns only that block's top-k (or, for
+:func:`nnzip.pairwise_distances`, its rows of lengths). Without the dask backend nothing here
+is used, and ``distributed`` is never imported.
+
+Needs the ``distributed`` extra: ``pip install "nnzip[distributed]"``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import joblib
+
+from .errors import ConfigError, MissingDependencyError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from distributed import Client
+
+INSTALL_HINT = 'pip install "nnzip[distributed]"'
+
+# Environment of the workers nnzip starts itself (``local:N``). Workers only ever run nnzip's
+# serial kernels (see run_blocks), so one numba thread is all they need; the variable also
+# keeps any other numba code on them from starting one thread per core in every worker
+# process. Dask's nanny already limits OMP/MKL/OpenBLAS, but it does not know numba.
+WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def in_dask_task() -> bool:
+    """Whether this code runs inside a task on a Dask worker (then nnzip computes here, serially)."""
+    if sys.modules.get("distributed") is None:  # no worker without distributed loaded
+        return False
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+def active_client() -> Client | None:
+    """The Dask client of joblib's active backend, or ``None`` to compute locally.
+
+    ``None`` when the active joblib backend is not ``dask``, and inside a task already running
+    on a Dask worker (``GridSearchCV`` under the dask backend runs each fit/score there): such
+    a task computes its search itself, serially, rather than submitting tasks and waiting on
+    them from a worker thread.
+    """
+    dask_backend = sys.modules.get("joblib._dask")
+    if dask_backend is None:  # joblib imports it when the dask backend is first configured
+        return None
+    backend, _ = joblib.parallel.get_active_backend()
+    if not isinstance(backend, dask_backend.DaskDistributedBackend) or in_dask_task():
+        return None
+    return backend.client
+
+
+def n_workers_threads(client: Client) -> int:
+    """Worker threads of the cluster (at least 1)."""
+    return max(1, sum(client.nthreads().values()))
+
+
+def run_blocks(
+    client: Client,
+    fn: Callable[..., Any],
+    shared: object,
+    blocks: Sequence[list[bytes]],
+    on_done: Callable[[int], object] | None = None,
+) -> Iterator[tuple[int, Any]]:
+    """Yield ``(b, fn(shared, blocks[b], 1))`` for every block as its task finishes on the cluster.
+
+    ``shared`` (the prepared training side, the first-stage index) is scattered once and
+    replicated to every worker (``broadcast=True``), so no task carries it; each task carries
+    only its block of query texts. A task lost with its worker is rerun by the scheduler on
+    another worker (the replicas of ``shared`` survive there); the caller sees nothing but the
+    result. That is the scheduler's own rescheduling, not ``retries`` (which reruns tasks that
+    raised): a task is given up only after killing ``distributed.scheduler.allowed-failures``
+    workers (3 by default), and then the search fails with ``KilledWorker``. When the consumer stops early (an error, Ctrl-C), the tasks not yet finished are
+    cancelled.
+
+    Every task runs with ``n_jobs=1``: nnzip's serial kernels, never numba's ``parallel=True``
+    twins. That is the one configuration that is safe whatever the workers look like: numba's
+    default ``workqueue`` threading layer aborts the process when two threads enter parallel
+    code at once (a worker with ``--nthreads 2`` would do exactly that), and Dask's nanny caps
+    OMP/MKL/OpenBLAS threads but not numba's, so a parallel kernel would start one thread per
+    core in every worker process on top of the worker's own threads. The serial kernels
+    release the GIL (``nogil=True``), so a worker with several threads still uses them all;
+    parallelism comes from the number of blocks in flight, one per worker thread.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    fn : callable
+        ``fn(shared, block, n_jobs)``; a module-level function (pickled by reference).
+    shared : object
+        What every block needs, sent to every worker once.
+    blocks : sequence of list of bytes
+        Query texts per task.
+    on_done : callable, optional
+        Called with the block number as each result arrives (progress).
+    """
+    if not blocks:
+        return
+    # a list of one item: scatter would split a bare tuple or list into one future per element
+    [shared_future] = client.scatter([shared], broadcast=True, hash=False)
+    run = uuid.uuid4().hex[:12]
+    name = getattr(fn, "__name__", "block").strip("_")
+    futures = {
+        client.submit(fn, shared_future, block, 1, key=f"nnzip-{name}-{run}-{b}", pure=False): b
+        for b, block in enumerate(blocks)
+    }
+    from distributed import as_completed
+
+    try:
+        for future in as_completed(futures):
+            b = futures[future]
+            result = future.result()
+            future.release()
+            if on_done is not None:
+                on_done(b)
+            yield b, result
+    finally:
+        unfinished = [f for f in futures if not f.done()]
+        if unfinished:
+            client.cancel(unfinished)
+        shared_future.release()
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise MissingDependencyError(f"running on a Dask cluster needs the distributed extra: {INSTALL_HINT}") from None
+    return distributed
+
+
+_LOCAL = re.compile(r"local:(\d+)")
+
+
+def local_cluster(n_workers: int):
+    """A ``LocalCluster`` of ``n_workers`` processes with one thread each, on 127.0.0.1 only.
+
+    No dashboard; the scheduler's small HTTP server (health, metrics) takes a free port
+    rather than 8787, which another cluster on this machine may hold.
+    """
+    distributed = _import_distributed()
+    return distributed.LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, env=WORKER_ENV,
+    )
+
+
+@contextmanager
+def connect(address: str, *, timeout: float = 5.0, wait_for_workers: float = 10.0) -> Iterator[Client]:
+    """Connect to a Dask scheduler (or start a local cluster) and make it joblib's backend.
+
+    Inside the ``with`` block every nnzip search, and everything else that uses joblib, runs
+    on the cluster; on leaving it the client is closed (and a local cluster shut down).
+
+    Parameters
+    ----------
+    address : str
+        ``tcp://HOST:PORT`` of a running ``dask scheduler``, or ``local:N`` to start a
+        ``LocalCluster`` of ``N`` worker processes with one thread each on 127.0.0.1.
+    timeout : float
+        Seconds to wait for the scheduler to answer.
+    wait_for_workers : float
+        Seconds to wait for at least one worker to join.
+
+    Yields
+    ------
+    distributed.Client
+
+    Raises
+    ------
+    MissingDependencyError
+        When ``distributed`` is not installed (the message names the pip command).
+    ConfigError
+        For a malformed ``local:N``, a scheduler that cannot be reached in ``timeout`` seconds,
+        or one without workers.
+
+    Examples
+    --------
+    >>> with connect("local:2"):                                   # doctest: +SKIP
+    ...     clf.predict(X_test)
+    """
+    distributed = _import_distributed()
+    if not isinstance(address, str) or not address.strip():
+        raise ConfigError(f"scheduler must be tcp://HOST:PORT or local:N, got {address!r}")
+    address = address.strip()
+    local = _LOCAL.fullmatch(address)
+    if address.startswith("local") and (local is None or int(local.group(1)) < 1):
+        raise ConfigError(f"scheduler {address!r}: write local:N with N >= 1 worker processes")
+    with _quiet_logs(distributed):
+        cluster = None
+        if local is not None:
+            cluster = local_cluster(int(local.group(1)))
+            address = cluster.scheduler_address
+        try:
+            client = distributed.Client(address, timeout=timeout)
+        except (OSError, TimeoutError, ValueError) as exc:
+            if cluster is not None:
+                cluster.close()
+            raise ConfigError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {exc}") from None
+    try:
+        try:
+            client.wait_for_workers(1, timeout=wait_for_workers)
+        except TimeoutError:
+            raise ConfigError(
+                f"the Dask scheduler at {address} has no workers after {wait_for_workers:g} s; "
+                f"start some with: dask worker {address} --nthreads 1"
+            ) from None
+        with joblib.parallel_config(backend="dask", client=client):
+            yield client
+    finally:
+        with _quiet_logs(distributed):
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+@contextmanager
+def _quiet_logs(distributed) -> Iterator[None]:
+    """Keep distributed's own log lines (connection retries, shutdown chatter) off the terminal;
+    what went wrong is reported as one nnzip error instead."""
+    import logging
+
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
