@@ -24,8 +24,9 @@ DICT_TYPES = ("raw", "trained")
 TRAINED_DICT_SIZE = 112_640
 # training texts of one dictionary are joined with this byte, as gzip-kNN joins a pair
 _SEPARATOR = b" "
-# queries per parallel task: enough work per task to hide joblib's overhead, small enough for a smooth bar
-_CHUNK = 256
+# queries per parallel task (one dictionary each): a new zstd context costs about as much as a few
+# hundred compressions (it sizes and clears its tables for the dictionary), so tasks are long
+_CHUNK = 2048
 
 
 def _zstandard():
@@ -53,13 +54,10 @@ def _compressor(zdict):
     return _zstandard().ZstdCompressor(dict_data=zdict, write_checksum=False, write_content_size=False, write_dict_id=False)
 
 
-def _chunk_lengths(texts: list[bytes], zdicts: list) -> np.ndarray:
-    """Compressed length of each text with each dictionary: one compressor per dictionary, reused."""
-    out = np.empty((len(texts), len(zdicts)), dtype=np.int64)
-    for j, zdict in enumerate(zdicts):
-        compress = _compressor(zdict).compress
-        out[:, j] = [len(compress(t)) for t in texts]
-    return out
+def _column_lengths(texts: list[bytes], zdict) -> list[int]:
+    """Compressed length of each text with one dictionary, through one compressor."""
+    compress = _compressor(zdict).compress
+    return [len(compress(t)) for t in texts]
 
 
 class ZstdDictionaryClassifier(ClassifierMixin, BaseEstimator):
@@ -251,14 +249,16 @@ class ZstdDictionaryClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         texts = _as_bytes(X, "X")
         zdicts = self._prepared()
-        chunks = [texts[lo : lo + _CHUNK] for lo in range(0, len(texts), _CHUNK)]
-        # zstd compresses with the GIL released: threads use every core without copying dictionaries
+        tasks = [(j, lo) for j in range(len(zdicts)) for lo in range(0, len(texts), _CHUNK)]
+        # zstd compresses with the GIL released: threads use every core and share the prepared dictionaries
         parallel = Parallel(n_jobs=resolve_n_jobs(self.n_jobs), prefer="threads", return_as="generator")
+        results = parallel(delayed(_column_lengths)(texts[lo : lo + _CHUNK], zdicts[j]) for j, lo in tasks)
         out = np.empty((len(texts), len(zdicts)), dtype=np.int64)
-        with tqdm(total=len(texts), unit="text", desc="zstd dictionaries", disable=None if self.verbose else True) as bar:
-            for lo, block in zip(range(0, len(texts), _CHUNK), parallel(delayed(_chunk_lengths)(c, zdicts) for c in chunks)):
-                out[lo : lo + len(block)] = block
-                bar.update(len(block))
+        with tqdm(total=len(texts) * len(zdicts), unit="text", unit_scale=True, desc="zstd dictionaries",
+                  disable=None if self.verbose else True) as bar:
+            for (j, lo), column in zip(tasks, results):
+                out[lo : lo + len(column), j] = column
+                bar.update(len(column))
         return out
 
     def class_lengths(self, X) -> np.ndarray:

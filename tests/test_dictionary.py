@@ -12,7 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import cross_val_score
 from sklearn.utils import estimator_checks
 
-from nnzip import ConfigError, InputError, ZstdDictionaryClassifier
+from nnzip import ConfigError, InputError, ZstdDictionaryClassifier, dictionary
 from nnzip.cli import cli
 from nnzip.models import make_model
 
@@ -83,11 +83,13 @@ def test_trained_dictionaries_match_reference():
     assert np.array_equal(clf.decision_function(test), L[:, 0] - L[:, 1])
 
 
-def test_compressed_lengths_layout_and_threads_agree():
+def test_compressed_lengths_layout_and_threads_agree(monkeypatch):
     clf = ZstdDictionaryClassifier(dicts_per_class=2).fit(X_TRAIN, Y_TRAIN)
     lengths = clf.compressed_lengths(X_TEST * 100)
     assert lengths.shape == (700, 6) and lengths.dtype == np.int64
     assert clf.dictionary_class_.tolist() == [0, 0, 1, 1, 2, 2]
+    assert np.array_equal(lengths[:7], lengths[-7:])  # the same text, the same length, wherever it sits
+    monkeypatch.setattr(dictionary, "_CHUNK", 64)  # many tasks per dictionary, the last one short
     assert np.array_equal(clf.set_params(n_jobs=2).compressed_lengths(X_TEST * 100), lengths)
     # a raw dictionary is the round-robin group joined by spaces; classes_ sorted: money first
     assert clf.dictionaries_[:2] == [" ".join(MONEY[0::2]).encode(), " ".join(MONEY[1::2]).encode()]
