@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import log_loss
 
-from nnzip import ZstdDictionaryClassifier
+from nnzip import NNZipError, ZstdDictionaryClassifier
 from nnzip.data import load_local
 from nnzip.evaluate import machine as machine_info
 
@@ -96,8 +96,12 @@ def main() -> None:
         for label, params, n_jobs in GRID:
             if name != "r8" and label not in CORE:
                 continue
-            acc, seconds = run(ds, {**DEFAULTS, **params}, n_jobs, repeats)
-            row = f"| {name} | {len(ds.X_train)} | {len(ds.X_test)} | {label} | {acc:.4f} | {seconds:.2f} |"
+            try:
+                acc, seconds = run(ds, {**DEFAULTS, **params}, n_jobs, repeats)
+            except NNZipError as exc:  # e.g. too few texts in a class to train a dictionary
+                row = f"| {name} | {len(ds.X_train)} | {len(ds.X_test)} | {label} | error: {exc} | |"
+            else:
+                row = f"| {name} | {len(ds.X_train)} | {len(ds.X_test)} | {label} | {acc:.4f} | {seconds:.2f} |"
             print(row, flush=True)
             lines.append(row)
     if "r8" in args.datasets:
