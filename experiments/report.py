@@ -79,10 +79,10 @@ def _paper_table(summary: list[dict]) -> str:
     ours = [("gzip-knn", "k=2 nearest", "top_k_tie_accuracy_mean"), ("gzip-knn", "k=2 nearest", "accuracy_mean"),
             ("gzip-knn", "k=3 decrement", "accuracy_mean"), ("jaccard-knn", "default", "accuracy_mean"),
             ("embedding-knn", "default", "accuracy_mean"), ("tfidf-logreg", "default", "accuracy_mean"),
-            ("tfidf-svm", "default", "accuracy_mean")]
+            ("tfidf-svm", "default", "accuracy_mean"), ("zstd-dict", "default", "accuracy_mean")]
     lines = ["| dataset | test items | paper: gzip (top-2 scoring) | ours: gzip top-2 tie metric | ours: gzip k=2 nearest | "
              "ours: gzip k=3 decrement | ours: jaccard-knn | ours: embedding-knn | ours: tfidf-logreg | ours: tfidf-svm | "
-             "paper: BERT |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "ours: zstd-dict | paper: BERT |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in sorted({d for d, m, _ in by if m == "gzip-knn"}):
         paper = ref["datasets"].get(name, {})
         cells = [by[(name, m, v)][metric] if (name, m, v) in by else None for m, v, metric in ours]

@@ -207,8 +207,14 @@ class Runner:
             return self.limit_test
         return self.cfg.limit_test_for.get(dataset, self.cfg.limit_test)
 
+    def key_spec(self, spec: dict) -> dict:
+        """Everything that changes a run's result: the unit (dataset, model, variant, shots, seed,
+        compressor, duplicates rule), the test subsample size actually used and the config's
+        model parameters. Worker counts and cache folders change no result and are left out."""
+        return {**spec, "limit_test": self._limit(spec["dataset"]), "model_params": self.cfg.model_params.get(spec["model"], {})}
+
     def _path(self, spec: dict) -> Path:
-        key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+        key = hashlib.sha256(json.dumps(self.key_spec(spec), sort_keys=True).encode()).hexdigest()[:16]
         label = "_".join(str(spec[k]) for k in ("dataset", "model", "variant", "shots", "seed") if spec.get(k) is not None)
         return self.runs_dir / f"{label.replace('/', '-')}_{key}.json"
 

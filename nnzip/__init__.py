@@ -8,6 +8,7 @@ __version__ = "0.1.0"  # before the imports: the cache module keys entries by it
 
 from .classifier import NCDKNeighborsClassifier
 from .compressors import COMPRESSORS, get_compressor
+from .dictionary import ZstdDictionaryClassifier
 from .engine import compressed_len, nearest_neighbors, pairwise_compressed_len, pairwise_distances, warmup
 from .errors import ConfigError, InputError, MissingDependencyError, NNZipError
 from .metrics import top_k_tie_accuracy
@@ -16,6 +17,7 @@ from .neighbors import TIE_BREAKS, vote
 __all__ = [
     "COMPRESSORS",
     "TIE_BREAKS",
+    "ZstdDictionaryClassifier",
     "ConfigError",
     "InputError",
     "MissingDependencyError",

@@ -4,7 +4,8 @@ Classes are imported when first asked for: naming a model costs nothing, and the
 extras (torch, transformers) are needed only to fit the models that use them.
 
 The kNN models (``gzip-knn``, ``count-cosine-knn``, ``jaccard-knn``, ``embedding-knn``) all
-take ``n_neighbors``, ``tie_break``, ``weights``, ``n_jobs`` and ``random_state``.
+take ``n_neighbors``, ``tie_break``, ``weights``, ``n_jobs`` and ``random_state``;
+``zstd-dict`` (one zstd dictionary per class) takes ``n_jobs`` and ``verbose`` of the common ones.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _REGISTRY = {
     "tfidf-svm": ("nnzip.baselines.bow", "TfidfSVM"),
     "embedding-knn": ("nnzip.baselines.embedding", "EmbeddingKNN"),
     "transformer": ("nnzip.baselines.transformer", "TransformerClassifier"),
+    "zstd-dict": ("nnzip.dictionary", "ZstdDictionaryClassifier"),
 }
 MODELS = tuple(_REGISTRY)
 

@@ -176,7 +176,8 @@ def test_labels_keep_their_type():
 
 
 def test_make_model_names_every_model_and_rejects_unknown():
-    assert MODELS == ("gzip-knn", "count-cosine-knn", "jaccard-knn", "tfidf-logreg", "tfidf-svm", "embedding-knn", "transformer")
+    assert MODELS == ("gzip-knn", "count-cosine-knn", "jaccard-knn", "tfidf-logreg", "tfidf-svm", "embedding-knn", "transformer",
+                      "zstd-dict")
     assert make_model("tfidf-logreg", C=2.0).C == 2.0
     assert isinstance(make_model("jaccard-knn", n_neighbors=5), JaccardKNN)
     assert make_model("tfidf-svm", strict=False, n_neighbors=3, C=0.5).get_params()["C"] == 0.5

@@ -202,3 +202,48 @@ def test_embedding_runs_keep_their_embeddings_in_the_cache_dir(tmp_path, tiny_en
     _, _, again = run(tmp_path, text, limit=4, overwrite=True)
     assert again == 1 and len(list((tmp_path / "cache" / "embedding-knn").rglob("*.npy"))) == len(files)
     assert load_runs("tiny", tmp_path / "results")[0]["accuracy"] == first["accuracy"]
+
+
+LOGREG = 'description = "keys"\ndatasets = ["bbc"]\nmodels = ["tfidf-logreg"]\n'
+
+
+def test_a_quick_run_is_not_reused_by_a_full_run(tmp_path):
+    _, _, computed = run(tmp_path, LOGREG, limit=6)
+    assert computed == 1
+    _, _, computed = run(tmp_path, LOGREG, limit=None)  # the full test set: a different result, not the quick one
+    assert computed == 1
+    runs = load_runs("tiny", tmp_path / "results")
+    assert sorted(r["n_test"] for r in runs) == [6, len(_train_test(load_config(write_config(tmp_path, LOGREG)), "bbc", None, None, 0).X_test)]
+    assert run(tmp_path, LOGREG, limit=6)[2] == 0 and run(tmp_path, LOGREG, limit=None)[2] == 0
+    # the config's own limit and the same --limit-test are one and the same run
+    assert run(tmp_path, LOGREG + "limit_test = 6\n", limit=None)[2] == 0
+
+
+def test_changed_model_params_are_a_new_run(tmp_path):
+    run(tmp_path, LOGREG, limit=6)
+    _, _, computed = run(tmp_path, LOGREG + "[model_params.tfidf-logreg]\nC = 0.5\n", limit=6)
+    assert computed == 1
+    assert sorted(r["params"].get("C", "") for r in load_runs("tiny", tmp_path / "results")) == ["", "0.5"]
+
+
+def test_migration_renames_only_files_the_config_would_produce(tmp_path):
+    from experiments.migrate_keys import _old_key, migrate
+
+    text = LOGREG + "limit_test = 6\n"
+    cfg, runner, _ = run(tmp_path, text, limit=None)
+    run(tmp_path, text, limit=4)  # a quick run, which the old key filed under the same name
+    runs = sorted(runner.runs_dir.glob("*.json"), key=lambda p: json.loads(p.read_text())["limit_test"])
+    spec = runner._base("bbc", None, 0, "tfidf-logreg", "default")
+    old = runner.runs_dir / f"bbc_tfidf-logreg_default_0_{_old_key(spec)}.json"
+    runs[1].rename(old)  # the full-config run (limit 6) under its old name
+    runs[0].rename(runner.runs_dir / "quick.json")
+    quick_old = runner.runs_dir / "bbc_tfidf-logreg_default_0_x.json"
+    (runner.runs_dir / "quick.json").rename(quick_old)
+    ok, problems = migrate(str(tmp_path / "tiny.toml"), tmp_path / "results")
+    assert ok == 1 and not old.exists() and runner._path(spec).exists()
+    assert len(problems) == 1 and "neither the old nor the new key" in problems[0]
+    # a quick run filed under the old key is reported, not renamed
+    quick_old.rename(old)
+    runner._path(spec).rename(runner.runs_dir / "keep.json")
+    ok, problems = migrate(str(tmp_path / "tiny.toml"), tmp_path / "results")
+    assert ok == 0 and "limit_test 4 but the config gives 6" in " ".join(problems) and old.exists()
