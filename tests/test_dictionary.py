@@ -157,7 +157,7 @@ def test_bad_input_and_unfitted():
         clf.fit("one text", ["a"])
     with pytest.raises(InputError, match=r"X\[1\] is NoneType"):
         clf.fit(["a", None], ["a", "b"])
-    with pytest.raises(ValueError, match="Unknown label type"):
+    with pytest.raises(InputError, match="is a float64; labels must be str or int"):
         clf.fit(X_TRAIN, np.linspace(0, 1, 18))
     clf.fit(X_TRAIN, Y_TRAIN)
     with pytest.raises(InputError, match=r"X\[0\] is int"):
