@@ -54,9 +54,33 @@ def _compressor(zdict):
     return _zstandard().ZstdCompressor(dict_data=zdict, write_checksum=False, write_content_size=False, write_dict_id=False)
 
 
-def _column_lengths(texts: list[bytes], zdict) -> list[int]:
+class _PreparedDict:
+    """One dictionary with its compression tables precomputed once, on first use.
+
+    Pickles as its bytes (zstd objects do not pickle), so that joblib can ship it to another
+    process or a Dask worker, where it is prepared again on first use.
+    """
+
+    def __init__(self, data: bytes, raw: bool, level: int) -> None:
+        self.data, self.raw, self.level = data, raw, level
+        self._zdict = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_zdict": None}
+
+    def zdict(self):
+        if self._zdict is None:
+            zstd = _zstandard()
+            kind = zstd.DICT_TYPE_RAWCONTENT if self.raw else zstd.DICT_TYPE_FULLDICT
+            zdict = zstd.ZstdCompressionDict(self.data, dict_type=kind)
+            zdict.precompute_compress(level=self.level)
+            self._zdict = zdict
+        return self._zdict
+
+
+def _column_lengths(texts: list[bytes], prepared: _PreparedDict) -> list[int]:
     """Compressed length of each text with one dictionary, through one compressor."""
-    compress = _compressor(zdict).compress
+    compress = _compressor(prepared.zdict()).compress
     return [len(compress(t)) for t in texts]
 
 
@@ -216,16 +240,12 @@ class ZstdDictionaryClassifier(ClassifierMixin, BaseEstimator):
                 "use dict_type='raw', fewer dicts_per_class or a smaller dict_size"
             ) from None
 
-    def _prepared(self) -> list:
-        """The dictionaries as zstd objects with precomputed compression tables, built once."""
+    def _prepared(self) -> list[_PreparedDict]:
+        """The dictionaries with precomputed compression tables, built once (before any thread starts)."""
         if getattr(self, "_zdicts", None) is None:
-            zstd = _zstandard()
-            kind = zstd.DICT_TYPE_RAWCONTENT if self.dict_type == "raw" else zstd.DICT_TYPE_FULLDICT
-            zdicts = []
-            for data in self.dictionaries_:
-                zdict = zstd.ZstdCompressionDict(data, dict_type=kind)
-                zdict.precompute_compress(level=int(self.level))
-                zdicts.append(zdict)
+            zdicts = [_PreparedDict(data, self.dict_type == "raw", int(self.level)) for data in self.dictionaries_]
+            for zdict in zdicts:
+                zdict.zdict()
             self._zdicts = zdicts
         return self._zdicts
 

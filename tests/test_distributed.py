@@ -297,3 +297,14 @@ def test_cli_against_a_real_scheduler_and_workers(tmp_path):
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def test_zstd_dict_on_the_cluster_equals_local(client):
+    from nnzip import ZstdDictionaryClassifier
+
+    clf = ZstdDictionaryClassifier(n_jobs=2).fit(X_TRAIN, Y_TRAIN)
+    want = clf.compressed_lengths(X_TEST)
+    with joblib.parallel_config(backend="dask"), distributed.get_task_stream(client) as stream:
+        got = clf.compressed_lengths(X_TEST)
+    np.testing.assert_array_equal(got, want)
+    assert any("column_lengths" in str(t["key"]) for t in stream.data)  # the dictionaries travelled as bytes
