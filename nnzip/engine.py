@@ -350,7 +350,7 @@ def _compute_block(
     """Top-``k`` neighbours of the queries ``xs`` (one block), ordered by (distance, training index)."""
     side, comp = search.side, search.comp
     cx = _lengths(comp, xs, n_jobs)
-    cols = None if search.index is None else search.index.candidates(xs, search.n_candidates, n_jobs=n_jobs)
+    cols = None if search.index is None else search.index.candidates(xs, search.n_candidates, n_jobs=n_jobs, x_lengths=cx)
     m = search.cols_per_row
     cxy = np.empty((len(xs), m), dtype=np.int64)
     step = max(1, _PAIRS_PER_CALL // m)
