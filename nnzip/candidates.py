@@ -8,7 +8,7 @@ saving and ranks training texts by ``estimate / max(C(x), C(y))``:
 
 where ``g(y)`` is the number of distinct ``n``-byte grams of ``y``, ``s`` the number of them
 that also occur in the query (the share of ``y`` gzip can copy from ``x``), and ``offset``
-(default 24 bytes) what any two texts save together: one gzip header and trailer (18 bytes)
+(default 48 bytes) what any two texts save together: one gzip header and trailer (18 bytes)
 and common short strings. Without the offset this is the estimate ``1 - (s / g(y)) *
 min(1, C(y) / C(x))``; the offset mostly helps short texts, whose nearest neighbours often
 share no gram at all (measured in ``benchmarks/rerank.md``).
@@ -59,7 +59,7 @@ class CandidateIndex:
         The most frequent grams (by the number of training texts that have them) are kept
         as one bit per (text, gram) and counted with popcounts; their posting lists would
         be most of the work. Rounded up to a multiple of 64.
-    offset : float, default=24.0
+    offset : float, default=48.0
         Bytes any two texts are assumed to save by being compressed together.
     n_jobs : int, default=1
         Threads for building the index (:meth:`candidates` takes its own ``n_jobs``).
@@ -81,7 +81,7 @@ class CandidateIndex:
         Compressed length of each training text, ``C(y)``.
     """
 
-    def __init__(self, ngram: int = 5, n_frequent: int = 4096, offset: float = 24.0, n_jobs: int = 1) -> None:
+    def __init__(self, ngram: int = 5, n_frequent: int = 4096, offset: float = 48.0, n_jobs: int = 1) -> None:
         self.ngram = ngram
         self.n_frequent = n_frequent
         self.offset = offset
