@@ -31,6 +31,7 @@ import numpy as np
 
 from . import __version__, _kernels
 from .compressors import pack
+from .errors import ConfigError
 
 #: Candidates per query when ``n_candidates`` is not given (see the README's measurements).
 DEFAULT_N_CANDIDATES = 128
@@ -89,6 +90,8 @@ class CandidateIndex:
 
     def fit(self, texts: list[bytes], lengths: np.ndarray) -> CandidateIndex:
         """Index the training texts (UTF-8 bytes) and their compressed lengths."""
+        if isinstance(self.ngram, bool) or not isinstance(self.ngram, (int, np.integer)) or not 1 <= self.ngram <= 8:
+            raise ConfigError(f"ngram must be an int from 1 to 8 (bytes), got {self.ngram!r}")
         n_y = len(texts)
         codes, offsets = _grams(texts, self.ngram, max(1, int(self.n_jobs)))
         counts = np.diff(offsets)
