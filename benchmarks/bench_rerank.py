@@ -141,7 +141,7 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
-    parser.add_argument("--n-candidates", nargs="+", type=int, default=[64, 128, 256])
+    parser.add_argument("--n-candidates", nargs="+", type=int, default=[128, 256])
     parser.add_argument("--time-exact", nargs="*", default=["r8"], help="datasets whose exact search is timed again in this run")
     parser.add_argument("--output", default=str(HERE / "rerank.md"))
     args = parser.parse_args()
