@@ -87,7 +87,7 @@ def _paper_table(summary: list[dict]) -> str:
     lines = ["| dataset | test items | paper: gzip (top-2 scoring) | ours: gzip top-2 tie metric | ours: gzip k=2 nearest | "
              "ours: gzip k=3 decrement | ours: jaccard-knn | ours: embedding-knn | ours: tfidf-logreg | ours: tfidf-svm | "
              "paper: BERT |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name in sorted({d for d, m, _ in by if m == "gzip-knn"}):
+    for name in sorted({d for d, m, v in by if m == "gzip-knn" and v == "k=2 nearest"}):
         paper = ref["datasets"].get(name, {})
         cells = [by[(name, m, v)][metric] if (name, m, v) in by else None for m, v, metric in ours]
         figures = " | ".join("—" if c is None else f"{c:.3f}" for c in cells)
@@ -215,7 +215,7 @@ def build_report(name: str, results_dir: Path = RESULTS_DIR) -> list[Path]:
     protocol = all(r.get("compressor") in (None, "gzip") and not r["shots"] and not r["remove_duplicates"] for r in summary)
     if protocol and any(r["model"] == "gzip-knn" for r in summary) and (ROOT / "paper_reference.toml").exists():
         table = _paper_table(summary)
-        if table.count("\n") > 3:
+        if table.split("\n\n")[0].count("\n") > 1:  # a row below the header
             md += ["## Side by side with the paper\n", table]
     md += ["## All rows\n", _md_table(summary, columns), ""]
     if any(r["shots"] for r in summary):
