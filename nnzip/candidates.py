@@ -33,8 +33,10 @@ from . import __version__, _kernels
 from .compressors import pack
 from .errors import ConfigError
 
-#: Candidates per query when ``n_candidates`` is not given (see the README's measurements).
-DEFAULT_N_CANDIDATES = 128
+#: Candidates per query when ``n_candidates`` is not given: the smallest measured M whose
+#: prediction agreement with the exact search is at least 99.5% on R8, Ohsumed and 20news
+#: (``benchmarks/rerank.md``; 128 gives 99.0% on 20news).
+DEFAULT_N_CANDIDATES = 256
 # queries scored per kernel call: bounds the per-call memory of the id arrays
 _QUERIES_PER_CALL = 256
 
