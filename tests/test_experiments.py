@@ -174,7 +174,7 @@ def test_shipped_configs_are_valid(monkeypatch, tmp_path):
         (tmp_path / name).mkdir(parents=True)
         (tmp_path / name / "test.tsv.gz").write_bytes(b"")
     monkeypatch.setenv("NNZIP_DATA_DIR", str(tmp_path))
-    for name in ["full_data", "fewshot", "compressors", "leakage"]:
+    for name in ["full_data", "fewshot", "compressors", "leakage", "full_rerank"]:
         cfg = load_config(name)
         assert cfg.name == name and cfg.datasets
 
@@ -202,3 +202,23 @@ def test_embedding_runs_keep_their_embeddings_in_the_cache_dir(tmp_path, tiny_en
     _, _, again = run(tmp_path, text, limit=4, overwrite=True)
     assert again == 1 and len(list((tmp_path / "cache" / "embedding-knn").rglob("*.npy"))) == len(files)
     assert load_runs("tiny", tmp_path / "results")[0]["accuracy"] == first["accuracy"]
+
+
+def test_rerank_runs_are_named_apart_and_match_the_classifier(tmp_path):
+    """gzip_params adds search/n_candidates to the spec (new files); exact runs keep their names."""
+    cfg, _, _ = run(tmp_path, TINY.replace('models = ["gzip-knn", "tfidf-logreg"]', 'models = ["gzip-knn"]'))
+    exact_files = sorted(p.name for p in (tmp_path / "results" / "tiny" / "runs").glob("*.json"))
+    rerank = TINY.replace('models = ["gzip-knn", "tfidf-logreg"]', 'models = ["gzip-knn"]') + (
+        'gzip_params = { search = "rerank", n_candidates = 40 }\n')
+    cfg, _, computed = run(tmp_path, rerank)
+    assert computed == 3
+    files = sorted(p.name for p in (tmp_path / "results" / "tiny" / "runs").glob("*.json"))
+    assert set(exact_files) < set(files) and len(files) == len(exact_files) + 3
+    runs = {r["variant"]: r for r in load_runs("tiny", tmp_path / "results")}
+    got = runs["k=1 nearest rerank M=40"]
+    assert got["search"] == "rerank" and got["n_candidates"] == 40
+    ds = _train_test(cfg, "bbc", 12, None, 0)
+    clf = nnzip.NCDKNeighborsClassifier(n_neighbors=1, search="rerank", n_candidates=40).fit(ds.X_train, ds.y_train)
+    assert got["accuracy"] == pytest.approx(clf.score(ds.X_test, ds.y_test))
+    build_report("tiny", tmp_path / "results")
+    assert "k=1 nearest rerank M=40" in (tmp_path / "results" / "tiny.md").read_text()
