@@ -34,8 +34,9 @@ def migrate(name: str, results_dir: Path = RESULTS_DIR, dry_run: bool = False) -
     for path in sorted(runner.runs_dir.glob("*.json")):
         record = json.loads(path.read_text())
         spec = {k: record[k] for k in UNIT}
-        if "compressor" in record:
-            spec["compressor"] = record["compressor"]
+        for extra in ("compressor", "search", "n_candidates"):  # spec fields of some runs only
+            if extra in record:
+                spec[extra] = record[extra]
         new = runner._path(spec)
         if path == new:
             ok += 1

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .runner import RESULTS_DIR, ROOT
+from .runner import CONFIG_DIR, RESULTS_DIR, ROOT
+
+# agreement of search="rerank" with the exact search, measured by benchmarks/bench_rerank.py
+RERANK_BENCH = ROOT.parent / "benchmarks" / "rerank.json"
 
 GROUP = ("dataset", "model", "variant", "compressor", "shots", "remove_duplicates")
 COLUMNS = ("experiment", *GROUP, "seed", "n_train", "n_test", "accuracy", "macro_f1", "top_k_tie_accuracy",
@@ -60,6 +63,7 @@ def summarize(runs: list[dict]) -> list[dict]:
         us = [m["us_per_pair"] for m in ok if m.get("us_per_pair") is not None]
         row["us_per_pair"] = round(float(np.mean(us)), 2) if us else None
         row["n_train"], row["n_test"], row["duplicates"] = ok[0]["n_train"], ok[0]["n_test"], ok[0].get("duplicates")
+        row["search"], row["n_candidates"] = ok[0].get("search"), ok[0].get("n_candidates")
         rows.append(row)
     return rows
 
@@ -83,7 +87,7 @@ def _paper_table(summary: list[dict]) -> str:
     lines = ["| dataset | test items | paper: gzip (top-2 scoring) | ours: gzip top-2 tie metric | ours: gzip k=2 nearest | "
              "ours: gzip k=3 decrement | ours: jaccard-knn | ours: embedding-knn | ours: tfidf-logreg | ours: tfidf-svm | "
              "ours: zstd-dict | paper: BERT |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name in sorted({d for d, m, _ in by if m == "gzip-knn"}):
+    for name in sorted({d for d, m, v in by if m == "gzip-knn" and v == "k=2 nearest"}):
         paper = ref["datasets"].get(name, {})
         cells = [by[(name, m, v)][metric] if (name, m, v) in by else None for m, v, metric in ours]
         figures = " | ".join("—" if c is None else f"{c:.3f}" for c in cells)
@@ -142,10 +146,31 @@ def _plot_compressors(summary: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _included(name: str) -> list[str]:
+    path = CONFIG_DIR / f"{name}.toml"
+    return tomllib.loads(path.read_text()).get("include_results", []) if path.exists() else []
+
+
+def _rerank_agreement(summary: list[dict]) -> bool:
+    """Fill ``agreement`` of rerank rows from the rerank benchmark's results; True if any."""
+    if not RERANK_BENCH.exists():
+        return False
+    bench = {(r["dataset"], r["n_candidates"]): r for r in json.loads(RERANK_BENCH.read_text())["rows"]}
+    found = False
+    for row in summary:
+        b = bench.get((row["dataset"], row.get("n_candidates")))
+        if row.get("search") == "rerank" and b is not None:
+            row["agreement"] = f"{b['agreement']:.4f} ({b['n_test']} items)"
+            found = True
+    return found
+
+
 def build_report(name: str, results_dir: Path = RESULTS_DIR) -> list[Path]:
     """Write ``<name>.csv``, ``<name>.md`` and any plots from the run files; return their paths."""
     results_dir = Path(results_dir)
     runs = load_runs(name, results_dir)
+    for other in _included(name):
+        runs += load_runs(other, results_dir)
     if not runs:
         raise FileNotFoundError(f"no result files for experiment {name!r} under {results_dir / name / 'runs'}")
     written = []
@@ -163,6 +188,8 @@ def build_report(name: str, results_dir: Path = RESULTS_DIR) -> list[Path]:
         columns[columns.index("accuracy"):columns.index("accuracy")] = ["duplicates", "accuracy_with_duplicates"]
         # these searches are usually full_data's, read back from the block cache: their times say nothing
         columns = [c for c in columns if c not in ("seconds", "us_per_pair")]
+    if _rerank_agreement(summary):
+        columns.insert(columns.index("accuracy") + 1, "agreement")
     commands = sorted({" ".join(r["argv"]) for r in runs if r.get("argv")})
     m = runs[0]["machine"]
     dates = sorted({r["date"] for r in runs})
@@ -176,6 +203,11 @@ def build_report(name: str, results_dir: Path = RESULTS_DIR) -> list[Path]:
         "an upper bound, not the accuracy of any classifier. gzip-kNN `seconds` is the one neighbour search shared "
         "by all its k/tie-break rows (fit + search, all cores).\n",
     ]
+    if any(r.get("search") == "rerank" for r in summary):
+        md.append("Variants named `rerank M=...` use `search=\"rerank\"`: a first stage proposes M training texts per "
+                  "query and only those are ranked by the exact gzip NCD (`benchmarks/rerank.md`). `agreement`: share of "
+                  "predictions (k=2, nearest) equal to the exact search's, measured by `benchmarks/bench_rerank.py` on "
+                  "the test items stated. `us_per_pair` divides the search time by all n_test x n_train pairs.\n")
     limits = sorted({(r["dataset"], r.get("limit_test")) for r in runs if r.get("limit_test")})
     if limits:
         md.append("Seeded test subsamples: " + ", ".join(f"{d}: {n} items" for d, n in limits) + ".\n")
@@ -183,7 +215,7 @@ def build_report(name: str, results_dir: Path = RESULTS_DIR) -> list[Path]:
     protocol = all(r.get("compressor") in (None, "gzip") and not r["shots"] and not r["remove_duplicates"] for r in summary)
     if protocol and any(r["model"] == "gzip-knn" for r in summary) and (ROOT / "paper_reference.toml").exists():
         table = _paper_table(summary)
-        if table.count("\n") > 3:
+        if table.split("\n\n")[0].count("\n") > 1:  # a row below the header
             md += ["## Side by side with the paper\n", table]
     md += ["## All rows\n", _md_table(summary, columns), ""]
     if any(r["shots"] for r in summary):

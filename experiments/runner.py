@@ -50,6 +50,8 @@ KEYS = {
     "not_run": dict,
     "model_params": dict,
     "n_jobs": int,
+    "gzip_params": dict,
+    "include_results": list,
 }
 DEFAULT_VARIANTS = [[1, "nearest"], [2, "nearest"], [2, "decrement"], [2, "random"], [2, "lowest"], [3, "decrement"], [3, "random"]]
 
@@ -72,6 +74,10 @@ class Config:
     not_run: dict = dataclasses.field(default_factory=dict)
     model_params: dict = dataclasses.field(default_factory=dict)
     n_jobs: int = -1
+    # extra NCDKNeighborsClassifier parameters of the gzip-knn runs (e.g. search="rerank")
+    gzip_params: dict = dataclasses.field(default_factory=dict)
+    # other experiments whose runs this one's report shows too
+    include_results: list = dataclasses.field(default_factory=list)
 
 
 def known_datasets() -> list[str]:
@@ -295,9 +301,17 @@ class Runner:
     def _gzip(self, dataset: str, shots: int | None, seed: int, ds: Dataset | None) -> Dataset | None:
         """All k/tie-break variants of gzip-kNN from one neighbour search per compressor."""
         k_max = max(v[0] for v in self.cfg.knn_variants)
+        params = dict(self.cfg.gzip_params)
+        # only non-default searches are named in the spec, so existing result files keep their names
+        extra, suffix = {}, ""
+        if params.get("search", "exact") != "exact":
+            from nnzip.candidates import DEFAULT_N_CANDIDATES
+
+            m = params.get("n_candidates") or DEFAULT_N_CANDIDATES
+            extra, suffix = {"search": params["search"], "n_candidates": m}, f" {params['search']} M={m}"
         for comp in self.cfg.compressors:
             specs = [
-                (self._base(dataset, shots, seed, "gzip-knn", f"k={k} {tb}") | {"compressor": comp}, k, tb)
+                (self._base(dataset, shots, seed, "gzip-knn", f"k={k} {tb}{suffix}") | {"compressor": comp} | extra, k, tb)
                 for k, tb in self.cfg.knn_variants
             ]
             todo = [s for s in specs if not self._done(s[0])]
@@ -306,7 +320,7 @@ class Runner:
             ds = ds or self._dataset(dataset, shots, seed)
             k_fit = min(k_max, len(ds.X_train))
             clf = nnzip.NCDKNeighborsClassifier(
-                n_neighbors=k_fit, compressor=comp, n_jobs=self.cfg.n_jobs, cache_dir=self.cache_dir, verbose=1
+                n_neighbors=k_fit, compressor=comp, n_jobs=self.cfg.n_jobs, cache_dir=self.cache_dir, verbose=1, **params
             )
             start = time.perf_counter()
             clf.fit(ds.X_train, ds.y_train)
@@ -316,6 +330,7 @@ class Runner:
             for spec, k, tb in todo:
                 clf.set_params(n_neighbors=k, tie_break=tb, random_state=seed)
                 pred = clf.vote(dist[:, :k], idx[:, :k])[0]
+                # us_per_pair: wall time per (test, train) pair of the task, whatever the search compressed
                 result = {**self._score(ds, pred, labels[idx[:, :k]]), "seconds": round(seconds, 3),
                           "us_per_pair": round(1e6 * seconds / (len(ds.X_train) * len(ds.X_test)), 3), "status": "ok"}
                 self._write(spec, result)

@@ -1,10 +1,26 @@
 """The first stage of ``search="rerank"``: propose the training texts gzip will find nearest.
 
-A query's exact neighbours are those whose text gzip can encode mostly as back-references into
-the query. A cheap proxy of that: ``o``, the share of the training text's distinct character
-5-grams that also occur in the query, scaled by ``min(1, C(y) / C(x))``; the estimated
-distance is ``1 - o * min(1, C(y) / C(x))``. The ``n_candidates`` training texts with the
-smallest estimate are ranked by the exact distance afterwards (:mod:`nnzip.engine`).
+``NCD(x, y) = 1 - saving / max(C(x), C(y))`` with ``saving = C(x) + C(y) - C(x + " " + y)``:
+the bytes gzip saves by compressing the two texts together. The first stage estimates that
+saving and ranks training texts by ``estimate / max(C(x), C(y))``:
+
+``saving ~ offset + (s / g(y)) * C(y)``
+
+where ``g(y)`` is the number of distinct ``n``-byte grams of ``y``, ``s`` the number of them
+that also occur in the query (the share of ``y`` gzip can copy from ``x``), and ``offset``
+(default 48 bytes) what any two texts save together: one gzip header and trailer (18 bytes)
+and common short strings. Without the offset this is the estimate ``1 - (s / g(y)) *
+min(1, C(y) / C(x))``; the offset mostly helps short texts, whose nearest neighbours often
+share no gram at all (measured in ``benchmarks/rerank.md``).
+
+Grams are exact (``n <= 8`` bytes packed into an integer, no hashing). The most frequent
+grams are kept as bit rows (one bit per text and gram) and counted with popcounts; the rest
+in posting lists. For each query the shared counts with every training text are
+accumulated in numba (:func:`nnzip._kernels.top_candidates`), queries in parallel; memory is
+``O(n_train)`` per thread, never a dense ``n_test x n_train`` matrix.
+
+The ``n_candidates`` best-scored training texts of each query are then ranked by the exact
+distance (:mod:`nnzip.engine`).
 """
 
 from __future__ import annotations
@@ -12,58 +28,148 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer
 
-from . import __version__
+from . import __version__, _kernels
+from .compressors import pack
+from .errors import ConfigError
 
-DEFAULT_N_CANDIDATES = 128
+#: Candidates per query when ``n_candidates`` is not given: the smallest measured M whose
+#: prediction agreement with the exact search is at least 99.5% on R8, Ohsumed and 20news
+#: (``benchmarks/rerank.md``; 128 gives 99.0% on 20news).
+DEFAULT_N_CANDIDATES = 256
+# queries scored per kernel call: bounds the per-call memory of the id arrays
+_QUERIES_PER_CALL = 256
+
+
+def _grams(texts: list[bytes], n: int, n_jobs: int) -> tuple[np.ndarray, np.ndarray]:
+    data, offsets = pack(texts)
+    if n_jobs == 1 or len(texts) < 64:
+        return _kernels.distinct_grams(data, offsets, n)
+    from .engine import _numba_threads
+
+    with _numba_threads(n_jobs):
+        return _kernels.distinct_grams_parallel(data, offsets, n, min(len(texts), 4 * n_jobs))
 
 
 class CandidateIndex:
-    """Character n-gram containment index over the training texts.
+    """Exact byte n-gram index of the training texts: bit rows for frequent grams, posting lists for the rest.
 
     Parameters
     ----------
     ngram : int, default=5
-        Character n-gram length.
-    n_features : int, default=2**20
-        Hashed feature space.
+        Gram length in bytes, 1 to 8.
+    n_frequent : int, default=4096
+        The most frequent grams (by the number of training texts that have them) are kept
+        as one bit per (text, gram) and counted with popcounts; their posting lists would
+        be most of the work. Rounded up to a multiple of 64.
+    offset : float, default=48.0
+        Bytes any two texts are assumed to save by being compressed together.
     n_jobs : int, default=1
-        Unused for now (kept for the engine's call signature).
+        Threads for building the index (:meth:`candidates` takes its own ``n_jobs``).
+
+    Attributes
+    ----------
+    vocab_ : ndarray of uint64
+        Sorted distinct grams of the training texts.
+    col_ : ndarray of int32
+        Bit column of each gram of ``vocab_`` if frequent, else -1.
+    ptr_, docs_ : ndarray of int64, ndarray of int32
+        Posting lists of the other grams: ``vocab_[g]`` occurs in training texts
+        ``docs_[ptr_[g]:ptr_[g + 1]]``.
+    bits_ : ndarray of uint64 of shape (n_train, n_frequent / 64)
+        Which frequent grams each training text has.
+    n_grams_ : ndarray of float64
+        Distinct grams per training text, ``g(y)``.
+    lengths_ : ndarray of float64
+        Compressed length of each training text, ``C(y)``.
     """
 
-    def __init__(self, ngram: int = 5, n_features: int = 1 << 20, n_jobs: int = 1) -> None:
+    def __init__(self, ngram: int = 5, n_frequent: int = 4096, offset: float = 48.0, n_jobs: int = 1) -> None:
         self.ngram = ngram
-        self.n_features = n_features
+        self.n_frequent = n_frequent
+        self.offset = offset
         self.n_jobs = n_jobs
 
-    def _vectorizer(self) -> HashingVectorizer:
-        return HashingVectorizer(
-            analyzer="char", ngram_range=(self.ngram, self.ngram), lowercase=False, binary=True,
-            norm=None, alternate_sign=False, n_features=self.n_features, dtype=np.float32,
-        )
-
     def fit(self, texts: list[bytes], lengths: np.ndarray) -> CandidateIndex:
-        """Index the training texts and their compressed lengths."""
-        Y = self._vectorizer().transform(t.decode("utf-8", "replace") for t in texts)
-        self.Yt_ = Y.T.tocsr()
-        self.y_grams_ = np.maximum(np.asarray(Y.sum(axis=1)).ravel(), 1.0)
-        self.y_lengths_ = np.asarray(lengths, dtype=np.float64)
+        """Index the training texts (UTF-8 bytes) and their compressed lengths."""
+        if isinstance(self.ngram, bool) or not isinstance(self.ngram, (int, np.integer)) or not 1 <= self.ngram <= 8:
+            raise ConfigError(f"ngram must be an int from 1 to 8 (bytes), got {self.ngram!r}")
+        n_y = len(texts)
+        codes, offsets = _grams(texts, self.ngram, max(1, int(self.n_jobs)))
+        counts = np.diff(offsets)
+        doc = np.repeat(np.arange(n_y, dtype=np.int32), counts)
+        order = np.argsort(codes)  # by gram; the order within a posting list does not matter
+        codes, doc = codes[order], doc[order]
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, np.int64)
+        df = np.diff(np.r_[starts, len(codes)])
+        n_words = -(-int(self.n_frequent) // 64)
+        # the most frequent grams (ties by gram) get bit columns, if shared by two texts at least
+        top = np.argsort(-df, kind="stable")[: 64 * n_words]
+        top = top[df[top] > 1]
+        col = np.full(len(df), -1, dtype=np.int32)
+        col[top] = np.arange(len(top), dtype=np.int32)
+        gram_col = np.repeat(col, df)
+        frequent_row = gram_col >= 0
+        bits = _kernels.gram_bits(doc, gram_col, n_y, max(n_words, 1))
+        sparse_df = np.where(col >= 0, 0, df)
+        self.vocab_ = codes[starts]
+        self.col_ = col
+        self.ptr_ = np.r_[0, np.cumsum(sparse_df)].astype(np.int64)
+        self.docs_ = doc[~frequent_row]
+        self.bits_ = bits
+        self.n_grams_ = counts.astype(np.float64)
+        self.lengths_ = np.asarray(lengths, dtype=np.float64)
         return self
 
     def cache_token(self) -> str:
-        """Identifies this first stage's behaviour in cache keys."""
-        return hashlib.sha256(f"{__version__} containment {self.ngram} {self.n_features}".encode()).hexdigest()[:16]
+        """Identifies this first stage's behaviour (parameters and version) in cache keys."""
+        # n_frequent changes the speed, not the candidates
+        text = f"{__version__} gram-saving-v3 ngram={self.ngram} offset={float(self.offset)!r}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def candidates(self, xs: list[bytes], m: int, n_jobs: int = 1) -> np.ndarray:
-        """The ``m`` training indices with the smallest estimated distance per query, sorted by index."""
-        from .engine import _lengths
+    def _ids(self, codes: np.ndarray) -> np.ndarray:
+        if not len(self.vocab_):
+            return np.full(len(codes), -1, dtype=np.int64)
+        pos = np.searchsorted(self.vocab_, codes)
+        pos[pos == len(self.vocab_)] = 0
+        return np.where(self.vocab_[pos] == codes, pos, -1)
+
+    def candidates(self, xs: list[bytes], m: int, n_jobs: int = 1, x_lengths: np.ndarray | None = None) -> np.ndarray:
+        """The ``m`` training texts with the best estimate for each query.
+
+        Parameters
+        ----------
+        xs : list of bytes
+            Queries.
+        m : int
+            Candidates per query, ``1 <= m <= n_train``.
+        n_jobs : int
+            Threads.
+        x_lengths : ndarray of int64, optional
+            ``C(x)`` of each query, when known.
+
+        Returns
+        -------
+        ndarray of int64 of shape (len(xs), m)
+            Distinct training indices, each row sorted ascending.
+        """
         from .compressors import get_compressor
+        from .engine import _lengths, _numba_threads
 
-        X = self._vectorizer().transform(x.decode("utf-8", "replace") for x in xs)
-        cx = _lengths(get_compressor("gzip"), xs, 1).astype(np.float64)
-        shared = (X @ self.Yt_).toarray()
-        score = shared / self.y_grams_[None, :] * np.minimum(1.0, self.y_lengths_[None, :] / cx[:, None])
-        m = min(m, score.shape[1])
-        top = np.argpartition(-score, m - 1, axis=1)[:, :m]
-        return np.sort(top, axis=1).astype(np.int64)
+        if x_lengths is None:
+            x_lengths = _lengths(get_compressor("gzip"), xs, n_jobs)
+        cx = np.asarray(x_lengths, dtype=np.float64)
+        yscale = self.lengths_ / np.maximum(self.n_grams_, 1.0)
+        out = np.empty((len(xs), m), dtype=np.int64)
+        for lo in range(0, len(xs), _QUERIES_PER_CALL):
+            block = xs[lo : lo + _QUERIES_PER_CALL]
+            codes, qoff = _grams(block, self.ngram, n_jobs)
+            args = (self._ids(codes), qoff, cx[lo : lo + len(block)], self.col_, self.ptr_, self.docs_,
+                    self.bits_, self.lengths_, yscale, float(self.offset), m)
+            if n_jobs == 1 or len(block) <= _kernels._GROUP:
+                out[lo : lo + len(block)] = _kernels.top_candidates(*args)
+            else:
+                with _numba_threads(n_jobs):
+                    chunks = min(-(-len(block) // _kernels._GROUP), 4 * n_jobs)
+                    out[lo : lo + len(block)] = _kernels.top_candidates_parallel(*args, chunks)
+        return out

@@ -59,13 +59,15 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimato
         Show a progress bar on terminals when non-zero.
     search : {"exact", "rerank"}, default="exact"
         ``"exact"`` compresses every (query, training text) pair: the published method.
-        ``"rerank"`` lets a first stage fitted on the training texts (character n-gram
-        containment weighted by compressed lengths, :mod:`nnzip.candidates`) propose
-        ``n_candidates`` training texts per query, and ranks those by the exact distance.
+        ``"rerank"`` lets a first stage fitted on the training texts (an exact byte 5-gram
+        index that estimates how many bytes gzip saves on each pair, :mod:`nnzip.candidates`)
+        propose ``n_candidates`` training texts per query, and ranks those by the exact
+        distance: same distances, tie order and vote, only fewer pairs compressed.
     n_candidates : int, default=None
         Candidates per query with ``search="rerank"`` (None:
         :data:`nnzip.candidates.DEFAULT_N_CANDIDATES`); at least the training set size is
-        the exact search.
+        the exact search. Measured recall and agreement per dataset and ``n_candidates``:
+        ``benchmarks/rerank.md``.
 
     Attributes
     ----------

@@ -436,7 +436,7 @@ def _compute_block(
     """Top-``k`` neighbours of the queries ``xs`` (one block), ordered by (distance, training index)."""
     side, comp = search.side, search.comp
     cx = _lengths(comp, xs, n_jobs)
-    cols = None if search.index is None else search.index.candidates(xs, search.n_candidates, n_jobs=n_jobs)
+    cols = None if search.index is None else search.index.candidates(xs, search.n_candidates, n_jobs=n_jobs, x_lengths=cx)
     m = search.cols_per_row
     cxy = np.empty((len(xs), m), dtype=np.int64)
     step = max(1, _PAIRS_PER_CALL // m)
@@ -675,4 +675,11 @@ def warmup() -> None:
     d = _kernels.distances_from_lengths(one, np.ones(1, np.int64), np.ones(1, np.int64), 0)
     _kernels.distances_from_lengths_rows(one, np.ones(1, np.int64), one, 0)
     _kernels.stable_top_k(d, 1)
+    from .candidates import CandidateIndex  # the rerank first stage's kernels, serial and parallel
+
+    index = CandidateIndex(n_frequent=64).fit([b"warm up the", b"kernels up"] * 32, np.full(64, 30))
+    index.candidates([b"warm up"], 2, 1)
+    index.candidates([b"warm up"] * 16, 2, 2)
+    with _numba_threads(2):
+        _kernels.distinct_grams_parallel(data, offsets, 5, 1)
     kernel_matches_zlib()

@@ -333,8 +333,8 @@ def test_rerank_ranks_its_candidates_exactly(monkeypatch):
     proposed = {}
     real = CandidateIndex.candidates
 
-    def spy(self, xs, m, n_jobs=1):
-        cols = real(self, xs, m, n_jobs)
+    def spy(self, xs, m, n_jobs=1, x_lengths=None):
+        cols = real(self, xs, m, n_jobs, x_lengths)
         proposed.update({x: row for x, row in zip(xs, cols)})
         return cols
 

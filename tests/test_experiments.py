@@ -174,7 +174,7 @@ def test_shipped_configs_are_valid(monkeypatch, tmp_path):
         (tmp_path / name).mkdir(parents=True)
         (tmp_path / name / "test.tsv.gz").write_bytes(b"")
     monkeypatch.setenv("NNZIP_DATA_DIR", str(tmp_path))
-    for name in ["full_data", "fewshot", "compressors", "leakage"]:
+    for name in ["full_data", "fewshot", "compressors", "leakage", "full_rerank"]:
         cfg = load_config(name)
         assert cfg.name == name and cfg.datasets
 
@@ -247,3 +247,23 @@ def test_migration_renames_only_files_the_config_would_produce(tmp_path):
     runner._path(spec).rename(runner.runs_dir / "keep.json")
     ok, problems = migrate(str(tmp_path / "tiny.toml"), tmp_path / "results")
     assert ok == 0 and "limit_test 4 but the config gives 6" in " ".join(problems) and old.exists()
+
+
+def test_rerank_runs_are_named_apart_and_match_the_classifier(tmp_path):
+    """gzip_params adds search/n_candidates to the spec (new files); exact runs keep their names."""
+    cfg, _, _ = run(tmp_path, TINY.replace('models = ["gzip-knn", "tfidf-logreg"]', 'models = ["gzip-knn"]'))
+    exact_files = sorted(p.name for p in (tmp_path / "results" / "tiny" / "runs").glob("*.json"))
+    rerank = TINY.replace('models = ["gzip-knn", "tfidf-logreg"]', 'models = ["gzip-knn"]') + (
+        'gzip_params = { search = "rerank", n_candidates = 40 }\n')
+    cfg, _, computed = run(tmp_path, rerank)
+    assert computed == 3
+    files = sorted(p.name for p in (tmp_path / "results" / "tiny" / "runs").glob("*.json"))
+    assert set(exact_files) < set(files) and len(files) == len(exact_files) + 3
+    runs = {r["variant"]: r for r in load_runs("tiny", tmp_path / "results")}
+    got = runs["k=1 nearest rerank M=40"]
+    assert got["search"] == "rerank" and got["n_candidates"] == 40
+    ds = _train_test(cfg, "bbc", 12, None, 0)
+    clf = nnzip.NCDKNeighborsClassifier(n_neighbors=1, search="rerank", n_candidates=40).fit(ds.X_train, ds.y_train)
+    assert got["accuracy"] == pytest.approx(clf.score(ds.X_test, ds.y_test))
+    build_report("tiny", tmp_path / "results")
+    assert "k=1 nearest rerank M=40" in (tmp_path / "results" / "tiny.md").read_text()
