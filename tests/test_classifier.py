@@ -178,8 +178,12 @@ def test_clone_pickle_pipeline_gridsearch_cross_val():
     assert scores.shape == (2,) and (scores >= 0.5).all()
 
 
-def test_string_input_is_declared_through_tags():
-    tags = NCDKNeighborsClassifier().__sklearn_tags__()
+TEXT_ESTIMATORS = [NCDKNeighborsClassifier, nnzip.ZstdDictionaryClassifier]
+
+
+@pytest.mark.parametrize("estimator", TEXT_ESTIMATORS)
+def test_string_input_is_declared_through_tags(estimator):
+    tags = estimator().__sklearn_tags__()
     assert tags.input_tags.string and not tags.input_tags.two_d_array
     assert tags.estimator_type == "classifier"
 
@@ -200,9 +204,10 @@ DATA_FREE_CHECKS = [
 ]
 
 
+@pytest.mark.parametrize("estimator", TEXT_ESTIMATORS)
 @pytest.mark.parametrize("check", DATA_FREE_CHECKS)
-def test_sklearn_data_free_checks(check):
-    getattr(estimator_checks, check)("NCDKNeighborsClassifier", NCDKNeighborsClassifier())
+def test_sklearn_data_free_checks(check, estimator):
+    getattr(estimator_checks, check)(estimator.__name__, estimator())
 
 
 # checks with numeric data run against the precomputed-distance form of the estimator

@@ -10,7 +10,6 @@ from click.testing import CliRunner
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import cross_val_score
-from sklearn.utils import estimator_checks
 
 from nnzip import ConfigError, InputError, ZstdDictionaryClassifier, dictionary
 from nnzip.cli import cli
@@ -174,29 +173,7 @@ def test_integer_labels_bytes_texts_clone_and_cross_val():
     assert scores.shape == (3,)
 
 
-def test_string_input_is_declared_through_tags():
-    tags = ZstdDictionaryClassifier().__sklearn_tags__()
-    assert tags.input_tags.string and not tags.input_tags.two_d_array
-    assert tags.estimator_type == "classifier"
-
-
-DATA_FREE_CHECKS = [
-    "check_estimator_cloneable",
-    "check_estimator_repr",
-    "check_no_attributes_set_in_init",
-    "check_parameters_default_constructible",
-    "check_get_params_invariance",
-    "check_set_params",
-    "check_estimator_tags_renamed",
-    "check_valid_tag_types",
-    "check_mixin_order",
-    "check_do_not_raise_errors_in_init_or_set_params",
-]
-
-
-@pytest.mark.parametrize("check", DATA_FREE_CHECKS)
-def test_sklearn_data_free_checks(check):
-    getattr(estimator_checks, check)("ZstdDictionaryClassifier", ZstdDictionaryClassifier())
+# tags and scikit-learn's data-free checks: tests/test_classifier.py, for every text estimator
 
 
 def test_registered_as_zstd_dict_and_takes_the_common_options():
