@@ -41,13 +41,6 @@ def _positive_int(value, name: str) -> int:
     return int(value)
 
 
-def _as_bytes(X, name: str) -> list[bytes]:
-    try:
-        return as_bytes(X, name)
-    except TypeError as exc:
-        raise InputError(str(exc)) from None
-
-
 def _compressor(zdict):
     # frames without checksum, content size or dictionary id: those bytes are the same for every
     # class (or, for a trained dictionary's id, vary with the id) and only blur the comparison
@@ -205,7 +198,7 @@ class ZstdDictionaryClassifier(ClassifierMixin, BaseEstimator):
         self : ZstdDictionaryClassifier
         """
         self._check_params()
-        texts = _as_bytes(X, "X")
+        texts = as_bytes(X, "X")
         classes, codes = check_labels(y, len(texts))
         per = int(self.dicts_per_class)
         counts = np.bincount(codes, minlength=len(classes))
@@ -268,7 +261,7 @@ class ZstdDictionaryClassifier(ClassifierMixin, BaseEstimator):
             Columns in ``dictionaries_`` order (see ``dictionary_class_``).
         """
         check_is_fitted(self)
-        texts = _as_bytes(X, "X")
+        texts = as_bytes(X, "X")
         zdicts = self._prepared()
         tasks = [(j, lo) for j in range(len(zdicts)) for lo in range(0, len(texts), _CHUNK)]
         # zstd compresses with the GIL released: threads use every core and share the prepared dictionaries
