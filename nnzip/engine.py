@@ -445,11 +445,10 @@ def _compute_block(
         cxy[rows] = _pair_block(comp, xs[rows], side, n_jobs, None if cols is None else cols[rows])
         if progress is not None:
             progress((rows.stop - rows.start) * m)
-    if cols is None:
-        return _kernels.stable_top_k(_distances(cxy, cx, side.lengths, search.code, comp), search.k)
+    cy = side.lengths if cols is None else side.lengths[cols]
+    dist, pos = _kernels.stable_top_k(_distances(cxy, cx, cy, search.code, comp), search.k)
     # candidates are sorted by training index, so ties among them stay in training-index order
-    dist, pos = _kernels.stable_top_k(_distances(cxy, cx, side.lengths[cols], search.code, comp), search.k)
-    return dist, np.take_along_axis(cols, pos, axis=1)
+    return (dist, pos) if cols is None else (dist, np.take_along_axis(cols, pos, axis=1))
 
 
 def _search_blocks(
