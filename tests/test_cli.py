@@ -214,3 +214,29 @@ def test_long_exact_run_prints_an_estimate_and_the_alternative(files, monkeypatc
     assert "exact search of 24 pairs: about 3.0 h here" in r.output and "--search rerank" in r.output
     monkeypatch.setattr(engine, "estimate_seconds", lambda *a, **kw: 5.0)
     assert "about" not in run("classify", "--train", train, "--test", test, "-k", "1", "--no-cache").output
+
+
+def test_transformer_from_the_command_line_with_a_step_bar(files, tmp_path, tiny_encoder):
+    train, test = files
+    r = run("classify", "--train", train, "--test", test, "--model", "transformer", "--checkpoint", tiny_encoder,
+            "--max-epochs", "2", "--max-length", "16", "--metrics-json", str(tmp_path / "m.json"))
+    assert r.exit_code == 0, r.output
+    assert re.search(r"accuracy \d\.\d{4}", r.output)
+    # one bar over every planned step (8 texts: 1 step per epoch after the validation split), with its ETA
+    assert re.search(r"fine-tuning, epoch 2/2: 100%\|.*\| 2/2 \[", r.output)
+    assert json.loads((tmp_path / "m.json").read_text())["model"] == "transformer"
+
+
+def test_transformer_options_belong_to_the_transformer(files):
+    train, test = files
+    r = run("classify", "--train", train, "--test", test, "--max-epochs", "2")
+    assert r.exit_code == 2 and "--max-epochs: for --model transformer only" in r.output
+
+
+def test_transformer_checkpoint_that_cannot_load_is_one_line(files, tmp_path):
+    pytest.importorskip("transformers")
+    train, test = files
+    r = run("classify", "--train", train, "--test", test, "--model", "transformer", "--checkpoint", str(tmp_path / "nowhere"))
+    assert r.exit_code == 1
+    assert "cannot load the checkpoint" in r.output and "sentence-transformers/all-MiniLM-L6-v2" in r.output
+    assert len([line for line in r.output.splitlines() if line.startswith("Error:")]) == 1

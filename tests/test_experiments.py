@@ -267,3 +267,48 @@ def test_rerank_runs_are_named_apart_and_match_the_classifier(tmp_path):
     assert got["accuracy"] == pytest.approx(clf.score(ds.X_test, ds.y_test))
     build_report("tiny", tmp_path / "results")
     assert "k=1 nearest rerank M=40" in (tmp_path / "results" / "tiny.md").read_text()
+
+
+TRANSFORMER = """
+description = "tiny transformer"
+datasets = ["bbc"]
+models = ["transformer", "tfidf-logreg"]
+shots = [2]
+seeds = [0]
+model_params.transformer = {{ model_name = "{encoder}", epochs = 2, max_steps = 3, batch_size = 5, validation_fraction = 0.0, verbose = 0 }}
+model_params_for.transformer = {{ bbc = {{ max_length = 16 }} }}
+"""
+
+
+def test_transformer_row_records_device_checkpoint_and_seconds(tmp_path, tiny_encoder):
+    text = TRANSFORMER.format(encoder=tiny_encoder)
+    cfg, runner, computed = run(tmp_path, text, limit=6, models=["transformer"])
+    assert computed == 1  # --model picked the transformer only
+    (row,) = load_runs("tiny", tmp_path / "results")
+    assert row["model"] == "transformer" and row["status"] == "ok" and row["n_train"] == 2 * 5 and row["n_test"] == 6
+    assert row["device"] == "cpu: cpu" and row["checkpoint"] == tiny_encoder and row["bf16"] is False
+    assert row["steps"] == 3 and row["epochs_run"] == 2  # 2 steps per epoch: max_steps stopped epoch 2 after one
+    assert row["fit_seconds"] > 0 and row["predict_seconds"] > 0
+    assert row["seconds"] >= row["fit_seconds"] + row["predict_seconds"] - 1e-3
+    # the per-dataset parameters reach the model and are part of the run's key
+    assert "max_length': 16" in str(row["params"]) or row["params"]["max_length"] == "16"
+    assert runner.key_spec({"dataset": "bbc", "model": "transformer"})["model_params"]["max_length"] == 16
+    build_report("tiny", tmp_path / "results")
+    md = (tmp_path / "results" / "tiny.md").read_text()
+    assert "cpu: cpu" in md and tiny_encoder in md
+
+
+def test_run_picks_part_of_a_config_and_names_what_is_not_in_it(tmp_path, tiny_encoder):
+    text = TRANSFORMER.format(encoder=tiny_encoder)
+    cfg = load_config(write_config(tmp_path, text))
+    with pytest.raises(ConfigError, match="has no model gzip-knn"):
+        Runner(cfg, tmp_path / "results", models=["gzip-knn"])
+    with pytest.raises(ConfigError, match="has no shots 7"):
+        Runner(cfg, tmp_path / "results", shots=[7])
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "tiny.toml"), "--results-dir", str(tmp_path / "r"),
+                                       "--limit-test", "6", "--model", "tfidf-logreg", "--shots", "2"])
+    assert result.exit_code == 0, result.output
+    assert [r["model"] for r in load_runs("tiny", tmp_path / "r")] == ["tfidf-logreg"]
+    bad = write_config(tmp_path, text.replace("bbc = {", "r8 = {"), "bad")
+    with pytest.raises(ConfigError, match="not one of the config's datasets"):
+        load_config(bad)
