@@ -150,6 +150,23 @@ def _plot_compressors(summary: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _missing(name: str, runs: list[dict]) -> list[str]:
+    """Units of the config (dataset, model, shots) that have no result file, e.g. runs a GPU's time did not cover."""
+    path = CONFIG_DIR / f"{name}.toml"
+    if not path.exists():
+        return []
+    cfg = tomllib.loads(path.read_text())
+    have = {(r["dataset"], r["model"], r.get("shots")) for r in runs if r.get("experiment") == name}
+    out = []
+    for model in cfg.get("models", ["gzip-knn"]):
+        for dataset in cfg.get("datasets", []):
+            lacking = [s for s in cfg.get("shots") or [None] if (dataset, model, s) not in have]
+            if lacking:
+                shots = "" if lacking == [None] else " at " + ", ".join(map(str, lacking)) + " shots"
+                out.append(f"{model} on {dataset}{shots}")
+    return out
+
+
 def _included(name: str) -> list[str]:
     path = CONFIG_DIR / f"{name}.toml"
     return tomllib.loads(path.read_text()).get("include_results", []) if path.exists() else []
@@ -197,13 +214,14 @@ def build_report(name: str, results_dir: Path = RESULTS_DIR) -> list[Path]:
     if _rerank_agreement(summary):
         columns.insert(columns.index("accuracy") + 1, "agreement")
     commands = sorted({" ".join(r["argv"]) for r in runs if r.get("argv")})
+    machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" for r in runs if r.get("machine")})
     m = runs[0]["machine"]
     dates = sorted({r["date"] for r in runs})
     commits = sorted({r["machine"]["git"] for r in runs if r.get("machine")})
     md = [
         f"# Experiment `{name}`\n",
         f"Produced by: {'; '.join(f'`{c}`' for c in commands)}  ",
-        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; nnzip {m['nnzip']} (git {', '.join(commits)}); "
+        f"Machine{'s' if len(machines) > 1 else ''}: {'; '.join(machines)}; Python {m['python']}; nnzip {m['nnzip']} (git {', '.join(commits)}); "
         f"date {', '.join(dates)}.\n",
         "`top_k_tie_accuracy` is the paper's scoring (correct if the true label is among the tied top classes): "
         "an upper bound, not the accuracy of any classifier. gzip-kNN `seconds` is the one neighbour search shared "
@@ -214,7 +232,8 @@ def build_report(name: str, results_dir: Path = RESULTS_DIR) -> list[Path]:
         md.append(f"`transformer` rows fine-tune {', '.join(sorted({r['checkpoint'] for r in trained}))} on the device named "
                   "in the row (GPU rows in bf16 autocast); their `seconds` are fine-tuning plus prediction on that device, "
                   "not comparable with the CPU rows' seconds. Parameters: the config's `model_params` and "
-                  "`model_params_for`, also in each result file.\n")
+                  "`model_params_for`, also in each result file. GPU rows come from `bash experiments/run_on_gpu.sh` "
+                  "(data and weights packed by `python -m experiments.device_bundle`).\n")
     if any(r.get("search") == "rerank" for r in summary):
         md.append("Variants named `rerank M=...` use `search=\"rerank\"`: a first stage proposes M training texts per "
                   "query and only those are ranked by the exact gzip NCD (`benchmarks/rerank.md`). `agreement`: share of "
@@ -229,6 +248,9 @@ def build_report(name: str, results_dir: Path = RESULTS_DIR) -> list[Path]:
         table = _paper_table(summary)
         if table.split("\n\n")[0].count("\n") > 1:  # a row below the header
             md += ["## Side by side with the paper\n", table]
+    missing = _missing(name, runs)
+    if missing:
+        md.append("Not run yet (no result file; the README says why): " + "; ".join(missing) + ".\n")
     md += ["## All rows\n", _md_table(summary, columns), ""]
     if any(r["shots"] for r in summary):
         png = results_dir / f"{name}.png"

@@ -196,8 +196,9 @@ def machine() -> dict:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
     except OSError:
         sha = ""
-    # a copy of the tree without .git (a GPU machine's) is told its commit by whoever sent it
-    return {**machine_info(), "git": sha or os.environ.get("NNZIP_GIT_COMMIT", "")}
+    # a copy of the tree sent elsewhere (a GPU machine's) is told its commit by whoever sent it:
+    # its own .git, if any, may be older than the files that run
+    return {**machine_info(), "git": os.environ.get("NNZIP_GIT_COMMIT") or sha}
 
 
 class Runner:

@@ -280,7 +280,7 @@ model_params_for.transformer = {{ bbc = {{ max_length = 16 }} }}
 """
 
 
-def test_transformer_row_records_device_checkpoint_and_seconds(tmp_path, tiny_encoder):
+def test_transformer_row_records_device_checkpoint_and_seconds(tmp_path, tiny_encoder, monkeypatch):
     text = TRANSFORMER.format(encoder=tiny_encoder)
     cfg, runner, computed = run(tmp_path, text, limit=6, models=["transformer"])
     assert computed == 1  # --model picked the transformer only
@@ -293,9 +293,12 @@ def test_transformer_row_records_device_checkpoint_and_seconds(tmp_path, tiny_en
     # the per-dataset parameters reach the model and are part of the run's key
     assert "max_length': 16" in str(row["params"]) or row["params"]["max_length"] == "16"
     assert runner.key_spec({"dataset": "bbc", "model": "transformer"})["model_params"]["max_length"] == 16
+    monkeypatch.setattr("experiments.report.CONFIG_DIR", tmp_path)  # where the test's tiny.toml is
     build_report("tiny", tmp_path / "results")
     md = (tmp_path / "results" / "tiny.md").read_text()
     assert "cpu: cpu" in md and tiny_encoder in md
+    # the part of the config that --model left out is listed, not silently absent
+    assert "Not run yet (no result file; the README says why): tfidf-logreg on bbc at 2 shots." in md
 
 
 def test_run_picks_part_of_a_config_and_names_what_is_not_in_it(tmp_path, tiny_encoder):
