@@ -100,6 +100,22 @@ def _paper_table(summary: list[dict]) -> str:
     return "\n".join(lines) + f"\n\nPaper figures: {ref['source']}; — where the paper has no figure or the row was not run.\n"
 
 
+def _fewshot_table(summary: list[dict]) -> str:
+    """Mean accuracy per dataset and shot count, one column per model (gzip-kNN: its best variant)."""
+    best: dict[tuple, float] = {}
+    for r in summary:
+        if r["status"] == "ok" and r["shots"] and not r["remove_duplicates"] and r.get("compressor") in (None, "gzip"):
+            key = (r["dataset"], r["shots"], r["model"])
+            best[key] = max(best.get(key, -1.0), r["accuracy_mean"])
+    models = sorted({k[2] for k in best}, key=lambda m: (m != "gzip-knn", m))
+    lines = ["| dataset | shots | " + " | ".join("gzip-knn (best variant)" if m == "gzip-knn" else m for m in models) + " |",
+             "|---|---:|" + "---:|" * len(models)]
+    for dataset, shots in sorted({k[:2] for k in best}, key=lambda k: (k[0], k[1])):
+        cells = ["—" if (dataset, shots, m) not in best else f"{best[(dataset, shots, m)]:.3f}" for m in models]
+        lines.append(f"| {dataset} | {shots} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\nMean accuracy over the seeds; — where not run.\n"
+
+
 def _plot_fewshot(summary: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -122,8 +138,13 @@ def _plot_fewshot(summary: list[dict], path: Path) -> None:
         ax.set_xlabel("training examples per class")
         ax.set_ylabel("accuracy")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
+    # one legend for every panel, below them, so that it hides no points
+    handles = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(len(handles), 8), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -251,6 +272,8 @@ def build_report(name: str, results_dir: Path = RESULTS_DIR) -> list[Path]:
     missing = _missing(name, runs)
     if missing:
         md.append("Not run yet (no result file; the README says why): " + "; ".join(missing) + ".\n")
+    if any(r["shots"] for r in summary):
+        md += ["## By shot count\n", _fewshot_table(summary)]
     md += ["## All rows\n", _md_table(summary, columns), ""]
     if any(r["shots"] for r in summary):
         png = results_dir / f"{name}.png"

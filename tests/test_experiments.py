@@ -70,7 +70,10 @@ def test_few_shot_run_draws_seeded_shots_and_plots(tmp_path):
     paths = build_report("tiny", tmp_path / "results")
     png = tmp_path / "results" / "tiny.png"
     assert png in paths and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "±" in (tmp_path / "results" / "tiny.md").read_text()
+    md = (tmp_path / "results" / "tiny.md").read_text()
+    assert "±" in md
+    # one row per dataset and shot count, gzip-kNN at its best variant
+    assert "| bbc | 2 | " in md and "| bbc | 4 | " in md and "gzip-knn (best variant)" in md
 
 
 def test_leakage_run_scores_without_and_with_the_duplicated_test_items(tmp_path):
