@@ -116,6 +116,8 @@ def test_bad_settings_and_input_are_reported():
         TransformerClassifier(validation_fraction=1.0).fit(X, Y)
     with pytest.raises(ConfigError, match="bf16 must be"):
         TransformerClassifier(bf16="yes").fit(X, Y)
+    with pytest.raises(ConfigError, match="max_steps must be a positive int or None"):
+        TransformerClassifier(max_steps=0).fit(X, Y)
     with pytest.raises(InputError, match="120 training items but y has 3"):
         tiny().fit(X, Y[:3])
     with pytest.raises(InputError, match=r"X\[0\] is NoneType"):
@@ -131,3 +133,12 @@ def test_real_minilm_fine_tune_smoke():
     assert clf.model_.config.num_labels == 2 and clf.model_.config.id2label == {0: "neg", 1: "pos"}
     assert clf.history_[1]["train_loss"] < clf.history_[0]["train_loss"]
     assert clf.score(X[1::3], Y[1::3]) >= 0.9
+
+
+def test_max_steps_ends_training_and_its_schedule():
+    # 120 texts, batches of 16 without validation: 8 steps per epoch; 10 steps end epoch 2 after 2
+    clf = tiny(epochs=5, max_steps=10, validation_fraction=0.0).fit(X, Y)
+    assert [h["steps"] for h in clf.history_] == [8, 2]
+    info = clf.run_info()
+    assert info["steps"] == 10 and info["epochs_run"] == 2 and info["best_epoch"] == 2
+    assert info["device"] == "cpu: cpu" and info["bf16"] is False and info["checkpoint"].startswith("random init")
