@@ -163,7 +163,7 @@ def classify(train, test, dataset, model, k, tie_break, compressor, metric, sear
     from .engine import check_search, estimate_seconds, warmup
     from .evaluate import evaluate, write_json, write_predictions
     from .fileio import check_output_paths
-    from .models import make_model
+    from .models import make_model, model_params
     from .neighbors import check_labels
 
     trained = {"--checkpoint": ("model_name", checkpoint), "--max-epochs": ("epochs", max_epochs),
@@ -241,8 +241,13 @@ def classify(train, test, dataset, model, k, tie_break, compressor, metric, sear
         write_predictions(output, ev, ds.y_test)
         say(f"predictions written to {output}")
     if metrics_json:
-        write_json(metrics_json, {**m, "model": model, "dataset": ds.name, "k": k, "tie_break": tie_break,
-                                  "compressor": compressor, "metric": metric, "duplicates": dup})
+        # the options this model takes, and where a trained model ran (device, checkpoint, epochs)
+        used = set(model_params(model))
+        options = {"k": ("n_neighbors", k), "tie_break": ("tie_break", tie_break), "compressor": ("compressor", compressor),
+                   "metric": ("metric", metric), **{flag.strip("-").replace("-", "_"): value for flag, value in given.items()}}
+        info = clf.run_info() if hasattr(clf, "run_info") else {}
+        write_json(metrics_json, {**m, "model": model, "dataset": ds.name, "duplicates": dup, **info,
+                                  **{name: value for name, (param, value) in options.items() if param in used}})
         say(f"figures written to {metrics_json}")
 
 

@@ -224,7 +224,10 @@ def test_transformer_from_the_command_line_with_a_step_bar(files, tmp_path, tiny
     assert re.search(r"accuracy \d\.\d{4}", r.output)
     # one bar over every planned step (8 texts: 1 step per epoch after the validation split), with its ETA
     assert re.search(r"fine-tuning, epoch 2/2: 100%\|.*\| 2/2 \[", r.output)
-    assert json.loads((tmp_path / "m.json").read_text())["model"] == "transformer"
+    figures = json.loads((tmp_path / "m.json").read_text())
+    assert figures["model"] == "transformer" and figures["device"] == "cpu: cpu" and figures["checkpoint"] == tiny_encoder
+    assert figures["max_epochs"] == 2 and figures["max_length"] == 16 and figures["epochs_run"] == 2
+    assert "k" not in figures and "compressor" not in figures  # kNN options are not the transformer's
 
 
 def test_transformer_options_belong_to_the_transformer(files):
