@@ -542,42 +542,81 @@ def _start_text(st, tw, head_x):
     _reset_block(tw)
 
 
+@intrinsic
+def _fetch_add(typingctx, counter, delta):
+    """Atomically add ``delta`` to ``counter[0]``; returns the value before (LLVM ``atomicrmw``)."""
+    sig = types.int64(counter, delta)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        value = context.cast(builder, args[1], signature.args[1], types.int64)
+        return builder.atomic_rmw("add", ary.data, value, "seq_cst")
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True)
-def _single_lengths(data, offsets, lo, hi, out):
+def _single_lengths(data, offsets, lo, hi, step, counter, out):
+    """``out[i]`` for texts ``lo <= i < hi``; a non-empty ``counter`` shares them out as in ``_pair_cells``."""
     win, st, tw, acc, head_x, head_p, prev, undo = _workspace()
-    for i in range(lo, hi):
+    dynamic = counter.shape[0] > 0
+    i = lo
+    i_end = lo if dynamic else hi  # dynamic: nothing in hand until the first take
+    while True:
+        if i == i_end:
+            if not dynamic:
+                break
+            i = _fetch_add(counter, step)
+            if i >= hi:
+                break
+            i_end = min(i + step, hi)
         a = offsets[i]
         n = offsets[i + 1] - a
         if n > MAX_INPUT:
             out[i] = -1
-            continue
-        win[:n] = data[a : a + n]
-        win[n : n + _PAD] = 0
-        _start_text(st, tw, head_x)
-        _next_generation(st, _S_PGEN, head_p)
-        out[i] = _parse(win, n, n + _PAD, st, tw, acc, head_x, head_p, prev, undo) + GZIP_OVERHEAD
+        else:
+            win[:n] = data[a : a + n]
+            win[n : n + _PAD] = 0
+            _start_text(st, tw, head_x)
+            _next_generation(st, _S_PGEN, head_p)
+            out[i] = _parse(win, n, n + _PAD, st, tw, acc, head_x, head_p, prev, undo) + GZIP_OVERHEAD
+        i += 1
 
 
 @njit(cache=True, nogil=True)
-def _pair_cells(xdata, xoff, ydata, yoff, cols, items, lo, hi, out):
-    """Fill ``out[i, c] = C(x_i + b" " + y_j)`` for the work items ``lo <= t < hi``.
+def _pair_cells(xdata, xoff, ydata, yoff, cols, items, lo, hi, step, counter, out):
+    """Fill ``out[i, c] = C(x_i + b" " + y_j)`` for work items.
 
     ``items[t] = (i, c0, c1)`` covers the cells ``c0 <= c < c1`` of row ``i``; the training
     text of cell ``c`` is ``j = cols[i, c]`` when ``cols`` has columns (candidate lists), else
-    ``j = c``.  Consecutive items of one row share the parse of ``x_i``.
+    ``j = c``.  Consecutive items of one row share the parse of ``x_i``.  With an empty
+    ``counter`` (serial callers) the items ``lo <= t < hi`` are done in order; otherwise the caller's workers
+    share ``counter`` and each takes the next ``step`` items until none are left (dynamic
+    scheduling: no thread idles while another still holds a long queue).
     """
     win, st, tw, acc, head_x, head_p, prev, undo = _workspace()
     indexed = cols.shape[1] > 0
+    dynamic = counter.shape[0] > 0
     saved_state = np.zeros(_N_STATE, dtype=np.int64)
     saved_lfreq = np.zeros(_L_CODES, dtype=np.int64)
     saved_dfreq = np.zeros(_D_CODES, dtype=np.int64)
     lfreq = tw[_T_LFREQ]
     dfreq = tw[_T_DFREQ]
     parsed = -1
-    for t in range(lo, hi):
+    t = lo
+    t_end = lo if dynamic else hi  # dynamic: nothing in hand until the first take
+    while True:
+        if t == t_end:
+            if not dynamic:
+                break
+            t = _fetch_add(counter, step)
+            if t >= hi:
+                break
+            t_end = min(t + step, hi)
         i = items[t, 0]
         c0 = items[t, 1]
         c1 = items[t, 2]
+        t += 1
         a = xoff[i]
         nx = xoff[i + 1] - a
         if nx + 1 > MAX_INPUT:
@@ -623,17 +662,21 @@ def gzip_lengths(data, offsets):
     """
     n = offsets.shape[0] - 1
     out = np.empty(n, dtype=np.int64)
-    _single_lengths(data, offsets, 0, n, out)
+    _single_lengths(data, offsets, 0, n, 1, np.zeros(0, dtype=np.int64), out)
     return out
 
 
+_TEXTS_PER_TAKE = 16  # texts a worker of gzip_lengths_parallel takes at a time
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def gzip_lengths_parallel(data, offsets, n_chunks):
-    """Same as :func:`gzip_lengths`, texts split into ``n_chunks`` parallel chunks."""
+def gzip_lengths_parallel(data, offsets, n_workers):
+    """Same as :func:`gzip_lengths`, texts shared out to ``n_workers`` parallel workers."""
     n = offsets.shape[0] - 1
     out = np.empty(n, dtype=np.int64)
-    for c in prange(n_chunks):
-        _single_lengths(data, offsets, c * n // n_chunks, (c + 1) * n // n_chunks, out)
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):
+        _single_lengths(data, offsets, 0, n, _TEXTS_PER_TAKE, counter, out)
     return out
 
 
@@ -643,15 +686,19 @@ def gzip_pair_cells(xdata, xoff, ydata, yoff, cols, items, out):
 
     Pairs longer than ``MAX_INPUT`` bytes get ``-1``.
     """
-    _pair_cells(xdata, xoff, ydata, yoff, cols, items, 0, items.shape[0], out)
+    _pair_cells(xdata, xoff, ydata, yoff, cols, items, 0, items.shape[0], 1, np.zeros(0, dtype=np.int64), out)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def gzip_pair_cells_parallel(xdata, xoff, ydata, yoff, cols, items, n_chunks, out):
-    """Same as :func:`gzip_pair_cells`, the items split into ``n_chunks`` parallel chunks."""
-    n = items.shape[0]
-    for c in prange(n_chunks):
-        _pair_cells(xdata, xoff, ydata, yoff, cols, items, c * n // n_chunks, (c + 1) * n // n_chunks, out)
+def gzip_pair_cells_parallel(xdata, xoff, ydata, yoff, cols, items, n_workers, out):
+    """Same as :func:`gzip_pair_cells` with ``n_workers`` parallel workers.
+
+    The workers take the items one at a time from a shared counter, so they all finish
+    within about one item of each other whatever the items cost.
+    """
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):
+        _pair_cells(xdata, xoff, ydata, yoff, cols, items, 0, items.shape[0], 1, counter, out)
 
 
 @njit(cache=True, nogil=True)
@@ -676,18 +723,19 @@ def gzip_pair_lengths(xdata, xoff, ydata, yoff):
     n_x, n_y = xoff.shape[0] - 1, yoff.shape[0] - 1
     out = np.empty((n_x, n_y), dtype=np.int64)
     items = _row_items(n_x, n_y)
-    _pair_cells(xdata, xoff, ydata, yoff, _NO_COLS, items, 0, n_x, out)
+    _pair_cells(xdata, xoff, ydata, yoff, _NO_COLS, items, 0, n_x, 1, np.zeros(0, dtype=np.int64), out)
     return out
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def gzip_pair_lengths_parallel(xdata, xoff, ydata, yoff, n_chunks):
-    """Same as :func:`gzip_pair_lengths`, rows split into ``n_chunks`` parallel chunks."""
+def gzip_pair_lengths_parallel(xdata, xoff, ydata, yoff, n_workers):
+    """Same as :func:`gzip_pair_lengths`, rows shared out to ``n_workers`` parallel workers."""
     n_x, n_y = xoff.shape[0] - 1, yoff.shape[0] - 1
     out = np.empty((n_x, n_y), dtype=np.int64)
     items = _row_items(n_x, n_y)
-    for c in prange(n_chunks):
-        _pair_cells(xdata, xoff, ydata, yoff, _NO_COLS, items, c * n_x // n_chunks, (c + 1) * n_x // n_chunks, out)
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):
+        _pair_cells(xdata, xoff, ydata, yoff, _NO_COLS, items, 0, n_x, 1, counter, out)
     return out
 
 
