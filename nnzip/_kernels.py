@@ -21,6 +21,7 @@ Speed comes from three places:
 
 import numpy as np
 from numba import njit, prange, types
+from llvmlite import ir
 from numba.extending import intrinsic
 
 GZIP_OVERHEAD = 18  # 10-byte gzip header + CRC32 + ISIZE
@@ -101,6 +102,35 @@ _N_STATE = 10
 _T_LFREQ, _T_LLEN, _T_LDAD, _T_DFREQ, _T_DLEN, _T_DDAD = 0, 1, 2, 3, 4, 5
 _T_BFREQ, _T_BLEN, _T_BDAD, _T_ORDER, _T_HEAP, _T_BLCOUNT = 6, 7, 8, 9, 10, 11
 _N_TREE_ROWS = 12
+
+
+@intrinsic
+def _load64(typingctx, arr, idx):
+    """The 8 bytes ``arr[idx:idx + 8]`` of a ``uint8`` array as one little-endian ``uint64``.
+
+    An unaligned load, no bounds check: the caller keeps ``idx + 8 <= len(arr)``.
+    """
+    sig = types.uint64(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        index = context.cast(builder, args[1], signature.args[1], types.int64)
+        ptr = builder.gep(ary.data, [index])
+        ptr64 = builder.bitcast(ptr, ir.IntType(64).as_pointer())
+        return builder.load(ptr64, align=1)
+
+    return sig, codegen
+
+
+@intrinsic
+def _cttz(typingctx, x):
+    """Trailing zero bits of a non-zero ``uint64`` (one instruction: ``tzcnt``/``bsf``)."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return sig, codegen
 
 
 @njit(cache=True, nogil=True)
@@ -394,22 +424,31 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
                 lim = _MAX_MATCH
             b0 = win[p]
             b1 = win[p + 1]
+            # zlib's order: the bytes at the current best length's end first (most
+            # candidates fail there), then bytes 0 and 1
+            se1 = win[np.uint64(p + best - 1)]
+            se = win[np.uint64(p + best)]
             cur = hash_head
             opened = False
             while True:
                 # unsigned indices: no negative-index fix-ups in the hottest loop
                 uc = np.uint64(cur)
-                if win[uc] == b0 and win[uc + np.uint64(1)] == b1 and (
+                if (
                     best >= lim
-                    or (
-                        win[np.uint64(cur + best)] == win[np.uint64(p + best)]
-                        and win[np.uint64(cur + best - 1)] == win[np.uint64(p + best - 1)]
-                    )
-                ):
-                    # bytes 2 are equal: same hash, same bytes 0 and 1
+                    or (win[uc + np.uint64(best)] == se and win[uc + np.uint64(best - 1)] == se1)
+                ) and win[uc] == b0 and win[uc + np.uint64(1)] == b1:
+                    # bytes 2 are equal: same hash, same bytes 0 and 1; then 8 bytes at a time
                     i = 3
-                    while i < lim and win[np.uint64(cur + i)] == win[np.uint64(p + i)]:
-                        i += 1
+                    while True:
+                        if i + 8 > lim:
+                            while i < lim and win[np.uint64(cur + i)] == win[np.uint64(p + i)]:
+                                i += 1
+                            break
+                        diff = _load64(win, cur + i) ^ _load64(win, p + i)
+                        if diff != 0:
+                            i += np.int64(_cttz(diff) >> np.uint64(3))
+                            break
+                        i += 8
                     if i == lim and lim < _MAX_MATCH:
                         opened = True
                         break
@@ -418,6 +457,9 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
                         best = i
                         if i >= nice:
                             break
+                        if best < lim:
+                            se1 = win[np.uint64(p + best - 1)]
+                            se = win[np.uint64(p + best)]
                 cur = prev[np.uint64(cur & _WMASK)]
                 if cur <= limit:
                     break
@@ -452,9 +494,12 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
             symbols += 1
             end = p + prev_length - 1
             q = p + 1
-            while q < end and q <= max_insert:
-                hq = ((np.int64(win[q]) << 10) ^ (np.int64(win[q + 1]) << 5) ^ np.int64(win[q + 2])) & _WMASK
-                slot = q & _WMASK
+            stop = end if end <= max_insert + 1 else max_insert + 1
+            # zlib's rolling hash: shifting by 5 per byte pushes the oldest byte out of the mask
+            hq = (np.uint64(win[np.uint64(q)]) << np.uint64(5)) ^ np.uint64(win[np.uint64(q + 1)])
+            while q < stop:
+                hq = ((hq << np.uint64(5)) ^ np.uint64(win[np.uint64(q + 2)])) & np.uint64(_WMASK)
+                slot = np.uint64(q & _WMASK)
                 ex = head_x[hq]
                 head = ex & _WMASK_POS if (ex >> 32) == xgen else 0
                 if prefix:
