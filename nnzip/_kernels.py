@@ -41,7 +41,9 @@ _L_CODES = 286
 _D_CODES = 30
 _BL_CODES = 19
 _END_BLOCK = 256
-_WMASK_POS = 0xFFFFFFFF  # low half of a hash-head entry: the position
+_WMASK_POS = 0xFFFF  # low half of a hash-head entry: the position (inputs stay below 65,536 bytes)
+_GEN_SHIFT = 16
+_MAX_GEN = 32766  # generations fit the high half of an int32 entry; then the table is cleared
 _HEAP_TOP = np.int64(1) << 62  # sorts after every real heap node
 
 _EXTRA_LBITS = np.array(
@@ -374,7 +376,7 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
     changing anything, at the first step whose outcome could depend on a byte at or beyond
     ``known``, and returns 0.  Otherwise it finishes the stream and returns the deflate
     length in bytes.  Hash heads written in prefix mode go to ``head_x``, in pair mode to
-    ``head_p``; each entry is ``generation << 32 | position`` and entries of an older
+    ``head_p``; each entry is the ``int32`` ``generation << 16 | position`` and entries of an older
     generation read as empty, so a new text or pair needs no clearing.  Pair-mode writes that overwrite a prefix ``prev``
     slot are logged in ``undo`` for the caller to roll back.
     """
@@ -403,11 +405,11 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
                 break
             h = ((np.int64(win[p]) << 10) ^ (np.int64(win[p + 1]) << 5) ^ np.int64(win[p + 2])) & _WMASK
             e = head_p[h]
-            if (e >> 32) == pgen:
+            if (e >> _GEN_SHIFT) == pgen:
                 hash_head = e & _WMASK_POS
             else:
                 e = head_x[h]
-                if (e >> 32) == xgen:
+                if (e >> _GEN_SHIFT) == xgen:
                     hash_head = e & _WMASK_POS
         prev_length = match_length
         prev_match = match_start
@@ -483,9 +485,9 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
                 n_undo += 1
             prev[slot] = hash_head
             if prefix:
-                head_x[h] = (xgen << 32) | p
+                head_x[h] = (xgen << _GEN_SHIFT) | p
             else:
-                head_p[h] = (pgen << 32) | p
+                head_p[h] = (pgen << _GEN_SHIFT) | p
         match_start = new_start
         match_length = new_length
         if emit:
@@ -501,18 +503,18 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
                 hq = ((hq << np.uint64(5)) ^ np.uint64(win[np.uint64(q + 2)])) & np.uint64(_WMASK)
                 slot = np.uint64(q & _WMASK)
                 ex = head_x[hq]
-                head = ex & _WMASK_POS if (ex >> 32) == xgen else 0
+                head = ex & _WMASK_POS if (ex >> _GEN_SHIFT) == xgen else 0
                 if prefix:
-                    head_x[hq] = (xgen << 32) | q
+                    head_x[hq] = (xgen << _GEN_SHIFT) | q
                 else:
                     if q > _WMASK:
                         undo[n_undo, 0] = slot
                         undo[n_undo, 1] = prev[slot]
                         n_undo += 1
                     ep = head_p[hq]
-                    if (ep >> 32) == pgen:
+                    if (ep >> _GEN_SHIFT) == pgen:
                         head = ep & _WMASK_POS
-                    head_p[hq] = (pgen << 32) | q
+                    head_p[hq] = (pgen << _GEN_SHIFT) | q
                 prev[slot] = head
                 q += 1
             available = 0
@@ -557,8 +559,8 @@ def _workspace():
     st = np.zeros(_N_STATE, dtype=np.int64)
     tw = np.zeros((_N_TREE_ROWS, _HEAP_SIZE + 2), dtype=np.int64)
     acc = np.zeros(2, dtype=np.int64)
-    head_x = np.zeros(32768, dtype=np.int64)
-    head_p = np.zeros(32768, dtype=np.int64)
+    head_x = np.zeros(32768, dtype=np.int32)  # 128 KiB each: both stay in L2 with the window
+    head_p = np.zeros(32768, dtype=np.int32)
     prev = np.zeros(32768, dtype=np.int32)
     undo = np.zeros((MAX_INPUT + 1, 2), dtype=np.int64)
     return win, st, tw, acc, head_x, head_p, prev, undo
@@ -567,7 +569,7 @@ def _workspace():
 @njit(cache=True, nogil=True)
 def _next_generation(st, slot, heads):
     """Start a new generation of hash heads; on counter overflow clear them instead."""
-    if st[slot] >= 2147483646:
+    if st[slot] >= _MAX_GEN:
         heads[:] = 0
         st[slot] = 0
     st[slot] += 1

@@ -172,11 +172,19 @@ def test_repeated_pairs_do_not_leak_state():
 
 def test_generation_counter_overflow_clears_heads():
     st_ = np.zeros(K._N_STATE, dtype=np.int64)
-    heads = np.full(32768, 7, dtype=np.int64)
-    st_[K._S_PGEN] = 2147483646
+    heads = np.full(32768, 7, dtype=np.int32)
+    st_[K._S_PGEN] = K._MAX_GEN
     K._next_generation(st_, K._S_PGEN, heads)
     assert st_[K._S_PGEN] == 1
     assert not heads.any()
+
+
+def test_pairs_past_the_generation_limit_stay_exact():
+    """One workspace through more pairs than there are hash-head generations."""
+    X = [b"abc def abc 12"]
+    Y = [f"{j} abc {j % 7} def {j * 31 % 1000}".encode() for j in range(K._MAX_GEN + 300)]
+    got = kernel_pairs(X, Y)
+    np.testing.assert_array_equal(got[0], [expected_pair(X[0], y) for y in Y])
 
 
 def read_texts(path, n):
