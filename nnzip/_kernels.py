@@ -165,6 +165,39 @@ def _pqdownheap(heap, heap_len, k):
 
 
 @njit(cache=True, nogil=True)
+def _pqdownheap_bottom_up(heap, heap_len):
+    """``_pqdownheap(heap, heap_len, 1)`` for a root that was the heap's last node.
+
+    Such a node usually sinks to the bottom, so the hole goes down the path of smaller
+    children first (no comparison with the node on the way) and the node then climbs back
+    over the children not smaller than it.  The path does not depend on the node and the
+    children on it only grow, so the node lands where ``_pqdownheap`` puts it: above the
+    first child whose key is greater than or equal to its own.
+    """
+    last = np.uint64(heap_len)
+    v = heap[1]
+    key = v >> 10
+    k = np.uint64(1)
+    while True:
+        j = k << np.uint64(1)
+        if j > last:
+            break
+        c = heap[j]
+        r = heap[j + np.uint64(1)]
+        right = (r >> 10) <= (c >> 10)
+        j |= np.uint64(right)
+        heap[k] = r if right else c
+        k = j
+    while k > np.uint64(1):
+        up = heap[k >> np.uint64(1)]
+        if (up >> 10) < key:
+            break
+        heap[k] = up
+        k >>= np.uint64(1)
+    heap[k] = v
+
+
+@njit(cache=True, nogil=True)
 def _build_tree(freq, length, dad, heap, order, bl_count, elems, stree, has_stree, extra, base, max_length, acc):
     """zlib's ``build_tree`` + ``gen_bitlen``: code lengths and the block's bit costs.
 
@@ -205,7 +238,7 @@ def _build_tree(freq, length, dad, heap, order, bl_count, elems, stree, has_stre
         heap[1] = heap[heap_len]
         heap[heap_len] = _HEAP_TOP
         heap_len -= 1
-        _pqdownheap(heap, heap_len, 1)
+        _pqdownheap_bottom_up(heap, heap_len)
         b = heap[1]
         order[n_order] = a & 1023
         order[n_order + 1] = b & 1023

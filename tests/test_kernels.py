@@ -247,3 +247,21 @@ def test_stable_top_k_equals_stable_argsort(rows, k):
     expected_i = np.argsort(dist, axis=1, kind="stable")[:, :k]
     np.testing.assert_array_equal(got_i, expected_i)
     np.testing.assert_array_equal(got_d, np.take_along_axis(dist, expected_i, axis=1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 4), st.integers(0, 2)), min_size=2, max_size=120))
+def test_bottom_up_downheap_equals_zlib_downheap(keys):
+    """After zlib's pqremove the bottom-up sift leaves the heap exactly as pqdownheap does (ties included)."""
+    n = len(keys)
+    heap = np.full(n + 2, K._HEAP_TOP, dtype=np.int64)
+    for i, (freq, depth) in enumerate(keys):
+        heap[i + 1] = (freq << 16) | (depth << 10) | i
+    for k in range(n // 2, 0, -1):
+        K._pqdownheap(heap, n, k)
+    heap[1] = heap[n]
+    heap[n] = K._HEAP_TOP
+    want, got = heap.copy(), heap.copy()
+    K._pqdownheap(want, n - 1, 1)
+    K._pqdownheap_bottom_up(got, n - 1)
+    np.testing.assert_array_equal(got, want)
