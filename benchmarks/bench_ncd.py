@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import nnzip
+import profile_kernel
 from nnzip.compressors import pack
 from nnzip.evaluate import machine as machine_info
 
@@ -312,6 +313,9 @@ def main() -> None:
         ag_rows = per_pair_table(ag_x, ag_y, args.repeat, Path(tmp))
         print(f"20 Newsgroups: {len(news_x)} x {len(news_y)} pairs", file=sys.stderr)
         news_rows = per_pair_table(news_x, news_y, 1, Path(tmp))
+    print("Profile of one pair (one thread)", file=sys.stderr)
+    prof_rows = [profile_kernel.profile("AG News", ag_x, ag_y, args.repeat),
+                 profile_kernel.profile("20 Newsgroups", news_x, news_y, args.repeat)]
     print("Other compressors on AG News", file=sys.stderr)
     comp_rows = compressor_table(ag_x[:5], ag_y[:200])
 
@@ -335,6 +339,13 @@ def main() -> None:
 
     sections.append(table("AG News test texts", ag_rows, np.mean([len(t) for t in ag_x + ag_y])))
     sections.append(table("20 Newsgroups test texts (long)", news_rows, np.mean([len(t) for t in news_x + news_y])))
+    sections.append(
+        "### Where a pair's microseconds go (nnzip, one thread, same texts)\n\n"
+        "`benchmarks/profile_kernel.py`: the whole pair through `gzip_pair_cells`, and the final block's "
+        "tree work replayed alone on the symbol frequencies the pairs ended with; the parse (with the "
+        "per-pair set-up) is the difference. Before/after this round: [kernel_round2.md](kernel_round2.md).\n\n"
+        + profile_kernel.table(prof_rows)
+    )
     sections.append(
         "### Other compressors (AG News, 5 x 200 pairs, Python compressors in one process)\n\n"
         "| compressor | µs per pair |\n|---|---:|\n"
