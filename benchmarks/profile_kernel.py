@@ -22,8 +22,6 @@ from numba import njit
 from nnzip import _kernels as K
 from nnzip.compressors import pack
 
-from bench_ncd import read_texts
-
 
 @njit(cache=False)
 def _final_blocks(xdata, xoff, ydata, yoff):
@@ -126,6 +124,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.data_dir:
         parser.error("set NNZIP_DATA_DIR or pass --data-dir")
+    from bench_ncd import read_texts  # bench_ncd imports this module: not at the top
+
     data = Path(args.data_dir)
     ag = read_texts(data / "partial/ag_news/test.tsv.gz")
     news = read_texts(data / "20news/test.tsv.gz", 2000)
