@@ -308,6 +308,7 @@ def main() -> None:
     news_x, news_y = news[: max(2, args.n_test // 4)], news[1000 : 1000 + args.n_train // 4]
 
     sections = []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         print(f"AG News: {len(ag_x)} x {len(ag_y)} pairs", file=sys.stderr)
         ag_rows = per_pair_table(ag_x, ag_y, args.repeat, Path(tmp))
@@ -369,7 +370,9 @@ def main() -> None:
         )
     header = (
         "# NCD engine benchmark\n\n"
-        f"Machine: {machine()}. Date: {datetime.date.today()}. nnzip {nnzip.__version__}.\n\n"
+        f"Machine: {machine()}. Date: {datetime.date.today()}. nnzip {nnzip.__version__}. "
+        f"Load average (1 min) before the runs {load_before:.1f}, after {os.getloadavg()[0]:.1f}: "
+        "on a shared machine compare rows of one table, not seconds across runs.\n\n"
         "Command: `NNZIP_DATA_DIR=../shared/data python benchmarks/bench_ncd.py --output benchmarks/results.md`\n\n"
         "Every nnzip row was checked pair for pair against `len(gzip.compress(x + b' ' + y, 9))` before timing. "
         "The npc-gzip row (when present) is the package installed with `pip install --no-deps npc-gzip` "
