@@ -7,7 +7,9 @@ Run from the repository root (needs the benchmark data, see README):
 Every method runs in this one process on the same texts.  The (c) row times zlib's own
 deflate in a C loop (``deflateReset`` + ``deflate`` per pair, compiled here with the system
 C compiler when one and ``zlib.h`` are present) so that no Python overhead is charged to
-zlib.  Peak memory of a 2,000 x 25,000 neighbour search is measured in a child process.
+zlib.  The (e) rows are the best public exact approach, Ken Schutte's copy-prefix
+(gzip-knn): a raw deflate stream fed the test text and the space once per row, copied per
+pair (``compressobj.copy()`` in Python, ``deflateCopy`` in the C loop).  Peak memory of a 2,000 x 25,000 neighbour search is measured in a child process.
 The npc-gzip row appears when that package is importable; it pins ``numpy<2``, so install
 it beside nnzip with ``pip install --no-deps npc-gzip`` (its compressor needs only ``gzip``).
 """
@@ -31,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import nnzip
+import profile_kernel
 from nnzip.compressors import pack
 from nnzip.evaluate import machine as machine_info
 
@@ -62,7 +65,44 @@ int pair_lengths(const unsigned char *xd, const long *xo, int nx, const unsigned
     deflateEnd(&s);
     return 0;
 }
+
+/* Ken Schutte's copy-prefix approach: a raw deflate stream fed x_i + " " once per row, then
+   deflateCopy (a full copy of the ~256 KB state) and deflate(y_j, Z_FINISH) per pair; the
+   gzip length is the raw length + 18 (10-byte header, CRC32, ISIZE). */
+int copy_lengths(const unsigned char *xd, const long *xo, int nx, const unsigned char *yd,
+                 const long *yo, int ny, long *out, unsigned char *buf, long bufsize,
+                 unsigned char *outbuf, long outsize) {
+    z_stream base, s;
+    memset(&base, 0, sizeof(base));
+    if (deflateInit2(&base, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) return -1;
+    for (int i = 0; i < nx; i++) {
+        long lx = xo[i + 1] - xo[i];
+        if (lx + 1 > bufsize) return -2;
+        memcpy(buf, xd + xo[i], lx);
+        buf[lx] = ' ';
+        deflateReset(&base);
+        base.next_in = buf; base.avail_in = lx + 1;
+        base.next_out = outbuf; base.avail_out = outsize;
+        if (deflate(&base, Z_NO_FLUSH) != Z_OK) return -3;
+        for (int j = 0; j < ny; j++) {
+            long ly = yo[j + 1] - yo[j];
+            if (deflateCopy(&s, &base) != Z_OK) return -4;
+            s.next_in = (unsigned char *)(yd + yo[j]); s.avail_in = ly;
+            s.next_out = outbuf; s.avail_out = outsize;
+            if (deflate(&s, Z_FINISH) != Z_STREAM_END) return -3;
+            out[(long)i * ny + j] = s.total_out + 18;
+            deflateEnd(&s);
+        }
+    }
+    deflateEnd(&base);
+    return 0;
+}
 """
+
+
+C_RESET = "(c) zlib in C: deflateReset + deflate per pair"
+COPY_PY = "(e) copy-prefix: raw compressobj fed x + b' ' once, .copy() + compress(y) + flush() per pair"
+C_COPY = "(e) copy-prefix in C: deflateCopy + deflate(y) per pair"
 
 
 def read_texts(path: Path, n: int | None = None) -> list[str]:
@@ -109,8 +149,27 @@ def compressobj_loop(X: list[bytes], Y: list[bytes]) -> np.ndarray:
     return out
 
 
+def copy_prefix_loop(X: list[bytes], Y: list[bytes]) -> np.ndarray:
+    """Ken Schutte's gzip-knn: one raw deflate stream per test text, ``.copy()`` per pair.
+
+    The stream is fed ``x + b" "`` once; each pair copies it and adds ``y``.  The gzip
+    length is the prefix's output so far + the copy's output + 18 (header, CRC32, ISIZE).
+    """
+    out = np.empty((len(X), len(Y)), dtype=np.int64)
+    for i, x in enumerate(X):
+        base = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        head = len(base.compress(x + b" ")) + 18
+        for j, y in enumerate(Y):
+            c = base.copy()
+            out[i, j] = head + len(c.compress(y)) + len(c.flush())
+    return out
+
+
 def build_c_loop(workdir: Path):
-    """Compile the zlib C loop; ``None`` when no compiler or zlib headers are available."""
+    """Compile the zlib C loops; ``None`` when no compiler or zlib headers are available.
+
+    Returns the ``deflateReset`` loop and the ``deflateCopy`` (copy-prefix) loop.
+    """
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None or not Path("/usr/include/zlib.h").exists():
         return None
@@ -118,7 +177,8 @@ def build_c_loop(workdir: Path):
     lib = workdir / "zloop.so"
     src.write_text(C_LOOP)
     subprocess.run([cc, "-O2", "-shared", "-fPIC", str(src), "-o", str(lib), "-lz"], check=True)
-    return ctypes.CDLL(str(lib)).pair_lengths
+    lib = ctypes.CDLL(str(lib))
+    return lib.pair_lengths, lib.copy_lengths
 
 
 def c_loop(fn, X: list[bytes], Y: list[bytes]) -> np.ndarray:
@@ -177,10 +237,15 @@ def per_pair_table(X: list[str], Y: list[str], repeat: int, workdir: Path) -> li
     if npc_gzip_loop(X[:1], Y[:1]) is not None:
         add("(b') npc-gzip package, GZipCompressor per pair", best_of(lambda: npc_gzip_loop(X, Y), 1))
     add("(c) zlib.compressobj loop in Python", best_of(lambda: compressobj_loop(Xb, Yb), repeat))
-    fn = build_c_loop(workdir)
-    if fn is not None:
-        assert (c_loop(fn, Xb, Yb) == reference).all()
-        add("(c) zlib in C: deflateReset + deflate per pair", best_of(lambda: c_loop(fn, Xb, Yb), repeat))
+    assert (copy_prefix_loop(Xb, Yb) == reference).all(), "copy-prefix disagrees with gzip.compress"
+    add(f"{COPY_PY} (Ken Schutte's gzip-knn)", best_of(lambda: copy_prefix_loop(Xb, Yb), repeat))
+    fns = build_c_loop(workdir)
+    if fns is not None:
+        reset_fn, copy_fn = fns
+        assert (c_loop(reset_fn, Xb, Yb) == reference).all()
+        add(C_RESET, best_of(lambda: c_loop(reset_fn, Xb, Yb), repeat))
+        assert (c_loop(copy_fn, Xb, Yb) == reference).all(), "C copy-prefix disagrees with gzip.compress"
+        add(C_COPY, best_of(lambda: c_loop(copy_fn, Xb, Yb), repeat))
     nnzip.warmup()
     for n_jobs in (1, 2):
         got = nnzip.pairwise_compressed_len(X, Y, n_jobs=n_jobs)
@@ -243,31 +308,45 @@ def main() -> None:
     news_x, news_y = news[: max(2, args.n_test // 4)], news[1000 : 1000 + args.n_train // 4]
 
     sections = []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         print(f"AG News: {len(ag_x)} x {len(ag_y)} pairs", file=sys.stderr)
         ag_rows = per_pair_table(ag_x, ag_y, args.repeat, Path(tmp))
         print(f"20 Newsgroups: {len(news_x)} x {len(news_y)} pairs", file=sys.stderr)
         news_rows = per_pair_table(news_x, news_y, 1, Path(tmp))
+    print("Profile of one pair (one thread)", file=sys.stderr)
+    prof_rows = [profile_kernel.profile("AG News", ag_x, ag_y, args.repeat),
+                 profile_kernel.profile("20 Newsgroups", news_x, news_y, args.repeat)]
     print("Other compressors on AG News", file=sys.stderr)
     comp_rows = compressor_table(ag_x[:5], ag_y[:200])
 
     def table(title, rows, mean_chars):
         base = {name[:3]: us for name, us in rows}
-        c_ref = min(us for name, us in rows if name.startswith("(c)"))
+        named = dict(rows)
+        anchors = [name for name in (C_RESET, C_COPY) if name in named]
         lines = [
             f"### {title} (mean {mean_chars:.0f} characters per text)",
             "",
-            "| method | µs per pair | pairs per second | speed-up vs (a) | speed-up vs best (c) |",
-            "|---|---:|---:|---:|---:|",
+            "| method | µs per pair | pairs per second | speed-up vs (a) |"
+            + "".join(f" vs {'C reset' if a == C_RESET else 'C copy-prefix'} |" for a in anchors),
+            "|---|---:|---:|---:|" + "---:|" * len(anchors),
         ]
         for name, us in rows:
             lines.append(
-                f"| {name} | {us:.2f} | {1e6 / us:,.0f} | {base['(a)'] / us:.1f}x | {c_ref / us:.2f}x |"
+                f"| {name} | {us:.2f} | {1e6 / us:,.0f} | {base['(a)'] / us:.1f}x |"
+                + "".join(f" {named[a] / us:.2f}x |" for a in anchors)
             )
         return "\n".join(lines)
 
     sections.append(table("AG News test texts", ag_rows, np.mean([len(t) for t in ag_x + ag_y])))
     sections.append(table("20 Newsgroups test texts (long)", news_rows, np.mean([len(t) for t in news_x + news_y])))
+    sections.append(
+        "### Where a pair's microseconds go (nnzip, one thread, same texts)\n\n"
+        "`benchmarks/profile_kernel.py`: the whole pair through `gzip_pair_cells`, and the final block's "
+        "tree work replayed alone on the symbol frequencies the pairs ended with; the parse (with the "
+        "per-pair set-up) is the difference. Before/after this round: [kernel_round2.md](kernel_round2.md).\n\n"
+        + profile_kernel.table(prof_rows)
+    )
     sections.append(
         "### Other compressors (AG News, 5 x 200 pairs, Python compressors in one process)\n\n"
         "| compressor | µs per pair |\n|---|---:|\n"
@@ -291,7 +370,9 @@ def main() -> None:
         )
     header = (
         "# NCD engine benchmark\n\n"
-        f"Machine: {machine()}. Date: {datetime.date.today()}. nnzip {nnzip.__version__}.\n\n"
+        f"Machine: {machine()}. Date: {datetime.date.today()}. nnzip {nnzip.__version__}. "
+        f"Load average (1 min) before the runs {load_before:.1f}, after {os.getloadavg()[0]:.1f}: "
+        "on a shared machine compare rows of one table, not seconds across runs.\n\n"
         "Command: `NNZIP_DATA_DIR=../shared/data python benchmarks/bench_ncd.py --output benchmarks/results.md`\n\n"
         "Every nnzip row was checked pair for pair against `len(gzip.compress(x + b' ' + y, 9))` before timing. "
         "The npc-gzip row (when present) is the package installed with `pip install --no-deps npc-gzip` "

@@ -16,11 +16,15 @@ Speed comes from three places:
   comparison or hash insertion first reads a byte of ``y``; that prefix is parsed once per
   test text, checkpointed, and every pair resumes from the checkpoint;
 * work items (a row of test text, or a range of its columns, so that even one query keeps
-  every thread busy) run in parallel with ``prange`` (threads, no pickling).
+  every thread busy) go to ``prange`` workers (threads, no pickling) that take the next item
+  from a shared atomic counter, so no thread idles while another holds a backlog;
+* zlib's ``longest_match`` tricks: the bytes at the current best length's end are compared
+  first, then 8 bytes at a time (an unaligned load and a trailing-zero count).
 """
 
 import numpy as np
 from numba import njit, prange, types
+from llvmlite import ir
 from numba.extending import intrinsic
 
 GZIP_OVERHEAD = 18  # 10-byte gzip header + CRC32 + ISIZE
@@ -40,7 +44,9 @@ _L_CODES = 286
 _D_CODES = 30
 _BL_CODES = 19
 _END_BLOCK = 256
-_WMASK_POS = 0xFFFFFFFF  # low half of a hash-head entry: the position
+_WMASK_POS = 0xFFFF  # low half of a hash-head entry: the position (inputs stay below 65,536 bytes)
+_GEN_SHIFT = 16
+_MAX_GEN = 32766  # generations fit the high half of an int32 entry; then the table is cleared
 _HEAP_TOP = np.int64(1) << 62  # sorts after every real heap node
 
 _EXTRA_LBITS = np.array(
@@ -103,6 +109,35 @@ _T_BFREQ, _T_BLEN, _T_BDAD, _T_ORDER, _T_HEAP, _T_BLCOUNT = 6, 7, 8, 9, 10, 11
 _N_TREE_ROWS = 12
 
 
+@intrinsic
+def _load64(typingctx, arr, idx):
+    """The 8 bytes ``arr[idx:idx + 8]`` of a ``uint8`` array as one little-endian ``uint64``.
+
+    An unaligned load, no bounds check: the caller keeps ``idx + 8 <= len(arr)``.
+    """
+    sig = types.uint64(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        index = context.cast(builder, args[1], signature.args[1], types.int64)
+        ptr = builder.gep(ary.data, [index])
+        ptr64 = builder.bitcast(ptr, ir.IntType(64).as_pointer())
+        return builder.load(ptr64, align=1)
+
+    return sig, codegen
+
+
+@intrinsic
+def _cttz(typingctx, x):
+    """Trailing zero bits of a non-zero ``uint64`` (one instruction: ``tzcnt``/``bsf``)."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True)
 def _pqdownheap(heap, heap_len, k):
     """zlib's ``pqdownheap`` on packed nodes ``freq << 16 | depth << 10 | node``.
@@ -129,6 +164,39 @@ def _pqdownheap(heap, heap_len, k):
             break
         heap[k] = c
         k = j
+    heap[k] = v
+
+
+@njit(cache=True, nogil=True)
+def _pqdownheap_bottom_up(heap, heap_len):
+    """``_pqdownheap(heap, heap_len, 1)`` for a root that was the heap's last node.
+
+    Such a node usually sinks to the bottom, so the hole goes down the path of smaller
+    children first (no comparison with the node on the way) and the node then climbs back
+    over the children not smaller than it.  The path does not depend on the node and the
+    children on it only grow, so the node lands where ``_pqdownheap`` puts it: above the
+    first child whose key is greater than or equal to its own.
+    """
+    last = np.uint64(heap_len)
+    v = heap[1]
+    key = v >> 10
+    k = np.uint64(1)
+    while True:
+        j = k << np.uint64(1)
+        if j > last:
+            break
+        c = heap[j]
+        r = heap[j + np.uint64(1)]
+        right = (r >> 10) <= (c >> 10)
+        j |= np.uint64(right)
+        heap[k] = r if right else c
+        k = j
+    while k > np.uint64(1):
+        up = heap[k >> np.uint64(1)]
+        if (up >> 10) < key:
+            break
+        heap[k] = up
+        k >>= np.uint64(1)
     heap[k] = v
 
 
@@ -173,7 +241,7 @@ def _build_tree(freq, length, dad, heap, order, bl_count, elems, stree, has_stre
         heap[1] = heap[heap_len]
         heap[heap_len] = _HEAP_TOP
         heap_len -= 1
-        _pqdownheap(heap, heap_len, 1)
+        _pqdownheap_bottom_up(heap, heap_len)
         b = heap[1]
         order[n_order] = a & 1023
         order[n_order + 1] = b & 1023
@@ -344,7 +412,7 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
     changing anything, at the first step whose outcome could depend on a byte at or beyond
     ``known``, and returns 0.  Otherwise it finishes the stream and returns the deflate
     length in bytes.  Hash heads written in prefix mode go to ``head_x``, in pair mode to
-    ``head_p``; each entry is ``generation << 32 | position`` and entries of an older
+    ``head_p``; each entry is the ``int32`` ``generation << 16 | position`` and entries of an older
     generation read as empty, so a new text or pair needs no clearing.  Pair-mode writes that overwrite a prefix ``prev``
     slot are logged in ``undo`` for the caller to roll back.
     """
@@ -373,11 +441,11 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
                 break
             h = ((np.int64(win[p]) << 10) ^ (np.int64(win[p + 1]) << 5) ^ np.int64(win[p + 2])) & _WMASK
             e = head_p[h]
-            if (e >> 32) == pgen:
+            if (e >> _GEN_SHIFT) == pgen:
                 hash_head = e & _WMASK_POS
             else:
                 e = head_x[h]
-                if (e >> 32) == xgen:
+                if (e >> _GEN_SHIFT) == xgen:
                     hash_head = e & _WMASK_POS
         prev_length = match_length
         prev_match = match_start
@@ -394,22 +462,31 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
                 lim = _MAX_MATCH
             b0 = win[p]
             b1 = win[p + 1]
+            # zlib's order: the bytes at the current best length's end first (most
+            # candidates fail there), then bytes 0 and 1
+            se1 = win[np.uint64(p + best - 1)]
+            se = win[np.uint64(p + best)]
             cur = hash_head
             opened = False
             while True:
                 # unsigned indices: no negative-index fix-ups in the hottest loop
                 uc = np.uint64(cur)
-                if win[uc] == b0 and win[uc + np.uint64(1)] == b1 and (
+                if (
                     best >= lim
-                    or (
-                        win[np.uint64(cur + best)] == win[np.uint64(p + best)]
-                        and win[np.uint64(cur + best - 1)] == win[np.uint64(p + best - 1)]
-                    )
-                ):
-                    # bytes 2 are equal: same hash, same bytes 0 and 1
+                    or (win[uc + np.uint64(best)] == se and win[uc + np.uint64(best - 1)] == se1)
+                ) and win[uc] == b0 and win[uc + np.uint64(1)] == b1:
+                    # bytes 2 are equal: same hash, same bytes 0 and 1; then 8 bytes at a time
                     i = 3
-                    while i < lim and win[np.uint64(cur + i)] == win[np.uint64(p + i)]:
-                        i += 1
+                    while True:
+                        if i + 8 > lim:
+                            while i < lim and win[np.uint64(cur + i)] == win[np.uint64(p + i)]:
+                                i += 1
+                            break
+                        diff = _load64(win, cur + i) ^ _load64(win, p + i)
+                        if diff != 0:
+                            i += np.int64(_cttz(diff) >> np.uint64(3))
+                            break
+                        i += 8
                     if i == lim and lim < _MAX_MATCH:
                         opened = True
                         break
@@ -418,6 +495,9 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
                         best = i
                         if i >= nice:
                             break
+                        if best < lim:
+                            se1 = win[np.uint64(p + best - 1)]
+                            se = win[np.uint64(p + best)]
                 cur = prev[np.uint64(cur & _WMASK)]
                 if cur <= limit:
                     break
@@ -441,9 +521,9 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
                 n_undo += 1
             prev[slot] = hash_head
             if prefix:
-                head_x[h] = (xgen << 32) | p
+                head_x[h] = (xgen << _GEN_SHIFT) | p
             else:
-                head_p[h] = (pgen << 32) | p
+                head_p[h] = (pgen << _GEN_SHIFT) | p
         match_start = new_start
         match_length = new_length
         if emit:
@@ -452,22 +532,25 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
             symbols += 1
             end = p + prev_length - 1
             q = p + 1
-            while q < end and q <= max_insert:
-                hq = ((np.int64(win[q]) << 10) ^ (np.int64(win[q + 1]) << 5) ^ np.int64(win[q + 2])) & _WMASK
-                slot = q & _WMASK
+            stop = end if end <= max_insert + 1 else max_insert + 1
+            # zlib's rolling hash: shifting by 5 per byte pushes the oldest byte out of the mask
+            hq = (np.uint64(win[np.uint64(q)]) << np.uint64(5)) ^ np.uint64(win[np.uint64(q + 1)])
+            while q < stop:
+                hq = ((hq << np.uint64(5)) ^ np.uint64(win[np.uint64(q + 2)])) & np.uint64(_WMASK)
+                slot = np.uint64(q & _WMASK)
                 ex = head_x[hq]
-                head = ex & _WMASK_POS if (ex >> 32) == xgen else 0
+                head = ex & _WMASK_POS if (ex >> _GEN_SHIFT) == xgen else 0
                 if prefix:
-                    head_x[hq] = (xgen << 32) | q
+                    head_x[hq] = (xgen << _GEN_SHIFT) | q
                 else:
                     if q > _WMASK:
                         undo[n_undo, 0] = slot
                         undo[n_undo, 1] = prev[slot]
                         n_undo += 1
                     ep = head_p[hq]
-                    if (ep >> 32) == pgen:
+                    if (ep >> _GEN_SHIFT) == pgen:
                         head = ep & _WMASK_POS
-                    head_p[hq] = (pgen << 32) | q
+                    head_p[hq] = (pgen << _GEN_SHIFT) | q
                 prev[slot] = head
                 q += 1
             available = 0
@@ -512,8 +595,8 @@ def _workspace():
     st = np.zeros(_N_STATE, dtype=np.int64)
     tw = np.zeros((_N_TREE_ROWS, _HEAP_SIZE + 2), dtype=np.int64)
     acc = np.zeros(2, dtype=np.int64)
-    head_x = np.zeros(32768, dtype=np.int64)
-    head_p = np.zeros(32768, dtype=np.int64)
+    head_x = np.zeros(32768, dtype=np.int32)  # 128 KiB each: both stay in L2 with the window
+    head_p = np.zeros(32768, dtype=np.int32)
     prev = np.zeros(32768, dtype=np.int32)
     undo = np.zeros((MAX_INPUT + 1, 2), dtype=np.int64)
     return win, st, tw, acc, head_x, head_p, prev, undo
@@ -522,7 +605,7 @@ def _workspace():
 @njit(cache=True, nogil=True)
 def _next_generation(st, slot, heads):
     """Start a new generation of hash heads; on counter overflow clear them instead."""
-    if st[slot] >= 2147483646:
+    if st[slot] >= _MAX_GEN:
         heads[:] = 0
         st[slot] = 0
     st[slot] += 1
@@ -542,42 +625,81 @@ def _start_text(st, tw, head_x):
     _reset_block(tw)
 
 
+@intrinsic
+def _fetch_add(typingctx, counter, delta):
+    """Atomically add ``delta`` to ``counter[0]``; returns the value before (LLVM ``atomicrmw``)."""
+    sig = types.int64(counter, delta)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        value = context.cast(builder, args[1], signature.args[1], types.int64)
+        return builder.atomic_rmw("add", ary.data, value, "seq_cst")
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True)
-def _single_lengths(data, offsets, lo, hi, out):
+def _single_lengths(data, offsets, lo, hi, step, counter, out):
+    """``out[i]`` for texts ``lo <= i < hi``; a non-empty ``counter`` shares them out as in ``_pair_cells``."""
     win, st, tw, acc, head_x, head_p, prev, undo = _workspace()
-    for i in range(lo, hi):
+    dynamic = counter.shape[0] > 0
+    i = lo
+    i_end = lo if dynamic else hi  # dynamic: nothing in hand until the first take
+    while True:
+        if i == i_end:
+            if not dynamic:
+                break
+            i = _fetch_add(counter, step)
+            if i >= hi:
+                break
+            i_end = min(i + step, hi)
         a = offsets[i]
         n = offsets[i + 1] - a
         if n > MAX_INPUT:
             out[i] = -1
-            continue
-        win[:n] = data[a : a + n]
-        win[n : n + _PAD] = 0
-        _start_text(st, tw, head_x)
-        _next_generation(st, _S_PGEN, head_p)
-        out[i] = _parse(win, n, n + _PAD, st, tw, acc, head_x, head_p, prev, undo) + GZIP_OVERHEAD
+        else:
+            win[:n] = data[a : a + n]
+            win[n : n + _PAD] = 0
+            _start_text(st, tw, head_x)
+            _next_generation(st, _S_PGEN, head_p)
+            out[i] = _parse(win, n, n + _PAD, st, tw, acc, head_x, head_p, prev, undo) + GZIP_OVERHEAD
+        i += 1
 
 
 @njit(cache=True, nogil=True)
-def _pair_cells(xdata, xoff, ydata, yoff, cols, items, lo, hi, out):
-    """Fill ``out[i, c] = C(x_i + b" " + y_j)`` for the work items ``lo <= t < hi``.
+def _pair_cells(xdata, xoff, ydata, yoff, cols, items, lo, hi, step, counter, out):
+    """Fill ``out[i, c] = C(x_i + b" " + y_j)`` for work items.
 
     ``items[t] = (i, c0, c1)`` covers the cells ``c0 <= c < c1`` of row ``i``; the training
     text of cell ``c`` is ``j = cols[i, c]`` when ``cols`` has columns (candidate lists), else
-    ``j = c``.  Consecutive items of one row share the parse of ``x_i``.
+    ``j = c``.  Consecutive items of one row share the parse of ``x_i``.  With an empty
+    ``counter`` (serial callers) the items ``lo <= t < hi`` are done in order; otherwise the caller's workers
+    share ``counter`` and each takes the next ``step`` items until none are left (dynamic
+    scheduling: no thread idles while another still holds a long queue).
     """
     win, st, tw, acc, head_x, head_p, prev, undo = _workspace()
     indexed = cols.shape[1] > 0
+    dynamic = counter.shape[0] > 0
     saved_state = np.zeros(_N_STATE, dtype=np.int64)
     saved_lfreq = np.zeros(_L_CODES, dtype=np.int64)
     saved_dfreq = np.zeros(_D_CODES, dtype=np.int64)
     lfreq = tw[_T_LFREQ]
     dfreq = tw[_T_DFREQ]
     parsed = -1
-    for t in range(lo, hi):
+    t = lo
+    t_end = lo if dynamic else hi  # dynamic: nothing in hand until the first take
+    while True:
+        if t == t_end:
+            if not dynamic:
+                break
+            t = _fetch_add(counter, step)
+            if t >= hi:
+                break
+            t_end = min(t + step, hi)
         i = items[t, 0]
         c0 = items[t, 1]
         c1 = items[t, 2]
+        t += 1
         a = xoff[i]
         nx = xoff[i + 1] - a
         if nx + 1 > MAX_INPUT:
@@ -623,17 +745,21 @@ def gzip_lengths(data, offsets):
     """
     n = offsets.shape[0] - 1
     out = np.empty(n, dtype=np.int64)
-    _single_lengths(data, offsets, 0, n, out)
+    _single_lengths(data, offsets, 0, n, 1, np.zeros(0, dtype=np.int64), out)
     return out
 
 
+_TEXTS_PER_TAKE = 16  # texts a worker of gzip_lengths_parallel takes at a time
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def gzip_lengths_parallel(data, offsets, n_chunks):
-    """Same as :func:`gzip_lengths`, texts split into ``n_chunks`` parallel chunks."""
+def gzip_lengths_parallel(data, offsets, n_workers):
+    """Same as :func:`gzip_lengths`, texts shared out to ``n_workers`` parallel workers."""
     n = offsets.shape[0] - 1
     out = np.empty(n, dtype=np.int64)
-    for c in prange(n_chunks):
-        _single_lengths(data, offsets, c * n // n_chunks, (c + 1) * n // n_chunks, out)
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):
+        _single_lengths(data, offsets, 0, n, _TEXTS_PER_TAKE, counter, out)
     return out
 
 
@@ -643,15 +769,19 @@ def gzip_pair_cells(xdata, xoff, ydata, yoff, cols, items, out):
 
     Pairs longer than ``MAX_INPUT`` bytes get ``-1``.
     """
-    _pair_cells(xdata, xoff, ydata, yoff, cols, items, 0, items.shape[0], out)
+    _pair_cells(xdata, xoff, ydata, yoff, cols, items, 0, items.shape[0], 1, np.zeros(0, dtype=np.int64), out)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def gzip_pair_cells_parallel(xdata, xoff, ydata, yoff, cols, items, n_chunks, out):
-    """Same as :func:`gzip_pair_cells`, the items split into ``n_chunks`` parallel chunks."""
-    n = items.shape[0]
-    for c in prange(n_chunks):
-        _pair_cells(xdata, xoff, ydata, yoff, cols, items, c * n // n_chunks, (c + 1) * n // n_chunks, out)
+def gzip_pair_cells_parallel(xdata, xoff, ydata, yoff, cols, items, n_workers, out):
+    """Same as :func:`gzip_pair_cells` with ``n_workers`` parallel workers.
+
+    The workers take the items one at a time from a shared counter, so they all finish
+    within about one item of each other whatever the items cost.
+    """
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):
+        _pair_cells(xdata, xoff, ydata, yoff, cols, items, 0, items.shape[0], 1, counter, out)
 
 
 @njit(cache=True, nogil=True)
@@ -676,18 +806,19 @@ def gzip_pair_lengths(xdata, xoff, ydata, yoff):
     n_x, n_y = xoff.shape[0] - 1, yoff.shape[0] - 1
     out = np.empty((n_x, n_y), dtype=np.int64)
     items = _row_items(n_x, n_y)
-    _pair_cells(xdata, xoff, ydata, yoff, _NO_COLS, items, 0, n_x, out)
+    _pair_cells(xdata, xoff, ydata, yoff, _NO_COLS, items, 0, n_x, 1, np.zeros(0, dtype=np.int64), out)
     return out
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def gzip_pair_lengths_parallel(xdata, xoff, ydata, yoff, n_chunks):
-    """Same as :func:`gzip_pair_lengths`, rows split into ``n_chunks`` parallel chunks."""
+def gzip_pair_lengths_parallel(xdata, xoff, ydata, yoff, n_workers):
+    """Same as :func:`gzip_pair_lengths`, rows shared out to ``n_workers`` parallel workers."""
     n_x, n_y = xoff.shape[0] - 1, yoff.shape[0] - 1
     out = np.empty((n_x, n_y), dtype=np.int64)
     items = _row_items(n_x, n_y)
-    for c in prange(n_chunks):
-        _pair_cells(xdata, xoff, ydata, yoff, _NO_COLS, items, c * n_x // n_chunks, (c + 1) * n_x // n_chunks, out)
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):
+        _pair_cells(xdata, xoff, ydata, yoff, _NO_COLS, items, 0, n_x, 1, counter, out)
     return out
 
 

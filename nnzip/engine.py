@@ -103,7 +103,7 @@ def _lengths(comp: Compressor, texts: list[bytes], n_jobs: int) -> np.ndarray:
             out = _kernels.gzip_lengths(data, offsets)
         else:
             with _numba_threads(n_jobs):
-                out = _kernels.gzip_lengths_parallel(data, offsets, min(len(texts), 4 * n_jobs))
+                out = _kernels.gzip_lengths_parallel(data, offsets, n_jobs)
         out[out >= 0] += comp.kernel_offset
         for i in np.flatnonzero(out < 0):  # longer than the kernel's exact range: zlib itself
             out[i] = checked_length(comp, texts[i])
@@ -161,13 +161,16 @@ _NO_COLS = np.zeros((0, 0), dtype=np.int64)
 def _work_items(n_rows: int, n_cols: int, n_jobs: int) -> np.ndarray:
     """Kernel work items ``(row, first column, end column)``.
 
-    One item per row; when there are too few rows to keep every thread busy (a single
-    query, say), rows are cut into column ranges. Each piece parses its query text once,
+    One item per row on one thread. With several, rows are cut into column ranges of
+    16 to 512 cells, about 64 items per thread in all: the kernel's workers take items
+    from a shared counter, so all of them finish within one small item of each other,
+    a single query included. A worker parses a query text once per row it works on,
     which is small next to the pairs it then computes.
     """
-    pieces = 1
-    if n_jobs > 1 and n_rows < 8 * n_jobs:
-        pieces = max(1, min(-(-8 * n_jobs // n_rows), n_cols // 64))
+    size = n_cols
+    if n_jobs > 1:
+        size = max(16, min(512, n_rows * n_cols // (64 * n_jobs)))
+    pieces = max(1, -(-n_cols // max(1, size)))
     bounds = [c * n_cols // pieces for c in range(pieces + 1)]
     items = np.empty((n_rows * pieces, 3), dtype=np.int64)
     items[:, 0] = np.repeat(np.arange(n_rows), pieces)
@@ -191,8 +194,8 @@ def _pair_block(comp: Compressor, xs: list[bytes], ys: _Side, n_jobs: int, cols:
             _kernels.gzip_pair_cells(xd, xo, ys.data, ys.offsets, kcols, items, out)
         else:
             with _numba_threads(n_jobs):
-                chunks = min(len(items), 4 * n_jobs)
-                _kernels.gzip_pair_cells_parallel(xd, xo, ys.data, ys.offsets, kcols, items, chunks, out)
+                workers = min(len(items), n_jobs)
+                _kernels.gzip_pair_cells_parallel(xd, xo, ys.data, ys.offsets, kcols, items, workers, out)
         out[out >= 0] += comp.kernel_offset
         for i, c in np.argwhere(out < 0):  # pairs past the kernel's exact range: zlib itself
             j = c if cols is None else cols[i, c]

@@ -304,7 +304,9 @@ def test_single_query_is_split_across_threads():
     items = engine._work_items(1, 5000, 2)
     assert len(items) >= 8 and (items[:, 0] == 0).all()
     assert items[0, 1] == 0 and items[-1, 2] == 5000 and (items[1:, 1] == items[:-1, 2]).all()
-    assert len(engine._work_items(100, 5000, 2)) == 100
+    assert len(engine._work_items(100, 5000, 1)) == 100  # one thread: whole rows
+    many = engine._work_items(100, 5000, 2)  # several: small column ranges for dynamic sharing
+    assert (many[:, 2] - many[:, 1]).max() <= 512 and np.bincount(many[:, 0]).min() > 1
     Y = [f"training text {j} " * (j % 5 + 1) for j in range(300)]
     one = nnzip.pairwise_compressed_len(["a single query text"], Y, n_jobs=2)
     assert one.tolist() == [[gz(f"a single query text {y}".encode()) for y in Y]]

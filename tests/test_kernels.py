@@ -172,11 +172,19 @@ def test_repeated_pairs_do_not_leak_state():
 
 def test_generation_counter_overflow_clears_heads():
     st_ = np.zeros(K._N_STATE, dtype=np.int64)
-    heads = np.full(32768, 7, dtype=np.int64)
-    st_[K._S_PGEN] = 2147483646
+    heads = np.full(32768, 7, dtype=np.int32)
+    st_[K._S_PGEN] = K._MAX_GEN
     K._next_generation(st_, K._S_PGEN, heads)
     assert st_[K._S_PGEN] == 1
     assert not heads.any()
+
+
+def test_pairs_past_the_generation_limit_stay_exact():
+    """One workspace through more pairs than there are hash-head generations."""
+    X = [b"abc def abc 12"]
+    Y = [f"{j} abc {j % 7} def {j * 31 % 1000}".encode() for j in range(K._MAX_GEN + 300)]
+    got = kernel_pairs(X, Y)
+    np.testing.assert_array_equal(got[0], [expected_pair(X[0], y) for y in Y])
 
 
 def read_texts(path, n):
@@ -239,3 +247,21 @@ def test_stable_top_k_equals_stable_argsort(rows, k):
     expected_i = np.argsort(dist, axis=1, kind="stable")[:, :k]
     np.testing.assert_array_equal(got_i, expected_i)
     np.testing.assert_array_equal(got_d, np.take_along_axis(dist, expected_i, axis=1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 4), st.integers(0, 2)), min_size=2, max_size=120))
+def test_bottom_up_downheap_equals_zlib_downheap(keys):
+    """After zlib's pqremove the bottom-up sift leaves the heap exactly as pqdownheap does (ties included)."""
+    n = len(keys)
+    heap = np.full(n + 2, K._HEAP_TOP, dtype=np.int64)
+    for i, (freq, depth) in enumerate(keys):
+        heap[i + 1] = (freq << 16) | (depth << 10) | i
+    for k in range(n // 2, 0, -1):
+        K._pqdownheap(heap, n, k)
+    heap[1] = heap[n]
+    heap[n] = K._HEAP_TOP
+    want, got = heap.copy(), heap.copy()
+    K._pqdownheap(want, n - 1, 1)
+    K._pqdownheap_bottom_up(got, n - 1)
+    np.testing.assert_array_equal(got, want)

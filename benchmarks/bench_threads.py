@@ -1,0 +1,78 @@
+"""Thread scaling of the gzip kernel: one thread against two on the same calls, side by side.
+
+    NNZIP_DATA_DIR=../shared/data python benchmarks/bench_threads.py
+
+* a 20 x 1,000 call on AG News test texts (the texts of ``bench_ncd.py``);
+* a 5 x 250 call on 20 Newsgroups test texts (long);
+* one R8 query against five copies of R8's training set (27,425 texts), as a
+  ``pairwise_compressed_len`` call (which encodes and packs the 27,425 texts on every call,
+  one thread) and as ``predict`` of a fitted ``NCDKNeighborsClassifier`` (packed once, at fit).
+
+Each call runs with ``n_jobs=1`` and ``n_jobs=2`` alternately, ``--repeat`` times; the best
+time of each is kept and their ratio printed.  Results are checked equal between the two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+import nnzip
+from nnzip.data import load_local
+
+from bench_ncd import read_texts
+
+
+def best_times(X, Y, repeat: int) -> tuple[float, float]:
+    ref = nnzip.pairwise_compressed_len(X, Y, n_jobs=1)
+    assert (nnzip.pairwise_compressed_len(X, Y, n_jobs=2) == ref).all()
+    best = {1: np.inf, 2: np.inf}
+    for _ in range(repeat):
+        for jobs in (1, 2):
+            start = time.perf_counter()
+            nnzip.pairwise_compressed_len(X, Y, n_jobs=jobs)
+            best[jobs] = min(best[jobs], time.perf_counter() - start)
+    return best[1], best[2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=os.environ.get("NNZIP_DATA_DIR"))
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    if not args.data_dir:
+        parser.error("set NNZIP_DATA_DIR or pass --data-dir")
+    data = Path(args.data_dir)
+    nnzip.warmup()
+    ag = read_texts(data / "partial/ag_news/test.tsv.gz")
+    news = read_texts(data / "20news/test.tsv.gz", 2000)
+    r8 = load_local("r8")
+    calls = {
+        "AG News 20 x 1,000": (ag[:20], ag[1000:2000]),
+        "20news 5 x 250": (news[:5], news[1000:1250]),
+        "one R8 query x 27,425": (r8.X_test[:1], r8.X_train * 5),
+    }
+    for name, (X, Y) in calls.items():
+        t1, t2 = best_times(X, Y, args.repeat)
+        n = len(X) * len(Y)
+        print(f"{name}: 1 thread {t1 * 1e3:.1f} ms ({t1 / n * 1e6:.2f} us/pair), "
+              f"2 threads {t2 * 1e3:.1f} ms, {t1 / t2:.2f}x", flush=True)
+    clf = nnzip.NCDKNeighborsClassifier(n_jobs=-1).fit(r8.X_train * 5, r8.y_train * 5)
+    query = r8.X_test[:1]
+    best = {1: np.inf, 2: np.inf}
+    for _ in range(args.repeat):
+        for jobs in (1, 2):
+            clf.set_params(n_jobs=jobs)
+            start = time.perf_counter()
+            clf.predict(query)
+            best[jobs] = min(best[jobs], time.perf_counter() - start)
+    print(f"predict of one R8 query, fitted on 27,425 texts: 1 thread {best[1] * 1e3:.1f} ms, "
+          f"2 threads {best[2] * 1e3:.1f} ms, {best[1] / best[2]:.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
