@@ -34,6 +34,7 @@ import numpy as np
 
 import nnzip
 import profile_kernel
+from profile_kernel import best_of
 from nnzip.compressors import pack
 from nnzip.evaluate import machine as machine_info
 
@@ -108,15 +109,6 @@ C_COPY = "(e) copy-prefix in C: deflateCopy + deflate(y) per pair"
 def read_texts(path: Path, n: int | None = None) -> list[str]:
     lines = gzip.open(path, "rt", encoding="utf-8").read().split("\n")[:-1]
     return [line.split("\t", 1)[1] for line in lines[:n]]
-
-
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def paper_loop(X: list[str], Y: list[str]) -> np.ndarray:

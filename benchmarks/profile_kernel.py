@@ -74,14 +74,19 @@ def _replay(lf, df, part):
     return total
 
 
-def best(fn, repeat):
-    fn()
+def best_of(fn, repeat: int) -> float:
+    """Best wall time of ``repeat`` calls (bench_ncd.py times its rows with this too)."""
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def best(fn, repeat):
+    fn()  # compile and warm the caches first
+    return best_of(fn, repeat)
 
 
 def profile(name, X, Y, repeat):

@@ -638,6 +638,13 @@ def _fetch_add(typingctx, counter, delta):
     return sig, codegen
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _take(counter, step, hi):
+    """The next ``step`` work items ``[t, t_end)`` from the shared ``counter``; ``t >= hi`` when none are left."""
+    t = _fetch_add(counter, step)
+    return t, min(t + step, hi)
+
+
 @njit(cache=True, nogil=True)
 def _single_lengths(data, offsets, lo, hi, step, counter, out):
     """``out[i]`` for texts ``lo <= i < hi``; a non-empty ``counter`` shares them out as in ``_pair_cells``."""
@@ -649,10 +656,9 @@ def _single_lengths(data, offsets, lo, hi, step, counter, out):
         if i == i_end:
             if not dynamic:
                 break
-            i = _fetch_add(counter, step)
+            i, i_end = _take(counter, step, hi)
             if i >= hi:
                 break
-            i_end = min(i + step, hi)
         a = offsets[i]
         n = offsets[i + 1] - a
         if n > MAX_INPUT:
@@ -692,10 +698,9 @@ def _pair_cells(xdata, xoff, ydata, yoff, cols, items, lo, hi, step, counter, ou
         if t == t_end:
             if not dynamic:
                 break
-            t = _fetch_add(counter, step)
+            t, t_end = _take(counter, step, hi)
             if t >= hi:
                 break
-            t_end = min(t + step, hi)
         i = items[t, 0]
         c0 = items[t, 1]
         c1 = items[t, 2]
