@@ -640,7 +640,10 @@ def _fetch_add(typingctx, counter, delta):
 
 @njit(cache=True, nogil=True, inline="always")
 def _take(counter, step, hi):
-    """The next ``step`` work items ``[t, t_end)`` from the shared ``counter``; ``t >= hi`` when none are left."""
+    """The next ``step`` work items ``[t, t_end)`` from the shared ``counter``; ``t >= hi`` when none
+    are left, and at once for a serial caller (empty ``counter``: it held all its items from the start)."""
+    if counter.shape[0] == 0:
+        return hi, hi
     t = _fetch_add(counter, step)
     return t, min(t + step, hi)
 
@@ -649,13 +652,9 @@ def _take(counter, step, hi):
 def _single_lengths(data, offsets, lo, hi, step, counter, out):
     """``out[i]`` for texts ``lo <= i < hi``; a non-empty ``counter`` shares them out as in ``_pair_cells``."""
     win, st, tw, acc, head_x, head_p, prev, undo = _workspace()
-    dynamic = counter.shape[0] > 0
-    i = lo
-    i_end = lo if dynamic else hi  # dynamic: nothing in hand until the first take
+    i, i_end = (lo, lo) if counter.shape[0] > 0 else (lo, hi)  # shared: nothing in hand until the first take
     while True:
         if i == i_end:
-            if not dynamic:
-                break
             i, i_end = _take(counter, step, hi)
             if i >= hi:
                 break
@@ -685,19 +684,15 @@ def _pair_cells(xdata, xoff, ydata, yoff, cols, items, lo, hi, step, counter, ou
     """
     win, st, tw, acc, head_x, head_p, prev, undo = _workspace()
     indexed = cols.shape[1] > 0
-    dynamic = counter.shape[0] > 0
     saved_state = np.zeros(_N_STATE, dtype=np.int64)
     saved_lfreq = np.zeros(_L_CODES, dtype=np.int64)
     saved_dfreq = np.zeros(_D_CODES, dtype=np.int64)
     lfreq = tw[_T_LFREQ]
     dfreq = tw[_T_DFREQ]
     parsed = -1
-    t = lo
-    t_end = lo if dynamic else hi  # dynamic: nothing in hand until the first take
+    t, t_end = (lo, lo) if counter.shape[0] > 0 else (lo, hi)  # shared: nothing in hand until the first take
     while True:
         if t == t_end:
-            if not dynamic:
-                break
             t, t_end = _take(counter, step, hi)
             if t >= hi:
                 break
