@@ -138,6 +138,16 @@ def _cttz(typingctx, x):
     return sig, codegen
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _smaller_child(heap, j):
+    """Index and node of the smaller of the children ``j`` and ``j + 1`` (the right one on equal
+    keys, as zlib's ``smaller()``)."""
+    c = heap[j]
+    r = heap[j + np.uint64(1)]
+    right = (r >> 10) <= (c >> 10)
+    return j | np.uint64(right), (r if right else c)
+
+
 @njit(cache=True, nogil=True)
 def _pqdownheap(heap, heap_len, k):
     """zlib's ``pqdownheap`` on packed nodes ``freq << 16 | depth << 10 | node``.
@@ -155,11 +165,7 @@ def _pqdownheap(heap, heap_len, k):
         j = k << np.uint64(1)
         if j > last:
             break
-        c = heap[j]
-        r = heap[j + np.uint64(1)]
-        right = (r >> 10) <= (c >> 10)
-        j |= np.uint64(right)
-        c = r if right else c
+        j, c = _smaller_child(heap, j)
         if key <= (c >> 10):
             break
         heap[k] = c
@@ -185,11 +191,7 @@ def _pqdownheap_bottom_up(heap, heap_len):
         j = k << np.uint64(1)
         if j > last:
             break
-        c = heap[j]
-        r = heap[j + np.uint64(1)]
-        right = (r >> 10) <= (c >> 10)
-        j |= np.uint64(right)
-        heap[k] = r if right else c
+        j, heap[k] = _smaller_child(heap, j)
         k = j
     while k > np.uint64(1):
         up = heap[k >> np.uint64(1)]
