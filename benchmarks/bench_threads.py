@@ -14,17 +14,14 @@ time of each is kept and their ratio printed.  Results are checked equal between
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 
 import nnzip
 from nnzip.data import load_local
 
-from bench_ncd import read_texts
+from profile_kernel import data_args
 
 
 def best_times(X, Y, repeat: int) -> tuple[float, float]:
@@ -40,16 +37,8 @@ def best_times(X, Y, repeat: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=os.environ.get("NNZIP_DATA_DIR"))
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    if not args.data_dir:
-        parser.error("set NNZIP_DATA_DIR or pass --data-dir")
-    data = Path(args.data_dir)
+    args, ag, news = data_args(__doc__)
     nnzip.warmup()
-    ag = read_texts(data / "partial/ag_news/test.tsv.gz")
-    news = read_texts(data / "20news/test.tsv.gz", 2000)
     r8 = load_local("r8")
     calls = {
         "AG News 20 x 1,000": (ag[:20], ag[1000:2000]),

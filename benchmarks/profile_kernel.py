@@ -122,8 +122,10 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def data_args(doc: str) -> tuple[argparse.Namespace, list[str], list[str]]:
+    """Options ``--data-dir`` (default ``$NNZIP_DATA_DIR``) and ``--repeat``, and the AG News and
+    20news test texts the kernel benchmarks time (bench_threads.py uses this too)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get("NNZIP_DATA_DIR"))
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
@@ -132,8 +134,11 @@ def main() -> None:
     from bench_ncd import read_texts  # bench_ncd imports this module: not at the top
 
     data = Path(args.data_dir)
-    ag = read_texts(data / "partial/ag_news/test.tsv.gz")
-    news = read_texts(data / "20news/test.tsv.gz", 2000)
+    return args, read_texts(data / "partial/ag_news/test.tsv.gz"), read_texts(data / "20news/test.tsv.gz", 2000)
+
+
+def main() -> None:
+    args, ag, news = data_args(__doc__)
     rows = [profile("AG News 20 x 1,000", ag[:20], ag[1000:2000], args.repeat),
             profile("20news 5 x 250", news[:5], news[1000:1250], args.repeat)]
     print(table(rows))
