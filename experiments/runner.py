@@ -241,7 +241,8 @@ class Runner:
         self.argv = argv if argv is not None else sys.argv
         self.computed = 0
 
-    def _limit(self, dataset: str) -> int | None:
+    def test_limit(self, dataset: str) -> int | None:
+        """Test subsample size of a dataset: the quick-mode override, else the config's (None: all items)."""
         if self.limit_test is not None:
             return self.limit_test
         return self.cfg.limit_test_for.get(dataset, self.cfg.limit_test)
@@ -254,7 +255,7 @@ class Runner:
         """Everything that changes a run's result: the unit (dataset, model, variant, shots, seed,
         compressor, duplicates rule), the test subsample size actually used and the config's
         model parameters. Worker counts and cache folders change no result and are left out."""
-        return {**spec, "limit_test": self._limit(spec["dataset"]), "model_params": self.model_params(spec["model"], spec["dataset"])}
+        return {**spec, "limit_test": self.test_limit(spec["dataset"]), "model_params": self.model_params(spec["model"], spec["dataset"])}
 
     def _path(self, spec: dict) -> Path:
         key = hashlib.sha256(json.dumps(self.key_spec(spec), sort_keys=True).encode()).hexdigest()[:16]
@@ -266,7 +267,7 @@ class Runner:
             "experiment": self.cfg.name,
             **spec,
             **result,
-            "limit_test": self._limit(spec["dataset"]),
+            "limit_test": self.test_limit(spec["dataset"]),
             "argv": self.argv,
             "date": datetime.date.today().isoformat(),
             "machine": machine(),
@@ -323,7 +324,7 @@ class Runner:
                 self._write(spec, {"status": "not run", "reason": reason})
 
     def _dataset(self, dataset: str, shots: int | None, seed: int) -> Dataset:
-        return _train_test(self.cfg, dataset, self._limit(dataset), shots, seed)
+        return _train_test(self.cfg, dataset, self.test_limit(dataset), shots, seed)
 
     def _score(self, ds: Dataset, pred, neighbor_labels: np.ndarray | None = None) -> dict:
         """Figures of one run; with ``remove_duplicates``, on the test items whose text is not in the

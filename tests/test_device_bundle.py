@@ -50,3 +50,53 @@ def test_unpack_makes_data_files_and_an_offline_hub_entry(tmp_path, tiny_encoder
     # HF_HOME=out/hf on the GPU machine; huggingface_hub reads it at import, so name the folder here
     model = transformers.AutoModel.from_pretrained(_hf.MINILM, cache_dir=tmp_path / "out" / "hf" / "hub")
     assert model.config.hidden_size == 32  # the tiny encoder, not the real MiniLM
+
+
+CONFIG = """
+datasets = ["toy"]
+models = ["transformer"]
+limit_test = 3
+model_params.transformer = {{ model_name = "{minilm}" }}
+model_params_for.transformer = {{ toy = {{ max_length = 16 }} }}
+"""
+
+
+def write_dataset(root, train, test):
+    for split, rows in (("train", train), ("test", test)):
+        (root / "toy").mkdir(parents=True, exist_ok=True)
+        body = "".join(f"{label}\t{text}\n" for label, text in rows)
+        (root / "toy" / f"{split}.tsv.gz").write_bytes(gzip.compress(body.encode()))
+
+
+def test_pack_then_unpack_gives_the_runner_the_same_tokens(tmp_path, tokenizer, monkeypatch):
+    from experiments.runner import Runner, load_config
+
+    rows = [(f"c{i % 2}", f"text number {i} " + "with many more words in it " * (i % 4) * 5) for i in range(8)]
+    write_dataset(tmp_path / "data", rows, rows[2:])
+    monkeypatch.setenv("NNZIP_DATA_DIR", str(tmp_path / "data"))
+    config = tmp_path / "toy.toml"
+    config.write_text(CONFIG.format(minilm=_hf.MINILM))
+    device_bundle.pack(tmp_path / "bundle", [str(config)])
+    assert not (tmp_path / "bundle.part").exists()
+    device_bundle.unpack(tmp_path / "bundle", tmp_path / "out")
+
+    runner = Runner(load_config(config))
+    full = runner._dataset("toy", None, 0)
+    monkeypatch.setenv("NNZIP_DATA_DIR", str(tmp_path / "out" / "data"))
+    cut = runner._dataset("toy", None, 0)
+    # the runner's seeded subsample picks the same rows, and the model reads the same tokens
+    assert cut.y_train == full.y_train and cut.y_test == full.y_test and len(cut.X_test) == 3
+    for a, b in ((full.X_train, cut.X_train), (full.X_test, cut.X_test)):
+        assert tokenizer(a, truncation=True, max_length=16)["input_ids"] == tokenizer(b, truncation=True, max_length=16)["input_ids"]
+    assert sum(map(len, cut.X_train)) < sum(map(len, full.X_train))
+
+
+def test_pack_refuses_a_cut_that_makes_a_duplicate(tmp_path, tokenizer, monkeypatch):
+    shared = "the same long opening " * 20
+    write_dataset(tmp_path / "data", [("a", shared + "ending one"), ("b", "other")], [("a", shared + "ending two")])
+    monkeypatch.setenv("NNZIP_DATA_DIR", str(tmp_path / "data"))
+    config = tmp_path / "toy.toml"
+    config.write_text(CONFIG.format(minilm=_hf.MINILM))
+    with pytest.raises(SystemExit, match="cutting changed which test texts have duplicates"):
+        device_bundle.pack(tmp_path / "bundle", [str(config)])
+    assert not (tmp_path / "bundle").exists()
