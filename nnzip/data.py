@@ -203,14 +203,20 @@ def _rows_csv(content: str, path: Path) -> list[dict]:
              for k, v in row.items()} for row in rows]
 
 
+def _parse_json(text: str, path: Path, line: int | None = None):
+    """``json.loads``, its failures one :class:`InputError` naming the file (and the line of a JSON-lines file)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: line {line or exc.lineno} is not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        where = f"{path}: line {line} is" if line else f"{path}:"
+        raise InputError(f"{where} JSON nested too deeply") from None
+
+
 def _rows_jsonl(content: str, path: Path) -> list[dict]:
     if content.lstrip().startswith("["):  # a .json file holding one array of objects
-        try:
-            rows = json.loads(content)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: line {exc.lineno} is not valid JSON ({exc.msg})") from None
-        except RecursionError:
-            raise InputError(f"{path}: JSON nested too deeply") from None
+        rows = _parse_json(content, path)
         for n, row in enumerate(rows, 1):
             if not isinstance(row, dict):
                 raise InputError(f"{path}: item {n} of the JSON array is not an object")
@@ -219,12 +225,7 @@ def _rows_jsonl(content: str, path: Path) -> list[dict]:
     for n, line in enumerate(content.split("\n"), 1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: line {n} is not valid JSON ({exc.msg})") from None
-        except RecursionError:
-            raise InputError(f"{path}: line {n} is JSON nested too deeply") from None
+        row = _parse_json(line, path, n)
         if not isinstance(row, dict):
             raise InputError(f"{path}: line {n} is not a JSON object")
         rows.append(row)
