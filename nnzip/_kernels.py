@@ -98,10 +98,8 @@ _S_AVAILABLE = 3
 _S_BLOCK_START = 4
 _S_SYMBOLS = 5
 _S_BITS = 6
-_S_UNDO = 7
-_S_XGEN = 8
-_S_PGEN = 9
-_N_STATE = 10
+_S_XGEN = 7
+_N_STATE = 8
 
 # Rows of the tree workspace.
 _T_LFREQ, _T_LLEN, _T_LDAD, _T_DFREQ, _T_DLEN, _T_DDAD = 0, 1, 2, 3, 4, 5
@@ -406,21 +404,125 @@ def _reset_block(tw):
     lfreq[_END_BLOCK] = 1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _hash3(win, q):
+    """zlib's hash of the 3 bytes at ``q`` (its rolling ``UPDATE_HASH`` after three bytes)."""
+    return ((np.int64(win[q]) << 10) ^ (np.int64(win[q + 1]) << 5) ^ np.int64(win[q + 2])) & _WMASK
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _head(heads, gen, h):
+    """The position stored under hash ``h`` in generation ``gen``; 0 (zlib's NIL) if none."""
+    e = heads[h]
+    return e & _WMASK_POS if (e >> _GEN_SHIFT) == gen else 0
+
+
 @njit(cache=True, nogil=True)
-def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
+def _chain_text(win, lo, hi, heads, gen, chain):
+    """``chain[q]`` = the last position before ``q`` with the same hash, for ``lo <= q < hi``.
+
+    The positions are added to ``heads`` (generation ``gen``) in order, as zlib inserts them.
+    """
+    for q in range(lo, hi):
+        h = _hash3(win, q)
+        chain[q] = _head(heads, gen, h)
+        heads[h] = (gen << _GEN_SHIFT) | q
+
+
+@njit(cache=True, nogil=True)
+def _pair_chain(win, nx, n, ytab, b, heads, xgen, chain):
+    """``chain`` for the positions of ``x + b" " + y`` whose 3 bytes reach into ``y``.
+
+    ``chain[:nx - 1]`` (the positions inside ``x + b" "``) and ``heads`` (their last position per
+    hash, generation ``xgen``) come from the query; ``ytab[b:, 0]`` is ``y``'s own chain
+    (:func:`y_tables`). The two positions that straddle the separator come between the two.
+    """
+    base = nx + 1
+    last = n - 3  # zlib inserts positions up to strstart + lookahead - MIN_MATCH
+    h_sep = -1  # hash of position nx (the separator), -1 when not inserted
+    h_end = -1  # hash of position nx - 1 (x's last byte)
+    if nx >= 1 and nx - 1 <= last:
+        h_end = _hash3(win, nx - 1)
+        chain[nx - 1] = _head(heads, xgen, h_end)
+    if nx <= last:
+        h_sep = _hash3(win, nx)
+        chain[nx] = nx - 1 if h_sep == h_end else _head(heads, xgen, h_sep)
+    for q in range(base, last + 1):
+        link = ytab[b + q - base, 0]
+        if link >= 0:
+            chain[q] = base + link
+        else:
+            h = -1 - link
+            if h == h_sep:
+                chain[q] = nx
+            elif h == h_end:
+                chain[q] = nx - 1
+            else:
+                chain[q] = _head(heads, xgen, h)
+
+
+_GRAM_MAX = 8  # longest n-gram kept in the gram sets (one 8-byte load)
+_GRAM_BITS = 16  # bits per gram set: 8 KiB each
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gram_bit(win, q, k):
+    """Slot of the ``k`` bytes at ``q`` (``3 <= k <= 8``) in a gram set (a multiplicative hash)."""
+    g = _load64(win, q)
+    if k < 8:
+        g &= (np.uint64(1) << np.uint64(8 * k)) - np.uint64(1)
+    return (g * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - _GRAM_BITS)
+
+
+@njit(cache=True, nogil=True)
+def _x_grams(win, nx, grams):
+    """Fill ``grams[k - 3]`` with the ``k``-grams of ``win[:nx + 1]`` (``x + b" "``) for ``3 <= k <= 8``."""
+    grams[:] = 0
+    for k in range(3, _GRAM_MAX + 1):
+        row = grams[k - 3]
+        for q in range(nx + 2 - k):
+            s = _gram_bit(win, q, k)
+            row[s >> np.uint64(6)] |= np.uint64(1) << (s & np.uint64(63))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _x_stop(win, p, best, base, grams):
+    """Chain candidates below the returned position cannot beat a match of length ``best`` at ``p``.
+
+    A candidate ``q < base`` (in ``x + b" "``, which ends at ``base``) matches ``win[p:]`` for
+    ``L`` bytes of which ``min(L, base - q)`` lie inside ``x + b" "``. If the ``best + 1``
+    bytes at ``p`` occur nowhere in ``x + b" "`` (their gram bit is clear; a hash collision only
+    sets bits, so it can only keep a candidate), then for ``q < base - best`` we have
+    ``base - q > best`` and so ``L <= best``. Returns 0 (keep every candidate) otherwise.
+    """
+    k = best + 1
+    if k > _GRAM_MAX or k < 3:
+        return 0
+    s = _gram_bit(win, p, k)
+    if grams[k - 3, s >> np.uint64(6)] & (np.uint64(1) << (s & np.uint64(63))):
+        return 0
+    return base - best
+
+
+@njit(cache=True, nogil=True)
+def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, yb):
     """Run ``deflate_slow`` from the state in ``st`` over ``win[:n]``.
+
+    ``chain[p]`` holds, for every position ``p`` the parse may reach, the last earlier
+    position with the same hash (0, zlib's NIL, if none). zlib inserts every position up to
+    ``n - 3`` whatever the parse, so the chains are fixed before the parse starts and the
+    parse itself writes no hash table.
 
     In prefix mode (``known < n``) only ``win[:known]`` is fixed: the parse stops, without
     changing anything, at the first step whose outcome could depend on a byte at or beyond
     ``known``, and returns 0.  Otherwise it finishes the stream and returns the deflate
-    length in bytes.  Hash heads written in prefix mode go to ``head_x``, in pair mode to
-    ``head_p``; each entry is the ``int32`` ``generation << 16 | position`` and entries of an older
-    generation read as empty, so a new text or pair needs no clearing.  Pair-mode writes that overwrite a prefix ``prev``
-    slot are logged in ``undo`` for the caller to roll back.
+    length in bytes.
+
+    In a pair, ``base`` is where ``y`` starts and ``grams`` holds :func:`_x_grams` of
+    ``x + b" "``: the walk of a chain stops as soon as no candidate left in it can beat the
+    best match found (see :func:`_x_stop`). ``base = 0`` turns this off.
     """
-    prefix = known < n
-    xgen = st[_S_XGEN]
-    pgen = st[_S_PGEN]
+    tabled = ytab.shape[1] > 1
     p = st[_S_STRSTART]
     match_length = st[_S_MATCH_LENGTH]
     match_start = st[_S_MATCH_START]
@@ -428,49 +530,72 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
     block_start = st[_S_BLOCK_START]
     symbols = st[_S_SYMBOLS]
     bits = st[_S_BITS]
-    n_undo = st[_S_UNDO]
     lfreq = tw[_T_LFREQ]
     dfreq = tw[_T_DFREQ]
-    max_insert = n - 3
     while True:
         lookahead = n - p
         if lookahead == 0:
             break
-        h = -1
         hash_head = 0
         if lookahead >= 3:
             if p + 2 >= known:
                 break
-            h = ((np.int64(win[p]) << 10) ^ (np.int64(win[p + 1]) << 5) ^ np.int64(win[p + 2])) & _WMASK
-            e = head_p[h]
-            if (e >> _GEN_SHIFT) == pgen:
-                hash_head = e & _WMASK_POS
-            else:
-                e = head_x[h]
-                if (e >> _GEN_SHIFT) == xgen:
-                    hash_head = e & _WMASK_POS
+            hash_head = chain[p]
         prev_length = match_length
         prev_match = match_start
         new_length = 2
         new_start = match_start
         if hash_head != 0 and prev_length < _MAX_MATCH and p - hash_head <= _MAX_DIST:
             # longest_match: the first chain entry with the longest match wins.
-            chain = _MAX_CHAIN if prev_length < _GOOD_LENGTH else _MAX_CHAIN >> 2
+            chain_left = _MAX_CHAIN if prev_length < _GOOD_LENGTH else _MAX_CHAIN >> 2
             best = prev_length
             nice = _MAX_MATCH if lookahead >= _MAX_MATCH else lookahead
             limit = p - _MAX_DIST if p > _MAX_DIST else 0
             lim = known - p
             if lim > _MAX_MATCH:
                 lim = _MAX_MATCH
+            cur = hash_head
+            walk = True
+            opened = False
+            in_x = False
+            x_stop = 0
+            if cur >= base and tabled:
+                # The chain starts with y's own positions, whose matches do not depend on x:
+                # y's table has their best, and how many there are (see _y_tables).
+                r = yb + p - base
+                ylen = ytab[r, 1] & 511
+                ycount = (ytab[r, 1] >> 9) & 8191
+                ystart = ytab[r, 2]
+                if ycount > chain_left:
+                    # the smaller budget ends inside y: the best of its first candidates
+                    ylen = ytab[r, 1] >> 22
+                    ycount = chain_left
+                    ystart = ytab[r, 4]
+                if not (ylen >= nice and ylen <= best):
+                    if ylen > best:
+                        best = ylen
+                        new_start = base + ystart
+                    if ylen >= nice and ylen == best:
+                        walk = False  # zlib stops at a match of nice length
+                    elif ycount == chain_left:
+                        walk = False  # the chain budget ends inside y
+                    else:
+                        chain_left -= ycount
+                        cur = chain[base + ytab[r, 3]]  # the chain's first position before y
+                        walk = cur > limit
+            if walk and cur < base:
+                # from here on a candidate can only win if y's next best + 1 bytes occur in
+                # x + b" " (or its match runs on into y)
+                in_x = True
+                x_stop = _x_stop(win, p, best, base, grams)
+                walk = cur >= x_stop
             b0 = win[p]
             b1 = win[p + 1]
             # zlib's order: the bytes at the current best length's end first (most
             # candidates fail there), then bytes 0 and 1
             se1 = win[np.uint64(p + best - 1)]
             se = win[np.uint64(p + best)]
-            cur = hash_head
-            opened = False
-            while True:
+            while walk:
                 # unsigned indices: no negative-index fix-ups in the hottest loop
                 uc = np.uint64(cur)
                 if (
@@ -497,14 +622,23 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
                         best = i
                         if i >= nice:
                             break
+                        if in_x:
+                            x_stop = _x_stop(win, p, best, base, grams)
                         if best < lim:
                             se1 = win[np.uint64(p + best - 1)]
                             se = win[np.uint64(p + best)]
-                cur = prev[np.uint64(cur & _WMASK)]
-                if cur <= limit:
+                cur = chain[uc]
+                if cur <= limit or cur < x_stop:
                     break
-                chain -= 1
-                if chain == 0:
+                if cur < base and not in_x:
+                    # the walk leaves y: from here on a candidate can only win if y's next
+                    # best + 1 bytes occur in x + b" " (or its match runs on into y)
+                    in_x = True
+                    x_stop = _x_stop(win, p, best, base, grams)
+                    if cur < x_stop:
+                        break
+                chain_left -= 1
+                if chain_left == 0:
                     break
             if opened:
                 break
@@ -515,49 +649,16 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
         if emit and p + prev_length >= known:
             break
         # The step is fixed: commit it.
-        if h >= 0:
-            slot = p & _WMASK
-            if not prefix and p > _WMASK:
-                undo[n_undo, 0] = slot
-                undo[n_undo, 1] = prev[slot]
-                n_undo += 1
-            prev[slot] = hash_head
-            if prefix:
-                head_x[h] = (xgen << _GEN_SHIFT) | p
-            else:
-                head_p[h] = (pgen << _GEN_SHIFT) | p
         match_start = new_start
         match_length = new_length
         if emit:
             lfreq[257 + _LENGTH_CODE[prev_length - 3]] += 1
             dfreq[_DIST_CODE[p - 2 - prev_match]] += 1
             symbols += 1
-            end = p + prev_length - 1
-            q = p + 1
-            stop = end if end <= max_insert + 1 else max_insert + 1
-            # zlib's rolling hash: shifting by 5 per byte pushes the oldest byte out of the mask
-            hq = (np.uint64(win[np.uint64(q)]) << np.uint64(5)) ^ np.uint64(win[np.uint64(q + 1)])
-            while q < stop:
-                hq = ((hq << np.uint64(5)) ^ np.uint64(win[np.uint64(q + 2)])) & np.uint64(_WMASK)
-                slot = np.uint64(q & _WMASK)
-                ex = head_x[hq]
-                head = ex & _WMASK_POS if (ex >> _GEN_SHIFT) == xgen else 0
-                if prefix:
-                    head_x[hq] = (xgen << _GEN_SHIFT) | q
-                else:
-                    if q > _WMASK:
-                        undo[n_undo, 0] = slot
-                        undo[n_undo, 1] = prev[slot]
-                        n_undo += 1
-                    ep = head_p[hq]
-                    if (ep >> _GEN_SHIFT) == pgen:
-                        head = ep & _WMASK_POS
-                    head_p[hq] = (pgen << _GEN_SHIFT) | q
-                prev[slot] = head
-                q += 1
+            # the match's other positions are in the chains already: skip past them
+            p += prev_length - 1
             available = 0
             match_length = 2
-            p = end
             if symbols == _SYM_LIMIT:
                 bits = _flush_block(tw, p - block_start, bits, acc)
                 _reset_block(tw)
@@ -582,7 +683,6 @@ def _parse(win, n, known, st, tw, acc, head_x, head_p, prev, undo):
     st[_S_BLOCK_START] = block_start
     st[_S_SYMBOLS] = symbols
     st[_S_BITS] = bits
-    st[_S_UNDO] = n_undo
     if p < n:
         return 0
     if available:
@@ -597,11 +697,10 @@ def _workspace():
     st = np.zeros(_N_STATE, dtype=np.int64)
     tw = np.zeros((_N_TREE_ROWS, _HEAP_SIZE + 2), dtype=np.int64)
     acc = np.zeros(2, dtype=np.int64)
-    head_x = np.zeros(32768, dtype=np.int32)  # 128 KiB each: both stay in L2 with the window
-    head_p = np.zeros(32768, dtype=np.int32)
-    prev = np.zeros(32768, dtype=np.int32)
-    undo = np.zeros((MAX_INPUT + 1, 2), dtype=np.int64)
-    return win, st, tw, acc, head_x, head_p, prev, undo
+    heads = np.zeros(32768, dtype=np.int32)  # 128 KiB: stays in L2 with the window and the chains
+    chain = np.zeros(MAX_INPUT + 1, dtype=np.int32)
+    grams = np.zeros((_GRAM_MAX - 2, 1 << (_GRAM_BITS - 6)), dtype=np.uint64)
+    return win, st, tw, acc, heads, chain, grams
 
 
 @njit(cache=True, nogil=True)
@@ -614,8 +713,8 @@ def _next_generation(st, slot, heads):
 
 
 @njit(cache=True, nogil=True)
-def _start_text(st, tw, head_x):
-    _next_generation(st, _S_XGEN, head_x)
+def _start_text(st, tw, heads):
+    _next_generation(st, _S_XGEN, heads)
     st[_S_STRSTART] = 0
     st[_S_MATCH_LENGTH] = 2
     st[_S_MATCH_START] = 0
@@ -623,7 +722,6 @@ def _start_text(st, tw, head_x):
     st[_S_BLOCK_START] = 0
     st[_S_SYMBOLS] = 0
     st[_S_BITS] = 0
-    st[_S_UNDO] = 0
     _reset_block(tw)
 
 
@@ -650,10 +748,14 @@ def _take(counter, step, hi):
     return t, min(t + step, hi)
 
 
+_TEXTS_PER_TAKE = 16  # texts a worker of gzip_lengths_parallel or y_tables_parallel takes at a time
+_NO_TAB = np.zeros((0, 1), dtype=np.int32)  # no y tables: _parse walks every chain itself
+
+
 @njit(cache=True, nogil=True)
 def _single_lengths(data, offsets, lo, hi, step, counter, out):
     """``out[i]`` for texts ``lo <= i < hi``; a non-empty ``counter`` shares them out as in ``_pair_cells``."""
-    win, st, tw, acc, head_x, head_p, prev, undo = _workspace()
+    win, st, tw, acc, heads, chain, grams = _workspace()
     i, i_end = (lo, lo) if counter.shape[0] > 0 else (lo, hi)  # shared: nothing in hand until the first take
     while True:
         if i == i_end:
@@ -667,24 +769,166 @@ def _single_lengths(data, offsets, lo, hi, step, counter, out):
         else:
             win[:n] = data[a : a + n]
             win[n : n + _PAD] = 0
-            _start_text(st, tw, head_x)
-            _next_generation(st, _S_PGEN, head_p)
-            out[i] = _parse(win, n, n + _PAD, st, tw, acc, head_x, head_p, prev, undo) + GZIP_OVERHEAD
+            _start_text(st, tw, heads)
+            _chain_text(win, 0, n - 2, heads, st[_S_XGEN], chain)
+            out[i] = _parse(win, n, n + _PAD, st, tw, acc, chain, 0, grams, _NO_TAB, 0) + GZIP_OVERHEAD
         i += 1
 
 
 @njit(cache=True, nogil=True)
-def _pair_cells(xdata, xoff, ydata, yoff, cols, items, lo, hi, step, counter, out):
+def _y_tables(data, offsets, lo, hi, step, counter, out):
+    """:func:`y_tables` for texts ``lo <= i < hi`` (``counter`` as in ``_pair_cells``); only
+    column 0 if ``out`` has one column (:func:`y_links`)."""
+    full = out.shape[1] > 1
+    heads = np.zeros(32768, dtype=np.int32)
+    win = np.zeros(MAX_INPUT + 1 + _PAD, dtype=np.uint8)
+    gen = 0
+    i, i_end = (lo, lo) if counter.shape[0] > 0 else (lo, hi)
+    while True:
+        if i == i_end:
+            i, i_end = _take(counter, step, hi)
+            if i >= hi:
+                break
+        a = offsets[i]
+        n = offsets[i + 1] - a
+        i += 1
+        if n > MAX_INPUT:  # no pair with it is in the kernel's range
+            continue
+        if gen >= _MAX_GEN:
+            heads[:] = 0
+            gen = 0
+        gen += 1
+        win[:n] = data[a : a + n]
+        win[n : n + _PAD] = 0  # as in a pair: zeros after y
+        for q in range(n - 2):
+            h = _hash3(win, q)
+            e = heads[h]
+            heads[h] = (gen << _GEN_SHIFT) | q
+            row = out[a + q]
+            if (e >> _GEN_SHIFT) != gen:
+                # first of its hash in the text: keep the hash, for the pair to go on into x
+                row[0] = -1 - h
+                if full:
+                    row[1] = 0
+                    row[2] = 0
+                    row[3] = q
+                    row[4] = 0
+                continue
+            link = e & _WMASK_POS
+            row[0] = link
+            if not full:
+                continue
+            row[3] = out[a + link, 3]
+            # longest_match over the text's own earlier positions, as _parse walks them
+            # from best = 2 within zlib's largest budget: the first longest match, and
+            # the number of candidates (the walk stops early at a match of nice length)
+            nice = _MAX_MATCH if n - q >= _MAX_MATCH else n - q
+            best = 2
+            cand = 0
+            count = 0
+            far = q - _MAX_DIST if q >= _MAX_DIST else -1  # as _parse's limit, in the text's positions
+            short = 2  # the same within the budget zlib uses after a match of 32 or more
+            short_cand = 0
+            b0 = win[q]
+            b1 = win[q + 1]
+            se1 = win[q + 1]
+            se = win[q + 2]
+            c = link
+            while True:
+                count += 1
+                if win[c + best] == se and win[c + best - 1] == se1 and win[c] == b0 and win[c + 1] == b1:
+                    k = 3
+                    while True:
+                        if k + 8 > _MAX_MATCH:
+                            while k < _MAX_MATCH and win[c + k] == win[q + k]:
+                                k += 1
+                            break
+                        diff = _load64(win, c + k) ^ _load64(win, q + k)
+                        if diff != 0:
+                            k += np.int64(_cttz(diff) >> np.uint64(3))
+                            break
+                        k += 8
+                    if k > best:
+                        best = k
+                        cand = c
+                        if k >= nice:
+                            break
+                        se1 = win[q + best - 1]
+                        se = win[q + best]
+                if count == _MAX_CHAIN >> 2:
+                    short = best
+                    short_cand = cand
+                if count == _MAX_CHAIN:
+                    break
+                nxt = out[a + c, 0]
+                if nxt <= far:  # none left in the text, or past zlib's distance limit
+                    break
+                c = nxt
+            row[1] = (best if best > 2 else 0) | (count << 9) | ((short if short > 2 else 0) << 22)
+            row[2] = cand
+            row[4] = short_cand
+
+
+@njit(cache=True, nogil=True)
+def y_tables(data, offsets):
+    """What every pair with a training text can take from the text alone.
+
+    For a position ``q`` of text ``j`` (all but its last two), row ``offsets[j] + q`` holds:
+
+    0. the last earlier position of the text with the same 3-byte hash ``h``, or ``-1 - h``
+       if none (the text's own hash chain, see :func:`_pair_chain`);
+    1. ``L | m << 9 | S << 22``: ``m`` the number of those earlier positions (at most 4096,
+       zlib's chain budget) and ``L`` the longest match among them (0 if under 3), found by
+       walking them in zlib's order; the walk stops at the first match of nice length.
+       ``S`` is ``L`` over the first 1024 only (zlib's budget after a match of 32 or more);
+    2. the first of them with that longest match;
+    3. the first position of the text with hash ``h``: the chain goes on into ``x`` from there;
+    4. the first with the longest match ``S``.
+
+    A pair's parse then takes its longest-match search over ``y``'s own positions from
+    row 1 and 2 and walks only the candidates in ``x``.
+    """
+    out = np.zeros((data.shape[0], 5), dtype=np.int32)
+    n = offsets.shape[0] - 1
+    _y_tables(data, offsets, 0, n, 1, np.zeros(0, dtype=np.int64), out)
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def y_tables_parallel(data, offsets, n_workers, columns=5):
+    """Same as :func:`y_tables` (:func:`y_links` with ``columns=1``), texts shared out to
+    ``n_workers`` parallel workers."""
+    out = np.zeros((data.shape[0], columns), dtype=np.int32)
+    n = offsets.shape[0] - 1
+    counter = np.zeros(1, dtype=np.int64)
+    for _ in prange(n_workers):
+        _y_tables(data, offsets, 0, n, _TEXTS_PER_TAKE, counter, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def y_links(data, offsets):
+    """Column 0 of :func:`y_tables` alone, at a fraction of its cost: each pair's parse then
+    walks y's candidates itself (for training texts that few queries will meet)."""
+    out = np.zeros((data.shape[0], 1), dtype=np.int32)
+    n = offsets.shape[0] - 1
+    _y_tables(data, offsets, 0, n, 1, np.zeros(0, dtype=np.int64), out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _pair_cells(xdata, xoff, ydata, yoff, ytab, cols, items, lo, hi, step, counter, out):
     """Fill ``out[i, c] = C(x_i + b" " + y_j)`` for work items.
 
     ``items[t] = (i, c0, c1)`` covers the cells ``c0 <= c < c1`` of row ``i``; the training
     text of cell ``c`` is ``j = cols[i, c]`` when ``cols`` has columns (candidate lists), else
-    ``j = c``.  Consecutive items of one row share the parse of ``x_i``.  With an empty
-    ``counter`` (serial callers) the items ``lo <= t < hi`` are done in order; otherwise the caller's workers
-    share ``counter`` and each takes the next ``step`` items until none are left (dynamic
-    scheduling: no thread idles while another still holds a long queue).
+    ``j = c``; ``ytab`` is :func:`y_tables` (or :func:`y_links`) of the training texts.  Consecutive items of one row
+    share the parse of ``x_i``.  With an empty ``counter`` (serial callers) the items
+    ``lo <= t < hi`` are done in order; otherwise the caller's workers share ``counter`` and each
+    takes the next ``step`` items until none are left (dynamic scheduling: no thread idles while
+    another still holds a long queue).
     """
-    win, st, tw, acc, head_x, head_p, prev, undo = _workspace()
+    win, st, tw, acc, heads, chain, grams = _workspace()
     indexed = cols.shape[1] > 0
     saved_state = np.zeros(_N_STATE, dtype=np.int64)
     saved_lfreq = np.zeros(_L_CODES, dtype=np.int64)
@@ -710,10 +954,12 @@ def _pair_cells(xdata, xoff, ydata, yoff, cols, items, lo, hi, step, counter, ou
         if i != parsed:
             win[:nx] = xdata[a : a + nx]
             win[nx] = SEP
-            _start_text(st, tw, head_x)
-            _next_generation(st, _S_PGEN, head_p)
-            # Parse the part of x that no train text can change; n is only an upper bound here.
-            _parse(win, MAX_INPUT + _PAD, nx + 1, st, tw, acc, head_x, head_p, prev, undo)
+            _start_text(st, tw, heads)
+            # the positions whose 3 bytes lie inside x + b" ", then the part of x's parse that
+            # no train text can change; n is only an upper bound here
+            _chain_text(win, 0, nx - 1, heads, st[_S_XGEN], chain)
+            _parse(win, MAX_INPUT + _PAD, nx + 1, st, tw, acc, chain, 0, grams, _NO_TAB, 0)
+            _x_grams(win, nx, grams)
             saved_state[:] = st
             saved_lfreq[:] = lfreq[:_L_CODES]
             saved_dfreq[:] = dfreq[:_D_CODES]
@@ -728,15 +974,11 @@ def _pair_cells(xdata, xoff, ydata, yoff, cols, items, lo, hi, step, counter, ou
                 continue
             win[nx + 1 : n] = ydata[b : b + ny]
             win[n : n + _PAD] = 0
-            pgen = st[_S_PGEN]
+            _pair_chain(win, nx, n, ytab, b, heads, saved_state[_S_XGEN], chain)
             st[:] = saved_state
-            st[_S_PGEN] = pgen
-            _next_generation(st, _S_PGEN, head_p)
             lfreq[:_L_CODES] = saved_lfreq
             dfreq[:_D_CODES] = saved_dfreq
-            out[i, c] = _parse(win, n, n + _PAD, st, tw, acc, head_x, head_p, prev, undo) + GZIP_OVERHEAD
-            for u in range(st[_S_UNDO] - 1, -1, -1):
-                prev[undo[u, 0]] = undo[u, 1]
+            out[i, c] = _parse(win, n, n + _PAD, st, tw, acc, chain, nx + 1, grams, ytab, b) + GZIP_OVERHEAD
 
 
 @njit(cache=True, nogil=True)
@@ -751,9 +993,6 @@ def gzip_lengths(data, offsets):
     return out
 
 
-_TEXTS_PER_TAKE = 16  # texts a worker of gzip_lengths_parallel takes at a time
-
-
 @njit(cache=True, nogil=True, parallel=True)
 def gzip_lengths_parallel(data, offsets, n_workers):
     """Same as :func:`gzip_lengths`, texts shared out to ``n_workers`` parallel workers."""
@@ -766,16 +1005,16 @@ def gzip_lengths_parallel(data, offsets, n_workers):
 
 
 @njit(cache=True, nogil=True)
-def gzip_pair_cells(xdata, xoff, ydata, yoff, cols, items, out):
+def gzip_pair_cells(xdata, xoff, ydata, yoff, ytab, cols, items, out):
     """Fill ``out`` for every work item (see ``_pair_cells``), one thread.
 
-    Pairs longer than ``MAX_INPUT`` bytes get ``-1``.
+    ``ytab`` is :func:`y_tables` or :func:`y_links` of the training texts. Pairs longer than ``MAX_INPUT`` bytes get ``-1``.
     """
-    _pair_cells(xdata, xoff, ydata, yoff, cols, items, 0, items.shape[0], 1, np.zeros(0, dtype=np.int64), out)
+    _pair_cells(xdata, xoff, ydata, yoff, ytab, cols, items, 0, items.shape[0], 1, np.zeros(0, dtype=np.int64), out)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def gzip_pair_cells_parallel(xdata, xoff, ydata, yoff, cols, items, n_workers, out):
+def gzip_pair_cells_parallel(xdata, xoff, ydata, yoff, ytab, cols, items, n_workers, out):
     """Same as :func:`gzip_pair_cells` with ``n_workers`` parallel workers.
 
     The workers take the items one at a time from a shared counter, so they all finish
@@ -783,7 +1022,7 @@ def gzip_pair_cells_parallel(xdata, xoff, ydata, yoff, cols, items, n_workers, o
     """
     counter = np.zeros(1, dtype=np.int64)
     for _ in prange(n_workers):
-        _pair_cells(xdata, xoff, ydata, yoff, cols, items, 0, items.shape[0], 1, counter, out)
+        _pair_cells(xdata, xoff, ydata, yoff, ytab, cols, items, 0, items.shape[0], 1, counter, out)
 
 
 @njit(cache=True, nogil=True)
@@ -808,7 +1047,7 @@ def gzip_pair_lengths(xdata, xoff, ydata, yoff):
     n_x, n_y = xoff.shape[0] - 1, yoff.shape[0] - 1
     out = np.empty((n_x, n_y), dtype=np.int64)
     items = _row_items(n_x, n_y)
-    _pair_cells(xdata, xoff, ydata, yoff, _NO_COLS, items, 0, n_x, 1, np.zeros(0, dtype=np.int64), out)
+    _pair_cells(xdata, xoff, ydata, yoff, y_tables(ydata, yoff), _NO_COLS, items, 0, n_x, 1, np.zeros(0, dtype=np.int64), out)
     return out
 
 
@@ -818,9 +1057,10 @@ def gzip_pair_lengths_parallel(xdata, xoff, ydata, yoff, n_workers):
     n_x, n_y = xoff.shape[0] - 1, yoff.shape[0] - 1
     out = np.empty((n_x, n_y), dtype=np.int64)
     items = _row_items(n_x, n_y)
+    ytab = y_tables_parallel(ydata, yoff, n_workers)
     counter = np.zeros(1, dtype=np.int64)
     for _ in prange(n_workers):
-        _pair_cells(xdata, xoff, ydata, yoff, _NO_COLS, items, 0, n_x, 1, counter, out)
+        _pair_cells(xdata, xoff, ydata, yoff, ytab, _NO_COLS, items, 0, n_x, 1, counter, out)
     return out
 
 

@@ -35,6 +35,7 @@ METRICS = {"ncd": _kernels.NCD, "cdm": _kernels.CDM, "clm": _kernels.CLM}
 # pairs: a few seconds of work, so an interrupted run loses little and tasks spread evenly
 # over workers. Local and cluster runs use the same blocks, so either resumes the other's cache.
 _PAIRS_PER_BLOCK = 1 << 18
+_TABLE_ROWS = 32  # query rows a training set serves before the gzip kernel's y tables are built
 
 
 def _pairs_per_block() -> int:
@@ -128,18 +129,38 @@ class _Side:
         self.data, self.offsets = pack(texts)
         self.lengths = lengths
         self._digest: str | None = None
+        self._tables: np.ndarray | None = None
+        self._rows = 0
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def __getstate__(self) -> dict:
         # the packed copy doubles what is pickled (a fitted classifier, the side scattered to
-        # Dask workers); it is rebuilt from the texts in a fraction of a second
+        # Dask workers); it is rebuilt from the texts in a fraction of a second, and the
+        # kernel's tables (16 bytes per byte of text) where they are first needed
         return {"texts": self.texts, "lengths": self.lengths, "_digest": self._digest}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.data, self.offsets = pack(self.texts)
+        self._tables = None
+        self._rows = 0
+
+    def tables(self, n_jobs: int, rows: int) -> np.ndarray:
+        """The gzip kernel's per-text tables for a call with ``rows`` query texts, kept for later calls.
+
+        Every pair with a text reuses what depends on that text alone (``_kernels.y_tables``).
+        Building them costs about as much as 1 to 20 query rows (more for repetitive texts), so a
+        training set gets them once it has served ``_TABLE_ROWS`` query rows, and only its hash
+        chains (``_kernels.y_links``, a few ns per byte) before that.
+        """
+        self._rows += rows
+        columns = 5 if self._rows >= _TABLE_ROWS else 1
+        if self._tables is None or self._tables.shape[1] < columns:
+            with _numba_threads(n_jobs):
+                self._tables = _kernels.y_tables_parallel(self.data, self.offsets, n_jobs, columns)
+        return self._tables
 
     @property
     def digest(self) -> str:
@@ -190,12 +211,13 @@ def _pair_block(comp: Compressor, xs: list[bytes], ys: _Side, n_jobs: int, cols:
         out = np.empty((len(xs), n_cols), dtype=np.int64)
         kcols = _NO_COLS if cols is None else np.ascontiguousarray(cols, dtype=np.int64)
         items = _work_items(len(xs), n_cols, n_jobs)
+        tables = ys.tables(n_jobs, len(xs))
         if n_jobs == 1 or len(items) == 1:
-            _kernels.gzip_pair_cells(xd, xo, ys.data, ys.offsets, kcols, items, out)
+            _kernels.gzip_pair_cells(xd, xo, ys.data, ys.offsets, tables, kcols, items, out)
         else:
             with _numba_threads(n_jobs):
                 workers = min(len(items), n_jobs)
-                _kernels.gzip_pair_cells_parallel(xd, xo, ys.data, ys.offsets, kcols, items, workers, out)
+                _kernels.gzip_pair_cells_parallel(xd, xo, ys.data, ys.offsets, tables, kcols, items, workers, out)
         out[out >= 0] += comp.kernel_offset
         for i, c in np.argwhere(out < 0):  # pairs past the kernel's exact range: zlib itself
             j = c if cols is None else cols[i, c]
@@ -671,8 +693,11 @@ def warmup() -> None:
     _kernels.gzip_pair_lengths(data, offsets, data, offsets)
     items = _work_items(2, 2, 1)
     out = np.empty((2, 2), dtype=np.int64)
-    _kernels.gzip_pair_cells(data, offsets, data, offsets, _NO_COLS, items, out)
-    _kernels.gzip_pair_cells_parallel(data, offsets, data, offsets, np.zeros((2, 2), np.int64), items, 1, out)
+    tables = _kernels.y_tables(data, offsets)
+    _kernels.y_tables_parallel(data, offsets, 1, 1)
+    _kernels.y_links(data, offsets)
+    _kernels.gzip_pair_cells(data, offsets, data, offsets, tables, _NO_COLS, items, out)
+    _kernels.gzip_pair_cells_parallel(data, offsets, data, offsets, tables, np.zeros((2, 2), np.int64), items, 1, out)
     one = np.ones((1, 1), np.int64)
     d = _kernels.distances_from_lengths(one, np.ones(1, np.int64), np.ones(1, np.int64), 0)
     _kernels.distances_from_lengths_rows(one, np.ones(1, np.int64), one, 0)

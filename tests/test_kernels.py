@@ -70,7 +70,7 @@ def test_single_length_edge_cases(name):
 
 
 def test_edge_case_pairs_including_window_wrap():
-    """Pairs longer than 32 KiB exercise the prev-table roll-back between pairs."""
+    """Pairs longer than 32 KiB: zlib's distance limit inside y's own table and across x."""
     X = [EDGE_CASES[k] for k in ("text 40000", "two letters 32767", "empty", "one char 258", "binary 20000")]
     Y = [EDGE_CASES[k] for k in ("empty", "period 3", "two letters 32769", "one byte", "unicode")] + [X[0][:300]]
     got = kernel_pairs(X, Y)
@@ -133,15 +133,16 @@ def test_pair_cells_with_candidates_and_split_rows(X, Y, m, pieces, data):
     items = np.array([(i, lo, hi) for i in range(len(X)) for lo, hi in zip(bounds, bounds[1:])], dtype=np.int64)
     want = np.array([[expected_pair(X[i], Y[j]) for j in row] for i, row in enumerate(cols)])
     out = np.full((len(X), m), -7, dtype=np.int64)
-    K.gzip_pair_cells(*pack(X), *pack(Y), cols, items, out)
+    ytab = K.y_tables(*pack(Y))
+    K.gzip_pair_cells(*pack(X), *pack(Y), ytab, cols, items, out)
     np.testing.assert_array_equal(out, want)
     out[:] = -7
-    K.gzip_pair_cells_parallel(*pack(X), *pack(Y), cols, items, data.draw(st.integers(1, len(items))), out)
+    K.gzip_pair_cells_parallel(*pack(X), *pack(Y), ytab, cols, items, data.draw(st.integers(1, len(items))), out)
     np.testing.assert_array_equal(out, want)
     # without candidate lists, cell c is training text c
     full = np.full((len(X), len(Y)), -7, dtype=np.int64)
     items_full = np.array([(i, 0, len(Y)) for i in range(len(X))], dtype=np.int64)
-    K.gzip_pair_cells_parallel(*pack(X), *pack(Y), np.zeros((0, 0), np.int64), items_full, 2, full)
+    K.gzip_pair_cells_parallel(*pack(X), *pack(Y), ytab, np.zeros((0, 0), np.int64), items_full, 2, full)
     np.testing.assert_array_equal(full, kernel_pairs(X, Y))
 
 
@@ -173,18 +174,79 @@ def test_repeated_pairs_do_not_leak_state():
 def test_generation_counter_overflow_clears_heads():
     st_ = np.zeros(K._N_STATE, dtype=np.int64)
     heads = np.full(32768, 7, dtype=np.int32)
-    st_[K._S_PGEN] = K._MAX_GEN
-    K._next_generation(st_, K._S_PGEN, heads)
-    assert st_[K._S_PGEN] == 1
+    st_[K._S_XGEN] = K._MAX_GEN
+    K._next_generation(st_, K._S_XGEN, heads)
+    assert st_[K._S_XGEN] == 1
     assert not heads.any()
 
 
-def test_pairs_past_the_generation_limit_stay_exact():
-    """One workspace through more pairs than there are hash-head generations."""
+def test_texts_past_the_generation_limit_stay_exact():
+    """More texts than there are hash-head generations, through one workspace: as queries, as
+    training texts (their tables) and alone."""
     X = [b"abc def abc 12"]
     Y = [f"{j} abc {j % 7} def {j * 31 % 1000}".encode() for j in range(K._MAX_GEN + 300)]
     got = kernel_pairs(X, Y)
     np.testing.assert_array_equal(got[0], [expected_pair(X[0], y) for y in Y])
+    np.testing.assert_array_equal(kernel_pairs(Y, X)[:, 0], [expected_pair(y, X[0]) for y in Y])
+    np.testing.assert_array_equal(kernel_single(Y), [gzip_len(y) for y in Y])
+
+
+def slow_y_tables(text: bytes) -> np.ndarray:
+    """What :func:`K.y_tables` should hold, from the definitions: chains by brute force, match
+    lengths byte by byte (zeros after the text, as in a pair), zlib's budgets and limits."""
+    def h(q):
+        return ((text[q] << 10) ^ (text[q + 1] << 5) ^ text[q + 2]) & 32767
+
+    padded = text + bytes(K._PAD)
+    rows = np.zeros((len(text), 5), dtype=np.int64)
+    for q in range(len(text) - 2):
+        same = [c for c in range(q - 1, -1, -1) if h(c) == h(q)]
+        first = q if not same else same[-1]
+        if not same:
+            rows[q] = (-1 - h(q), 0, 0, first, 0)
+            continue
+        nice = min(K._MAX_MATCH, len(text) - q)
+        far = q - K._MAX_DIST if q >= K._MAX_DIST else -1
+        best, cand, count, short, short_cand = 2, 0, 0, 2, 0
+        for c in same:
+            if count > 0 and c <= far:
+                break
+            count += 1
+            n = 0
+            while n < K._MAX_MATCH and padded[c + n] == padded[q + n]:
+                n += 1
+            if n > best and n >= 3:
+                best, cand = n, c
+            if count == K._MAX_CHAIN >> 2:
+                short, short_cand = best, cand
+            if best >= nice or count == K._MAX_CHAIN:
+                break
+        rows[q] = (same[0], (best if best > 2 else 0) | count << 9 | (short if short > 2 else 0) << 22, cand, first, short_cand)
+    return rows
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.binary(max_size=300), st.text(alphabet="ab ", max_size=400).map(str.encode)), min_size=1, max_size=4))
+def test_y_tables_equal_their_definition(Y):
+    data, offsets = pack(Y)
+    got = K.y_tables(data, offsets)
+    np.testing.assert_array_equal(K.y_tables_parallel(data, offsets, 3), got)
+    for j, y in enumerate(Y):
+        rows = got[offsets[j] : offsets[j + 1]]
+        want = slow_y_tables(y)
+        np.testing.assert_array_equal(rows[: max(0, len(y) - 2)], want[: max(0, len(y) - 2)])
+
+
+def test_pairs_through_every_path_of_the_y_tables():
+    """Training texts whose chains outrun zlib's 1,024-candidate budget after a match of 32 or more,
+    and texts past zlib's 32,506-byte distance limit, after short and long queries."""
+    gen = random.Random(7)
+    runs = b"".join(b"ab" * gen.randint(16, 60) + bytes([gen.choice(b"cdef")]) for _ in range(200))
+    far = bytes(gen.choice(b"etaoin shrdlu") for _ in range(34000))
+    X = [b"", b"ab", b"abab cd " * 50, far[:3000]]
+    Y = [runs, far, far[:32600], runs[:5000] + far[:500]]
+    got = kernel_pairs(X, Y)
+    np.testing.assert_array_equal(got, [[expected_pair(x, y) for y in Y] for x in X])
 
 
 def read_texts(path, n):
