@@ -99,7 +99,10 @@ _S_BLOCK_START = 4
 _S_SYMBOLS = 5
 _S_BITS = 6
 _S_XGEN = 7
-_N_STATE = 8
+_S_YB = 8  # in a pair: where y starts in the training data
+_S_HSEP = 9  # in a pair: the hashes of the two positions that straddle the separator
+_S_HEND = 10
+_N_STATE = 11
 
 # Rows of the tree workspace.
 _T_LFREQ, _T_LLEN, _T_LDAD, _T_DFREQ, _T_DLEN, _T_DDAD = 0, 1, 2, 3, 4, 5
@@ -430,14 +433,15 @@ def _chain_text(win, lo, hi, heads, gen, chain):
 
 
 @njit(cache=True, nogil=True)
-def _pair_chain(win, nx, n, ytab, b, heads, xgen, chain):
-    """``chain`` for the positions of ``x + b" " + y`` whose 3 bytes reach into ``y``.
+def _pair_start(win, nx, n, b, heads, chain, st):
+    """Set up the chains of ``x + b" " + y`` (``y`` at ``b`` in the training data) for ``_parse``.
 
     ``chain[:nx - 1]`` (the positions inside ``x + b" "``) and ``heads`` (their last position per
-    hash, generation ``xgen``) come from the query; ``ytab[b:, 0]`` is ``y``'s own chain
-    (:func:`y_tables`). The two positions that straddle the separator come between the two.
+    hash, generation ``st[_S_XGEN]``) come from the query. The two positions that straddle the
+    separator get their ``chain`` entries here, and their hashes go to ``st``; the positions
+    of ``y`` are looked up when the parse reaches them (:func:`_y_prev`).
     """
-    base = nx + 1
+    xgen = st[_S_XGEN]
     last = n - 3  # zlib inserts positions up to strstart + lookahead - MIN_MATCH
     h_sep = -1  # hash of position nx (the separator), -1 when not inserted
     h_end = -1  # hash of position nx - 1 (x's last byte)
@@ -447,18 +451,24 @@ def _pair_chain(win, nx, n, ytab, b, heads, xgen, chain):
     if nx <= last:
         h_sep = _hash3(win, nx)
         chain[nx] = nx - 1 if h_sep == h_end else _head(heads, xgen, h_sep)
-    for q in range(base, last + 1):
-        link = ytab[b + q - base, 0]
-        if link >= 0:
-            chain[q] = base + link
-        else:
-            h = -1 - link
-            if h == h_sep:
-                chain[q] = nx
-            elif h == h_end:
-                chain[q] = nx - 1
-            else:
-                chain[q] = _head(heads, xgen, h)
+    st[_S_YB] = b
+    st[_S_HSEP] = h_sep
+    st[_S_HEND] = h_end
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _y_prev(ytab, yb, base, p, h_sep, h_end, heads, xgen):
+    """``chain[p]`` for a position ``p >= base`` of ``y``: from ``y``'s own chain if it has an
+    earlier position with the hash, else the separator's two positions, else ``x``'s last."""
+    link = ytab[yb + p - base, 0]
+    if link >= 0:
+        return base + link
+    h = -1 - link
+    if h == h_sep:
+        return base - 1
+    if h == h_end:
+        return base - 2
+    return _head(heads, xgen, h)
 
 
 _GRAM_MAX = 8  # longest n-gram kept in the gram sets (one 8-byte load)
@@ -505,7 +515,7 @@ def _x_stop(win, p, best, base, grams):
 
 
 @njit(cache=True, nogil=True)
-def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, yb):
+def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, heads):
     """Run ``deflate_slow`` from the state in ``st`` over ``win[:n]``.
 
     ``chain[p]`` holds, for every position ``p`` the parse may reach, the last earlier
@@ -522,7 +532,12 @@ def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, yb):
     ``x + b" "``: the walk of a chain stops as soon as no candidate left in it can beat the
     best match found (see :func:`_x_stop`). ``base = 0`` turns this off.
     """
+    pair = base > 0
     tabled = ytab.shape[1] > 1
+    yb = st[_S_YB]
+    h_sep = st[_S_HSEP]
+    h_end = st[_S_HEND]
+    xgen = st[_S_XGEN]
     p = st[_S_STRSTART]
     match_length = st[_S_MATCH_LENGTH]
     match_start = st[_S_MATCH_START]
@@ -540,7 +555,7 @@ def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, yb):
         if lookahead >= 3:
             if p + 2 >= known:
                 break
-            hash_head = chain[p]
+            hash_head = _y_prev(ytab, yb, base, p, h_sep, h_end, heads, xgen) if pair and p >= base else chain[p]
         prev_length = match_length
         prev_match = match_start
         new_length = 2
@@ -581,7 +596,8 @@ def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, yb):
                         walk = False  # the chain budget ends inside y
                     else:
                         chain_left -= ycount
-                        cur = chain[base + ytab[r, 3]]  # the chain's first position before y
+                        # the chain's first position before y
+                        cur = _y_prev(ytab, yb, base, base + ytab[r, 3], h_sep, h_end, heads, xgen)
                         walk = cur > limit
             if walk and cur < base:
                 # from here on a candidate can only win if y's next best + 1 bytes occur in
@@ -627,7 +643,7 @@ def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, yb):
                         if best < lim:
                             se1 = win[np.uint64(p + best - 1)]
                             se = win[np.uint64(p + best)]
-                cur = chain[uc]
+                cur = _y_prev(ytab, yb, base, cur, h_sep, h_end, heads, xgen) if pair and cur >= base else chain[uc]
                 if cur <= limit or cur < x_stop:
                     break
                 if cur < base and not in_x:
@@ -771,7 +787,7 @@ def _single_lengths(data, offsets, lo, hi, step, counter, out):
             win[n : n + _PAD] = 0
             _start_text(st, tw, heads)
             _chain_text(win, 0, n - 2, heads, st[_S_XGEN], chain)
-            out[i] = _parse(win, n, n + _PAD, st, tw, acc, chain, 0, grams, _NO_TAB, 0) + GZIP_OVERHEAD
+            out[i] = _parse(win, n, n + _PAD, st, tw, acc, chain, 0, grams, _NO_TAB, heads) + GZIP_OVERHEAD
         i += 1
 
 
@@ -876,7 +892,7 @@ def y_tables(data, offsets):
     For a position ``q`` of text ``j`` (all but its last two), row ``offsets[j] + q`` holds:
 
     0. the last earlier position of the text with the same 3-byte hash ``h``, or ``-1 - h``
-       if none (the text's own hash chain, see :func:`_pair_chain`);
+       if none (the text's own hash chain, see :func:`_y_prev`);
     1. ``L | m << 9 | S << 22``: ``m`` the number of those earlier positions (at most 4096,
        zlib's chain budget) and ``L`` the longest match among them (0 if under 3), found by
        walking them in zlib's order; the walk stops at the first match of nice length.
@@ -958,7 +974,7 @@ def _pair_cells(xdata, xoff, ydata, yoff, ytab, cols, items, lo, hi, step, count
             # the positions whose 3 bytes lie inside x + b" ", then the part of x's parse that
             # no train text can change; n is only an upper bound here
             _chain_text(win, 0, nx - 1, heads, st[_S_XGEN], chain)
-            _parse(win, MAX_INPUT + _PAD, nx + 1, st, tw, acc, chain, 0, grams, _NO_TAB, 0)
+            _parse(win, MAX_INPUT + _PAD, nx + 1, st, tw, acc, chain, 0, grams, _NO_TAB, heads)
             _x_grams(win, nx, grams)
             saved_state[:] = st
             saved_lfreq[:] = lfreq[:_L_CODES]
@@ -974,11 +990,11 @@ def _pair_cells(xdata, xoff, ydata, yoff, ytab, cols, items, lo, hi, step, count
                 continue
             win[nx + 1 : n] = ydata[b : b + ny]
             win[n : n + _PAD] = 0
-            _pair_chain(win, nx, n, ytab, b, heads, saved_state[_S_XGEN], chain)
             st[:] = saved_state
+            _pair_start(win, nx, n, b, heads, chain, st)
             lfreq[:_L_CODES] = saved_lfreq
             dfreq[:_D_CODES] = saved_dfreq
-            out[i, c] = _parse(win, n, n + _PAD, st, tw, acc, chain, nx + 1, grams, ytab, b) + GZIP_OVERHEAD
+            out[i, c] = _parse(win, n, n + _PAD, st, tw, acc, chain, nx + 1, grams, ytab, heads) + GZIP_OVERHEAD
 
 
 @njit(cache=True, nogil=True)
