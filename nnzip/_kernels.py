@@ -8,13 +8,19 @@ The result equals ``len(gzip.compress(data, 9))`` for every input of at most
 ``MAX_INPUT`` bytes, where zlib never slides its window; longer inputs get ``-1`` and the
 caller computes them with zlib.
 
-Speed comes from three places:
+Speed comes from these places:
 
-* no output bits, no CRC, no 64 KiB hash-table clearing: each hash head carries a
-  generation number, so a new text starts with a counter increment;
+* no output bits, no CRC, no hash tables written during the parse: zlib inserts every
+  position up to ``n - 3`` into its hash chains whatever the parse does, so each position's
+  chain (the earlier positions with the same hash) is fixed before the parse starts;
 * for a pair ``x + b" " + y`` the parse of ``x`` does not depend on ``y`` until a match
-  comparison or hash insertion first reads a byte of ``y``; that prefix is parsed once per
-  test text, checkpointed, and every pair resumes from the checkpoint;
+  comparison or a hash first reads a byte of ``y``; that prefix is parsed once per test text,
+  checkpointed, and every pair resumes from the checkpoint;
+* what depends on a training text alone is computed once per text (:func:`y_tables`): its
+  own hash chains, and for each position the longest match among the text's own earlier
+  positions, so a pair's parse searches only the candidates in ``x`` for ``y``'s positions;
+* gram sets of ``x + b" "`` (which 3- to 8-byte strings occur in it) end a search in ``x``
+  as soon as no candidate left can beat the best match found (:func:`_x_stop`);
 * work items (a row of test text, or a range of its columns, so that even one query keeps
   every thread busy) go to ``prange`` workers (threads, no pickling) that take the next item
   from a shared atomic counter, so no thread idles while another holds a backlog;
@@ -433,13 +439,14 @@ def _chain_text(win, lo, hi, heads, gen, chain):
 
 
 @njit(cache=True, nogil=True)
-def _pair_start(win, nx, n, b, heads, chain, st):
+def _pair_start(win, nx, n, ytab, b, heads, chain, st):
     """Set up the chains of ``x + b" " + y`` (``y`` at ``b`` in the training data) for ``_parse``.
 
     ``chain[:nx - 1]`` (the positions inside ``x + b" "``) and ``heads`` (their last position per
     hash, generation ``st[_S_XGEN]``) come from the query. The two positions that straddle the
-    separator get their ``chain`` entries here, and their hashes go to ``st``; the positions
-    of ``y`` are looked up when the parse reaches them (:func:`_y_prev`).
+    separator get their ``chain`` entries here, and their hashes go to ``st``. With full
+    :func:`y_tables` the positions of ``y`` are looked up when the parse reaches them
+    (:func:`_y_prev`); with :func:`y_links` they are filled in here.
     """
     xgen = st[_S_XGEN]
     last = n - 3  # zlib inserts positions up to strstart + lookahead - MIN_MATCH
@@ -454,6 +461,11 @@ def _pair_start(win, nx, n, b, heads, chain, st):
     st[_S_YB] = b
     st[_S_HSEP] = h_sep
     st[_S_HEND] = h_end
+    if ytab.shape[1] == 1:
+        # hash chains only: the parse walks y's candidates itself, through chain[]
+        base = nx + 1
+        for q in range(base, last + 1):
+            chain[q] = _y_prev(ytab, b, base, q, h_sep, h_end, heads, xgen)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -463,7 +475,12 @@ def _y_prev(ytab, yb, base, p, h_sep, h_end, heads, xgen):
     link = ytab[yb + p - base, 0]
     if link >= 0:
         return base + link
-    h = -1 - link
+    return _x_prev(-1 - link, base, h_sep, h_end, heads, xgen)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _x_prev(h, base, h_sep, h_end, heads, xgen):
+    """The last position before ``y`` (which starts at ``base``) with hash ``h``."""
     if h == h_sep:
         return base - 1
     if h == h_end:
@@ -532,8 +549,8 @@ def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, heads):
     ``x + b" "``: the walk of a chain stops as soon as no candidate left in it can beat the
     best match found (see :func:`_x_stop`). ``base = 0`` turns this off.
     """
-    pair = base > 0
     tabled = ytab.shape[1] > 1
+    lazy = base > 0 and tabled  # y's chain entries are looked up, not in chain[]
     yb = st[_S_YB]
     h_sep = st[_S_HSEP]
     h_end = st[_S_HEND]
@@ -555,7 +572,7 @@ def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, heads):
         if lookahead >= 3:
             if p + 2 >= known:
                 break
-            hash_head = _y_prev(ytab, yb, base, p, h_sep, h_end, heads, xgen) if pair and p >= base else chain[p]
+            hash_head = _y_prev(ytab, yb, base, p, h_sep, h_end, heads, xgen) if lazy and p >= base else chain[p]
         prev_length = match_length
         prev_match = match_start
         new_length = 2
@@ -578,14 +595,15 @@ def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, heads):
                 # The chain starts with y's own positions, whose matches do not depend on x:
                 # y's table has their best, and how many there are (see _y_tables).
                 r = yb + p - base
-                ylen = ytab[r, 1] & 511
-                ycount = (ytab[r, 1] >> 9) & 8191
-                ystart = ytab[r, 2]
+                packed = ytab[r, 1]
+                ylen = packed & 511
+                ycount = (packed >> 9) & 8191
+                ystart = ytab[r, 2] & 0xFFFF
                 if ycount > chain_left:
                     # the smaller budget ends inside y: the best of its first candidates
-                    ylen = ytab[r, 1] >> 22
+                    ylen = packed >> 22
                     ycount = chain_left
-                    ystart = ytab[r, 4]
+                    ystart = (ytab[r, 2] >> 16) & 0xFFFF
                 if not (ylen >= nice and ylen <= best):
                     if ylen > best:
                         best = ylen
@@ -596,8 +614,8 @@ def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, heads):
                         walk = False  # the chain budget ends inside y
                     else:
                         chain_left -= ycount
-                        # the chain's first position before y
-                        cur = _y_prev(ytab, yb, base, base + ytab[r, 3], h_sep, h_end, heads, xgen)
+                        # the chain goes on before y: where a first position of y with p's hash would
+                        cur = _x_prev(_hash3(win, p), base, h_sep, h_end, heads, xgen)
                         walk = cur > limit
             if walk and cur < base:
                 # from here on a candidate can only win if y's next best + 1 bytes occur in
@@ -639,16 +657,14 @@ def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, heads):
                         if i >= nice:
                             break
                         if in_x:
-                            x_stop = _x_stop(win, p, best, base, grams)
+                            x_stop = max(x_stop, _x_stop(win, p, best, base, grams))
                         if best < lim:
                             se1 = win[np.uint64(p + best - 1)]
                             se = win[np.uint64(p + best)]
-                cur = _y_prev(ytab, yb, base, cur, h_sep, h_end, heads, xgen) if pair and cur >= base else chain[uc]
+                cur = _y_prev(ytab, yb, base, cur, h_sep, h_end, heads, xgen) if lazy and cur >= base else chain[uc]
                 if cur <= limit or cur < x_stop:
                     break
-                if cur < base and not in_x:
-                    # the walk leaves y: from here on a candidate can only win if y's next
-                    # best + 1 bytes occur in x + b" " (or its match runs on into y)
+                if cur < base and not in_x:  # the walk leaves y, as above
                     in_x = True
                     x_stop = _x_stop(win, p, best, base, grams)
                     if cur < x_stop:
@@ -827,14 +843,11 @@ def _y_tables(data, offsets, lo, hi, step, counter, out):
                 if full:
                     row[1] = 0
                     row[2] = 0
-                    row[3] = q
-                    row[4] = 0
                 continue
             link = e & _WMASK_POS
             row[0] = link
             if not full:
                 continue
-            row[3] = out[a + link, 3]
             # longest_match over the text's own earlier positions, as _parse walks them
             # from best = 2 within zlib's largest budget: the first longest match, and
             # the number of candidates (the walk stops early at a match of nice length)
@@ -881,8 +894,7 @@ def _y_tables(data, offsets, lo, hi, step, counter, out):
                     break
                 c = nxt
             row[1] = (best if best > 2 else 0) | (count << 9) | ((short if short > 2 else 0) << 22)
-            row[2] = cand
-            row[4] = short_cand
+            row[2] = cand | (short_cand << 16)  # positions below 65,536 (MAX_INPUT)
 
 
 @njit(cache=True, nogil=True)
@@ -897,21 +909,20 @@ def y_tables(data, offsets):
        zlib's chain budget) and ``L`` the longest match among them (0 if under 3), found by
        walking them in zlib's order; the walk stops at the first match of nice length.
        ``S`` is ``L`` over the first 1024 only (zlib's budget after a match of 32 or more);
-    2. the first of them with that longest match;
-    3. the first position of the text with hash ``h``: the chain goes on into ``x`` from there;
-    4. the first with the longest match ``S``.
+    2. ``c | s << 16``: ``c`` the first of them with the longest match ``L``, ``s`` the first
+       with ``S`` (12 bytes per byte of text in all).
 
     A pair's parse then takes its longest-match search over ``y``'s own positions from
     row 1 and 2 and walks only the candidates in ``x``.
     """
-    out = np.zeros((data.shape[0], 5), dtype=np.int32)
+    out = np.zeros((data.shape[0], 3), dtype=np.int32)
     n = offsets.shape[0] - 1
     _y_tables(data, offsets, 0, n, 1, np.zeros(0, dtype=np.int64), out)
     return out
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def y_tables_parallel(data, offsets, n_workers, columns=5):
+def y_tables_parallel(data, offsets, n_workers, columns=3):
     """Same as :func:`y_tables` (:func:`y_links` with ``columns=1``), texts shared out to
     ``n_workers`` parallel workers."""
     out = np.zeros((data.shape[0], columns), dtype=np.int32)
@@ -991,7 +1002,7 @@ def _pair_cells(xdata, xoff, ydata, yoff, ytab, cols, items, lo, hi, step, count
             win[nx + 1 : n] = ydata[b : b + ny]
             win[n : n + _PAD] = 0
             st[:] = saved_state
-            _pair_start(win, nx, n, b, heads, chain, st)
+            _pair_start(win, nx, n, ytab, b, heads, chain, st)
             lfreq[:_L_CODES] = saved_lfreq
             dfreq[:_D_CODES] = saved_dfreq
             out[i, c] = _parse(win, n, n + _PAD, st, tw, acc, chain, nx + 1, grams, ytab, heads) + GZIP_OVERHEAD

@@ -35,7 +35,7 @@ METRICS = {"ncd": _kernels.NCD, "cdm": _kernels.CDM, "clm": _kernels.CLM}
 # pairs: a few seconds of work, so an interrupted run loses little and tasks spread evenly
 # over workers. Local and cluster runs use the same blocks, so either resumes the other's cache.
 _PAIRS_PER_BLOCK = 1 << 18
-_TABLE_ROWS = 32  # query rows a training set serves before the gzip kernel's y tables are built
+_TABLE_ROWS = 8  # query rows a training set serves before the gzip kernel's y tables are built
 
 
 def _pairs_per_block() -> int:
@@ -138,7 +138,7 @@ class _Side:
     def __getstate__(self) -> dict:
         # the packed copy doubles what is pickled (a fitted classifier, the side scattered to
         # Dask workers); it is rebuilt from the texts in a fraction of a second, and the
-        # kernel's tables (16 bytes per byte of text) where they are first needed
+        # kernel's tables (12 bytes per byte of text) where they are first needed
         return {"texts": self.texts, "lengths": self.lengths, "_digest": self._digest}
 
     def __setstate__(self, state: dict) -> None:
@@ -151,12 +151,12 @@ class _Side:
         """The gzip kernel's per-text tables for a call with ``rows`` query texts, kept for later calls.
 
         Every pair with a text reuses what depends on that text alone (``_kernels.y_tables``).
-        Building them costs about as much as 1 to 20 query rows (more for repetitive texts), so a
+        Building them (12 bytes per byte of text) costs about as much as 1 to 20 query rows, so a
         training set gets them once it has served ``_TABLE_ROWS`` query rows, and only its hash
         chains (``_kernels.y_links``, a few ns per byte) before that.
         """
         self._rows += rows
-        columns = 5 if self._rows >= _TABLE_ROWS else 1
+        columns = 3 if self._rows >= _TABLE_ROWS else 1
         if self._tables is None or self._tables.shape[1] < columns:
             with _numba_threads(n_jobs):
                 self._tables = _kernels.y_tables_parallel(self.data, self.offsets, n_jobs, columns)

@@ -3,6 +3,7 @@
 import bz2
 import gzip
 import lzma
+import pickle
 import zlib
 
 import numpy as np
@@ -385,3 +386,27 @@ def test_fitted_classifier_does_not_repack_training_texts(monkeypatch):
     monkeypatch.setattr(engine, "text_digest", lambda texts: pytest.fail("training texts hashed again"))
     clf.predict(X_CACHE[:3])
     assert packed and set(packed) == {3}  # the queries only, never the training side
+
+
+def test_training_side_builds_its_kernel_tables_once_it_has_served_enough_queries(monkeypatch):
+    """A fitted classifier first uses only its texts' hash chains, then the full y tables once it
+    has served ``_TABLE_ROWS`` query rows; the tables are built once and give the same lengths."""
+    monkeypatch.setattr(engine, "_TABLE_ROWS", 4)
+    built = []
+    real = engine._kernels.y_tables_parallel
+    monkeypatch.setattr(engine._kernels, "y_tables_parallel", lambda *a: built.append(a[-1]) or real(*a))
+    Y = [f"training text {j} " * (j % 5 + 1) + "the cat sat on the mat " * (j % 3) for j in range(40)]
+    clf = nnzip.NCDKNeighborsClassifier(n_neighbors=1).fit(Y, [j % 3 for j in range(len(Y))])
+    queries = [f"query {i} the cat sat on the log " * (i + 1) for i in range(3)]
+    first = clf.predict(queries)  # 3 rows served: chains only
+    assert built == [1]
+    second = clf.predict(queries)  # 6 rows: the tables are built now ...
+    third = clf.predict(queries)  # ... and kept
+    assert built == [1, 3]
+    assert first.tolist() == second.tolist() == third.tolist()
+    side = engine._Side([y.encode() for y in Y])
+    side.tables(1, 100)
+    want = [[gz(f"{x} {y}".encode()) for y in Y] for x in queries]
+    got = engine._pair_block(get_compressor("gzip"), [x.encode() for x in queries], side, 2)
+    assert got.tolist() == want
+    assert pickle.loads(pickle.dumps(side))._tables is None  # not pickled: rebuilt where needed

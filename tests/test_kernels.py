@@ -198,12 +198,11 @@ def slow_y_tables(text: bytes) -> np.ndarray:
         return ((text[q] << 10) ^ (text[q + 1] << 5) ^ text[q + 2]) & 32767
 
     padded = text + bytes(K._PAD)
-    rows = np.zeros((len(text), 5), dtype=np.int64)
+    rows = np.zeros((len(text), 3), dtype=np.int64)
     for q in range(len(text) - 2):
         same = [c for c in range(q - 1, -1, -1) if h(c) == h(q)]
-        first = q if not same else same[-1]
         if not same:
-            rows[q] = (-1 - h(q), 0, 0, first, 0)
+            rows[q] = (-1 - h(q), 0, 0)
             continue
         nice = min(K._MAX_MATCH, len(text) - q)
         far = q - K._MAX_DIST if q >= K._MAX_DIST else -1
@@ -221,8 +220,8 @@ def slow_y_tables(text: bytes) -> np.ndarray:
                 short, short_cand = best, cand
             if best >= nice or count == K._MAX_CHAIN:
                 break
-        rows[q] = (same[0], (best if best > 2 else 0) | count << 9 | (short if short > 2 else 0) << 22, cand, first, short_cand)
-    return rows
+        rows[q] = (same[0], (best if best > 2 else 0) | count << 9 | (short if short > 2 else 0) << 22, cand | short_cand << 16)
+    return rows.astype(np.int32)  # column 2 wraps past 32,767 as the kernel's int32 does
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
