@@ -808,6 +808,17 @@ def _single_lengths(data, offsets, lo, hi, step, counter, out):
 
 
 @njit(cache=True, nogil=True)
+def _text_links(win, n, heads, gen, links):
+    """Column 0 of :func:`y_tables` for the text ``win[:n]``, with ``heads`` in generation ``gen``."""
+    for q in range(n - 2):
+        h = _hash3(win, q)
+        e = heads[h]
+        heads[h] = (gen << _GEN_SHIFT) | q
+        # first of its hash in the text: keep the hash, for the pair to go on into x
+        links[q] = (e & _WMASK_POS) if (e >> _GEN_SHIFT) == gen else -1 - h
+
+
+@njit(cache=True, nogil=True)
 def _y_tables(data, offsets, lo, hi, step, counter, out):
     """:func:`y_tables` for texts ``lo <= i < hi`` (``counter`` as in ``_pair_cells``); only
     column 0 if ``out`` has one column (:func:`y_links`)."""
@@ -832,21 +843,16 @@ def _y_tables(data, offsets, lo, hi, step, counter, out):
         gen += 1
         win[:n] = data[a : a + n]
         win[n : n + _PAD] = 0  # as in a pair: zeros after y
+        links = out[a : a + n, 0]
+        _text_links(win, n, heads, gen, links)
+        if not full:
+            continue
         for q in range(n - 2):
-            h = _hash3(win, q)
-            e = heads[h]
-            heads[h] = (gen << _GEN_SHIFT) | q
-            row = out[a + q]
-            if (e >> _GEN_SHIFT) != gen:
-                # first of its hash in the text: keep the hash, for the pair to go on into x
-                row[0] = -1 - h
-                if full:
-                    row[1] = 0
-                    row[2] = 0
-                continue
-            link = e & _WMASK_POS
-            row[0] = link
-            if not full:
+            r = a + q
+            link = links[q]
+            if link < 0:
+                out[r, 1] = 0
+                out[r, 2] = 0
                 continue
             # longest_match over the text's own earlier positions, as _parse walks them
             # from best = 2 within zlib's largest budget: the first longest match, and
@@ -893,8 +899,8 @@ def _y_tables(data, offsets, lo, hi, step, counter, out):
                 if nxt <= far:  # none left in the text, or past zlib's distance limit
                     break
                 c = nxt
-            row[1] = (best if best > 2 else 0) | (count << 9) | ((short if short > 2 else 0) << 22)
-            row[2] = cand | (short_cand << 16)  # positions below 65,536 (MAX_INPUT)
+            out[r, 1] = (best if best > 2 else 0) | (count << 9) | ((short if short > 2 else 0) << 22)
+            out[r, 2] = cand | (short_cand << 16)  # positions below 65,536 (MAX_INPUT)
 
 
 @njit(cache=True, nogil=True)
