@@ -350,7 +350,8 @@ def main() -> None:
         "### Where a pair's microseconds go (nnzip, one thread, same texts)\n\n"
         "`benchmarks/profile_kernel.py`: the whole pair through `gzip_pair_cells`, and the final block's "
         "tree work replayed alone on the symbol frequencies the pairs ended with; the parse (with the "
-        "per-pair set-up) is the difference. Before/after this round: [kernel_round2.md](kernel_round2.md).\n\n"
+        "per-pair set-up) is the difference. Before and after the last two rounds of kernel work: "
+        "[kernel_round2.md](kernel_round2.md), [kernel_round3.md](kernel_round3.md).\n\n"
         + profile_kernel.table(prof_rows)
     )
     sections.append(

@@ -43,7 +43,7 @@ def _final_blocks(xdata, xoff, ydata, yoff):
             win[x.shape[0] + 1 : n] = y
             win[n : n + K._PAD] = 0
             K._start_text(st, tw, heads)
-            K._chain_text(win, 0, n - 2, heads, st[K._S_XGEN], chain)
+            K._chain_text(win, 0, n - 2, heads, st[K._S_XGEN], chain, False)
             K._parse(win, n, n + K._PAD, st, tw, acc, chain, 0, grams, K._NO_TAB, heads)
             lf[i * n_y + j] = tw[K._T_LFREQ, : K._L_CODES]
             df[i * n_y + j] = tw[K._T_DFREQ, : K._D_CODES]

@@ -427,15 +427,20 @@ def _head(heads, gen, h):
 
 
 @njit(cache=True, nogil=True)
-def _chain_text(win, lo, hi, heads, gen, chain):
+def _chain_text(win, lo, hi, heads, gen, chain, keep_hash):
     """``chain[q]`` = the last position before ``q`` with the same hash, for ``lo <= q < hi``.
 
     The positions are added to ``heads`` (generation ``gen``) in order, as zlib inserts them.
+    A position first of its hash gets 0 (zlib's NIL), or ``-1 - hash`` with ``keep_hash``.
     """
     for q in range(lo, hi):
         h = _hash3(win, q)
-        chain[q] = _head(heads, gen, h)
+        e = heads[h]
         heads[h] = (gen << _GEN_SHIFT) | q
+        if (e >> _GEN_SHIFT) == gen:
+            chain[q] = e & _WMASK_POS
+        else:
+            chain[q] = -1 - h if keep_hash else 0
 
 
 @njit(cache=True, nogil=True)
@@ -771,6 +776,21 @@ def _fetch_add(typingctx, counter, delta):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _first(lo, hi, counter):
+    """The items in hand at the start: all of ``[lo, hi)`` for a serial caller, none for a shared ``counter``."""
+    return (lo, lo) if counter.shape[0] > 0 else (lo, hi)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _advance(t, t_end, counter, step, hi):
+    """The item to do next and the end of the items in hand, taking more when those run out;
+    ``t >= hi`` when none are left."""
+    if t == t_end:
+        return _take(counter, step, hi)
+    return t, t_end
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _take(counter, step, hi):
     """The next ``step`` work items ``[t, t_end)`` from the shared ``counter``; ``t >= hi`` when none
     are left, and at once for a serial caller (empty ``counter``: it held all its items from the start)."""
@@ -788,12 +808,11 @@ _NO_TAB = np.zeros((0, 1), dtype=np.int32)  # no y tables: _parse walks every ch
 def _single_lengths(data, offsets, lo, hi, step, counter, out):
     """``out[i]`` for texts ``lo <= i < hi``; a non-empty ``counter`` shares them out as in ``_pair_cells``."""
     win, st, tw, acc, heads, chain, grams = _workspace()
-    i, i_end = (lo, lo) if counter.shape[0] > 0 else (lo, hi)  # shared: nothing in hand until the first take
+    i, i_end = _first(lo, hi, counter)
     while True:
-        if i == i_end:
-            i, i_end = _take(counter, step, hi)
-            if i >= hi:
-                break
+        i, i_end = _advance(i, i_end, counter, step, hi)
+        if i >= hi:
+            break
         a = offsets[i]
         n = offsets[i + 1] - a
         if n > MAX_INPUT:
@@ -802,20 +821,9 @@ def _single_lengths(data, offsets, lo, hi, step, counter, out):
             win[:n] = data[a : a + n]
             win[n : n + _PAD] = 0
             _start_text(st, tw, heads)
-            _chain_text(win, 0, n - 2, heads, st[_S_XGEN], chain)
+            _chain_text(win, 0, n - 2, heads, st[_S_XGEN], chain, False)
             out[i] = _parse(win, n, n + _PAD, st, tw, acc, chain, 0, grams, _NO_TAB, heads) + GZIP_OVERHEAD
         i += 1
-
-
-@njit(cache=True, nogil=True)
-def _text_links(win, n, heads, gen, links):
-    """Column 0 of :func:`y_tables` for the text ``win[:n]``, with ``heads`` in generation ``gen``."""
-    for q in range(n - 2):
-        h = _hash3(win, q)
-        e = heads[h]
-        heads[h] = (gen << _GEN_SHIFT) | q
-        # first of its hash in the text: keep the hash, for the pair to go on into x
-        links[q] = (e & _WMASK_POS) if (e >> _GEN_SHIFT) == gen else -1 - h
 
 
 @njit(cache=True, nogil=True)
@@ -823,28 +831,23 @@ def _y_tables(data, offsets, lo, hi, step, counter, out):
     """:func:`y_tables` for texts ``lo <= i < hi`` (``counter`` as in ``_pair_cells``); only
     column 0 if ``out`` has one column (:func:`y_links`)."""
     full = out.shape[1] > 1
-    heads = np.zeros(32768, dtype=np.int32)
-    win = np.zeros(MAX_INPUT + 1 + _PAD, dtype=np.uint8)
-    gen = 0
-    i, i_end = (lo, lo) if counter.shape[0] > 0 else (lo, hi)
+    win, st, _, _, heads, _, _ = _workspace()
+    i, i_end = _first(lo, hi, counter)
     while True:
-        if i == i_end:
-            i, i_end = _take(counter, step, hi)
-            if i >= hi:
-                break
+        i, i_end = _advance(i, i_end, counter, step, hi)
+        if i >= hi:
+            break
         a = offsets[i]
         n = offsets[i + 1] - a
         i += 1
         if n > MAX_INPUT:  # no pair with it is in the kernel's range
             continue
-        if gen >= _MAX_GEN:
-            heads[:] = 0
-            gen = 0
-        gen += 1
         win[:n] = data[a : a + n]
         win[n : n + _PAD] = 0  # as in a pair: zeros after y
+        _next_generation(st, _S_XGEN, heads)
         links = out[a : a + n, 0]
-        _text_links(win, n, heads, gen, links)
+        # first of its hash in the text: keep the hash, for the pair to go on into x
+        _chain_text(win, 0, n - 2, heads, st[_S_XGEN], links, True)
         if not full:
             continue
         for q in range(n - 2):
@@ -969,12 +972,11 @@ def _pair_cells(xdata, xoff, ydata, yoff, ytab, cols, items, lo, hi, step, count
     lfreq = tw[_T_LFREQ]
     dfreq = tw[_T_DFREQ]
     parsed = -1
-    t, t_end = (lo, lo) if counter.shape[0] > 0 else (lo, hi)  # shared: nothing in hand until the first take
+    t, t_end = _first(lo, hi, counter)
     while True:
-        if t == t_end:
-            t, t_end = _take(counter, step, hi)
-            if t >= hi:
-                break
+        t, t_end = _advance(t, t_end, counter, step, hi)
+        if t >= hi:
+            break
         i = items[t, 0]
         c0 = items[t, 1]
         c1 = items[t, 2]
@@ -990,7 +992,7 @@ def _pair_cells(xdata, xoff, ydata, yoff, ytab, cols, items, lo, hi, step, count
             _start_text(st, tw, heads)
             # the positions whose 3 bytes lie inside x + b" ", then the part of x's parse that
             # no train text can change; n is only an upper bound here
-            _chain_text(win, 0, nx - 1, heads, st[_S_XGEN], chain)
+            _chain_text(win, 0, nx - 1, heads, st[_S_XGEN], chain, False)
             _parse(win, MAX_INPUT + _PAD, nx + 1, st, tw, acc, chain, 0, grams, _NO_TAB, heads)
             _x_grams(win, nx, grams)
             saved_state[:] = st
