@@ -36,6 +36,7 @@ METRICS = {"ncd": _kernels.NCD, "cdm": _kernels.CDM, "clm": _kernels.CLM}
 # over workers. Local and cluster runs use the same blocks, so either resumes the other's cache.
 _PAIRS_PER_BLOCK = 1 << 18
 _TABLE_ROWS = 8  # query rows a training set serves before the gzip kernel's y tables are built
+_TABLE_BYTES = 4 << 30  # ... unless they would take more (12 bytes per byte of training text)
 
 
 def _pairs_per_block() -> int:
@@ -153,10 +154,11 @@ class _Side:
         Every pair with a text reuses what depends on that text alone (``_kernels.y_tables``).
         Building them (12 bytes per byte of text) costs about as much as 1 to 20 query rows, so a
         training set gets them once it has served ``_TABLE_ROWS`` query rows, and only its hash
-        chains (``_kernels.y_links``, a few ns per byte) before that.
+        chains (``_kernels.y_links``, 4 bytes per byte, a few ns per byte) before that, or if
+        the tables would take more than ``_TABLE_BYTES``.
         """
         self._rows += rows
-        columns = 3 if self._rows >= _TABLE_ROWS else 1
+        columns = 3 if self._rows >= _TABLE_ROWS and 12 * self.data.nbytes <= _TABLE_BYTES else 1
         if self._tables is None or self._tables.shape[1] < columns:
             with _numba_threads(n_jobs):
                 self._tables = _kernels.y_tables_parallel(self.data, self.offsets, n_jobs, columns)

@@ -410,3 +410,7 @@ def test_training_side_builds_its_kernel_tables_once_it_has_served_enough_querie
     got = engine._pair_block(get_compressor("gzip"), [x.encode() for x in queries], side, 2)
     assert got.tolist() == want
     assert pickle.loads(pickle.dumps(side))._tables is None  # not pickled: rebuilt where needed
+    monkeypatch.setattr(engine, "_TABLE_BYTES", 12 * side.data.nbytes - 1)  # tables too big: chains only
+    big = engine._Side([y.encode() for y in Y])
+    assert big.tables(1, 100).shape[1] == 1
+    assert engine._pair_block(get_compressor("gzip"), [x.encode() for x in queries], big, 1).tolist() == want
