@@ -37,6 +37,8 @@ def share_equal(xs: list[str], ys: list[str]) -> tuple[int, float, int]:
 
 
 def main() -> None:
+    if not os.environ.get("NNZIP_DATA_DIR"):
+        raise SystemExit("Error: set NNZIP_DATA_DIR to the folder holding 20news, r8, mr, ohsumed and imdb")
     data = Path(os.environ["NNZIP_DATA_DIR"])
     rng = np.random.default_rng(0)
     news = read_texts(data / "20news/test.tsv.gz")

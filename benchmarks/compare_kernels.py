@@ -30,8 +30,11 @@ from profile_kernel import data_args
 
 
 def load_old(rev: str, folder: Path):
-    source = subprocess.run(["git", "show", f"{rev}:nnzip/_kernels.py"], check=True, capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parent.parent).stdout
+    shown = subprocess.run(["git", "show", f"{rev}:nnzip/_kernels.py"], capture_output=True, text=True,
+                           cwd=Path(__file__).resolve().parent.parent)
+    if shown.returncode != 0:
+        sys.exit(f"Error: no nnzip/_kernels.py at {rev!r} in this repository ({shown.stderr.strip()})")
+    source = shown.stdout
     (folder / "old_kernels.py").write_text(source)
     sys.path.insert(0, str(folder))
     return importlib.import_module("old_kernels")

@@ -451,7 +451,7 @@ def _pair_start(win, nx, n, ytab, b, heads, chain, st):
     hash, generation ``st[_S_XGEN]``) come from the query. The two positions that straddle the
     separator get their ``chain`` entries here, and their hashes go to ``st``. With full
     :func:`y_tables` the positions of ``y`` are looked up when the parse reaches them
-    (:func:`_y_prev`); with :func:`y_links` they are filled in here.
+    (:func:`_y_prev`); with its column 0 alone they are filled in here.
     """
     xgen = st[_S_XGEN]
     last = n - 3  # zlib inserts positions up to strstart + lookahead - MIN_MATCH
@@ -491,6 +491,22 @@ def _x_prev(h, base, h_sep, h_end, heads, xgen):
     if h == h_end:
         return base - 2
     return _head(heads, xgen, h)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _match_length(win, cur, p, lim):
+    """How many bytes ``win[cur:]`` and ``win[p:]`` share, at most ``lim``, for a chain candidate
+    ``cur`` whose bytes 0 and 1 equal ``p``'s (byte 2 then does too: same hash); 8 bytes at a time."""
+    i = 3
+    while True:
+        if i + 8 > lim:
+            while i < lim and win[np.uint64(cur + i)] == win[np.uint64(p + i)]:
+                i += 1
+            return i
+        diff = _load64(win, cur + i) ^ _load64(win, p + i)
+        if diff != 0:
+            return i + np.int64(_cttz(diff) >> np.uint64(3))
+        i += 8
 
 
 _GRAM_MAX = 8  # longest n-gram kept in the gram sets (one 8-byte load)
@@ -622,12 +638,6 @@ def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, heads):
                         # the chain goes on before y: where a first position of y with p's hash would
                         cur = _x_prev(_hash3(win, p), base, h_sep, h_end, heads, xgen)
                         walk = cur > limit
-            if walk and cur < base:
-                # from here on a candidate can only win if y's next best + 1 bytes occur in
-                # x + b" " (or its match runs on into y)
-                in_x = True
-                x_stop = _x_stop(win, p, best, base, grams)
-                walk = cur >= x_stop
             b0 = win[p]
             b1 = win[p + 1]
             # zlib's order: the bytes at the current best length's end first (most
@@ -635,24 +645,20 @@ def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, heads):
             se1 = win[np.uint64(p + best - 1)]
             se = win[np.uint64(p + best)]
             while walk:
+                if cur < base and not in_x:
+                    # the walk leaves y: from here on a candidate can only win if y's next
+                    # best + 1 bytes occur in x + b" " (or its match runs on into y)
+                    in_x = True
+                    x_stop = _x_stop(win, p, best, base, grams)
+                    if cur < x_stop:
+                        break
                 # unsigned indices: no negative-index fix-ups in the hottest loop
                 uc = np.uint64(cur)
                 if (
                     best >= lim
                     or (win[uc + np.uint64(best)] == se and win[uc + np.uint64(best - 1)] == se1)
                 ) and win[uc] == b0 and win[uc + np.uint64(1)] == b1:
-                    # bytes 2 are equal: same hash, same bytes 0 and 1; then 8 bytes at a time
-                    i = 3
-                    while True:
-                        if i + 8 > lim:
-                            while i < lim and win[np.uint64(cur + i)] == win[np.uint64(p + i)]:
-                                i += 1
-                            break
-                        diff = _load64(win, cur + i) ^ _load64(win, p + i)
-                        if diff != 0:
-                            i += np.int64(_cttz(diff) >> np.uint64(3))
-                            break
-                        i += 8
+                    i = _match_length(win, cur, p, lim)
                     if i == lim and lim < _MAX_MATCH:
                         opened = True
                         break
@@ -669,11 +675,6 @@ def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, heads):
                 cur = _y_prev(ytab, yb, base, cur, h_sep, h_end, heads, xgen) if lazy and cur >= base else chain[uc]
                 if cur <= limit or cur < x_stop:
                     break
-                if cur < base and not in_x:  # the walk leaves y, as above
-                    in_x = True
-                    x_stop = _x_stop(win, p, best, base, grams)
-                    if cur < x_stop:
-                        break
                 chain_left -= 1
                 if chain_left == 0:
                     break
@@ -829,7 +830,7 @@ def _single_lengths(data, offsets, lo, hi, step, counter, out):
 @njit(cache=True, nogil=True)
 def _y_tables(data, offsets, lo, hi, step, counter, out):
     """:func:`y_tables` for texts ``lo <= i < hi`` (``counter`` as in ``_pair_cells``); only
-    column 0 if ``out`` has one column (:func:`y_links`)."""
+    column 0 if ``out`` has one column."""
     full = out.shape[1] > 1
     win, st, _, _, heads, _, _ = _workspace()
     i, i_end = _first(lo, hi, counter)
@@ -875,17 +876,7 @@ def _y_tables(data, offsets, lo, hi, step, counter, out):
             while True:
                 count += 1
                 if win[c + best] == se and win[c + best - 1] == se1 and win[c] == b0 and win[c + 1] == b1:
-                    k = 3
-                    while True:
-                        if k + 8 > _MAX_MATCH:
-                            while k < _MAX_MATCH and win[c + k] == win[q + k]:
-                                k += 1
-                            break
-                        diff = _load64(win, c + k) ^ _load64(win, q + k)
-                        if diff != 0:
-                            k += np.int64(_cttz(diff) >> np.uint64(3))
-                            break
-                        k += 8
+                    k = _match_length(win, c, q, _MAX_MATCH)
                     if k > best:
                         best = k
                         cand = c
@@ -907,7 +898,7 @@ def _y_tables(data, offsets, lo, hi, step, counter, out):
 
 
 @njit(cache=True, nogil=True)
-def y_tables(data, offsets):
+def y_tables(data, offsets, columns=3):
     """What every pair with a training text can take from the text alone.
 
     For a position ``q`` of text ``j`` (all but its last two), row ``offsets[j] + q`` holds:
@@ -922,9 +913,11 @@ def y_tables(data, offsets):
        with ``S`` (12 bytes per byte of text in all).
 
     A pair's parse then takes its longest-match search over ``y``'s own positions from
-    row 1 and 2 and walks only the candidates in ``x``.
+    row 1 and 2 and walks only the candidates in ``x``. With ``columns=1`` only column 0 is
+    built, at a fraction of the cost: each pair's parse then walks ``y``'s candidates itself
+    (for training texts that few queries will meet).
     """
-    out = np.zeros((data.shape[0], 3), dtype=np.int32)
+    out = np.zeros((data.shape[0], columns), dtype=np.int32)
     n = offsets.shape[0] - 1
     _y_tables(data, offsets, 0, n, 1, np.zeros(0, dtype=np.int64), out)
     return out
@@ -932,8 +925,7 @@ def y_tables(data, offsets):
 
 @njit(cache=True, nogil=True, parallel=True)
 def y_tables_parallel(data, offsets, n_workers, columns=3):
-    """Same as :func:`y_tables` (:func:`y_links` with ``columns=1``), texts shared out to
-    ``n_workers`` parallel workers."""
+    """Same as :func:`y_tables`, texts shared out to ``n_workers`` parallel workers."""
     out = np.zeros((data.shape[0], columns), dtype=np.int32)
     n = offsets.shape[0] - 1
     counter = np.zeros(1, dtype=np.int64)
@@ -943,22 +935,12 @@ def y_tables_parallel(data, offsets, n_workers, columns=3):
 
 
 @njit(cache=True, nogil=True)
-def y_links(data, offsets):
-    """Column 0 of :func:`y_tables` alone, at a fraction of its cost: each pair's parse then
-    walks y's candidates itself (for training texts that few queries will meet)."""
-    out = np.zeros((data.shape[0], 1), dtype=np.int32)
-    n = offsets.shape[0] - 1
-    _y_tables(data, offsets, 0, n, 1, np.zeros(0, dtype=np.int64), out)
-    return out
-
-
-@njit(cache=True, nogil=True)
 def _pair_cells(xdata, xoff, ydata, yoff, ytab, cols, items, lo, hi, step, counter, out):
     """Fill ``out[i, c] = C(x_i + b" " + y_j)`` for work items.
 
     ``items[t] = (i, c0, c1)`` covers the cells ``c0 <= c < c1`` of row ``i``; the training
     text of cell ``c`` is ``j = cols[i, c]`` when ``cols`` has columns (candidate lists), else
-    ``j = c``; ``ytab`` is :func:`y_tables` (or :func:`y_links`) of the training texts.  Consecutive items of one row
+    ``j = c``; ``ytab`` is :func:`y_tables` (all its columns, or column 0 alone) of the training texts.  Consecutive items of one row
     share the parse of ``x_i``.  With an empty ``counter`` (serial callers) the items
     ``lo <= t < hi`` are done in order; otherwise the caller's workers share ``counter`` and each
     takes the next ``step`` items until none are left (dynamic scheduling: no thread idles while
@@ -1043,7 +1025,7 @@ def gzip_lengths_parallel(data, offsets, n_workers):
 def gzip_pair_cells(xdata, xoff, ydata, yoff, ytab, cols, items, out):
     """Fill ``out`` for every work item (see ``_pair_cells``), one thread.
 
-    ``ytab`` is :func:`y_tables` or :func:`y_links` of the training texts. Pairs longer than ``MAX_INPUT`` bytes get ``-1``.
+    ``ytab`` is :func:`y_tables` of the training texts (all its columns or column 0). Pairs longer than ``MAX_INPUT`` bytes get ``-1``.
     """
     _pair_cells(xdata, xoff, ydata, yoff, ytab, cols, items, 0, items.shape[0], 1, np.zeros(0, dtype=np.int64), out)
 

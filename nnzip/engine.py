@@ -154,7 +154,7 @@ class _Side:
         Every pair with a text reuses what depends on that text alone (``_kernels.y_tables``).
         Building them (12 bytes per byte of text) costs about as much as 1 to 20 query rows, so a
         training set gets them once it has served ``_TABLE_ROWS`` query rows, and only its hash
-        chains (``_kernels.y_links``, 4 bytes per byte, a few ns per byte) before that, or if
+        chains (``_kernels.y_tables`` column 0: 4 bytes per byte, a few ns per byte) before that, or if
         the tables would take more than ``_TABLE_BYTES``.
         """
         self._rows += rows
@@ -703,7 +703,7 @@ def warmup() -> None:
     out = np.empty((2, 2), dtype=np.int64)
     tables = _kernels.y_tables(data, offsets)
     _kernels.y_tables_parallel(data, offsets, 1, 1)
-    _kernels.y_links(data, offsets)
+    _kernels.y_tables(data, offsets, 1)
     _kernels.gzip_pair_cells(data, offsets, data, offsets, tables, _NO_COLS, items, out)
     _kernels.gzip_pair_cells_parallel(data, offsets, data, offsets, tables, np.zeros((2, 2), np.int64), items, 1, out)
     one = np.ones((1, 1), np.int64)
