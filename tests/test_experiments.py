@@ -229,29 +229,6 @@ def test_changed_model_params_are_a_new_run(tmp_path):
     assert sorted(r["params"].get("C", "") for r in load_runs("tiny", tmp_path / "results")) == ["", "0.5"]
 
 
-def test_migration_renames_only_files_the_config_would_produce(tmp_path):
-    from experiments.migrate_keys import _old_key, migrate
-
-    text = LOGREG + "limit_test = 6\n"
-    cfg, runner, _ = run(tmp_path, text, limit=None)
-    run(tmp_path, text, limit=4)  # a quick run, which the old key filed under the same name
-    runs = sorted(runner.runs_dir.glob("*.json"), key=lambda p: json.loads(p.read_text())["limit_test"])
-    spec = runner._base("bbc", None, 0, "tfidf-logreg", "default")
-    old = runner.runs_dir / f"bbc_tfidf-logreg_default_0_{_old_key(spec)}.json"
-    runs[1].rename(old)  # the full-config run (limit 6) under its old name
-    runs[0].rename(runner.runs_dir / "quick.json")
-    quick_old = runner.runs_dir / "bbc_tfidf-logreg_default_0_x.json"
-    (runner.runs_dir / "quick.json").rename(quick_old)
-    ok, problems = migrate(str(tmp_path / "tiny.toml"), tmp_path / "results")
-    assert ok == 1 and not old.exists() and runner._path(spec).exists()
-    assert len(problems) == 1 and "neither the old nor the new key" in problems[0]
-    # a quick run filed under the old key is reported, not renamed
-    quick_old.rename(old)
-    runner._path(spec).rename(runner.runs_dir / "keep.json")
-    ok, problems = migrate(str(tmp_path / "tiny.toml"), tmp_path / "results")
-    assert ok == 0 and "limit_test 4 but the config gives 6" in " ".join(problems) and old.exists()
-
-
 def test_rerank_runs_are_named_apart_and_match_the_classifier(tmp_path):
     """gzip_params adds search/n_candidates to the spec (new files); exact runs keep their names."""
     cfg, _, _ = run(tmp_path, TINY.replace('models = ["gzip-knn", "tfidf-logreg"]', 'models = ["gzip-knn"]'))
