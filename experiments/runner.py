@@ -1,8 +1,10 @@
 """Run an experiment config: one JSON result file per (dataset, model, variant, shots, seed).
 
-Finished runs are skipped on a rerun (unless ``overwrite``), and gzip neighbour searches go
-through the engine's block cache, so an interrupted experiment resumes where it stopped.
-Tables and plots are built from the result files only (:mod:`experiments.report`).
+Each run is nnzip's classify job (:func:`nnzip.evaluate.classify`) on the config's data, scored
+by :func:`nnzip.evaluate.score`. Finished runs are skipped on a rerun (unless ``overwrite``),
+and gzip neighbour searches go through the index's block cache, so an interrupted experiment
+resumes where it stopped. Tables and plots are built from the result files only
+(:mod:`experiments.report`).
 """
 
 from __future__ import annotations
@@ -14,21 +16,19 @@ import json
 import os
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score
 from tqdm.auto import tqdm
 
-import nnzip
+from nnzip.candidates import DEFAULT_N_CANDIDATES
 from nnzip.compressors import COMPRESSORS
-from nnzip.data import Dataset, duplicate_mask, load_bbc, load_local, local_datasets, read_tsv
+from nnzip.data import Dataset, load_bbc, load_local, local_datasets, read_tsv
 from nnzip.errors import ConfigError
-from nnzip.evaluate import machine as machine_info, write_json
-from nnzip.metrics import top_k_tie_accuracy
-from nnzip.models import MODELS, make_model
+from nnzip.evaluate import classify, score, write_json
+from nnzip.evaluate import machine as machine_info
+from nnzip.models import MODELS
 from nnzip.neighbors import TIE_BREAKS
 
 ROOT = Path(__file__).resolve().parent
@@ -181,15 +181,6 @@ def test_subsample(n_test: int, limit: int | None) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(n_test, limit, replace=False))
 
 
-def _figures(y_true: list, y_pred) -> dict:
-    y_true = np.asarray(y_true, dtype=object)
-    y_pred = np.asarray(y_pred).astype(object)
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
-    }
-
-
 def machine() -> dict:
     """Where the results were produced, with the git commit of the checkout."""
     try:
@@ -306,17 +297,13 @@ class Runner:
             ds = ds or self._dataset(dataset, shots, seed)
             params = {"random_state": seed, "n_jobs": self.cfg.n_jobs, **self.model_params(model, dataset)}
             # models that cache their own work (embedding-knn) keep it beside the block cache
-            clf = make_model(model, strict=False, cache_dir=self.cache_dir / model, **params)
-            start = time.perf_counter()
-            clf.fit(ds.X_train, ds.y_train)
-            fitted = time.perf_counter()
-            pred = clf.predict(ds.X_test)
-            end = time.perf_counter()
+            ev = classify(model, ds, {"cache_dir": self.cache_dir / model, **params},
+                          remove_duplicates=self.cfg.remove_duplicates)
             # models trained on a device (the transformer) say which, with the checkpoint and epochs run
-            info = clf.run_info() if hasattr(clf, "run_info") else {}
-            self._write(spec, {**self._score(ds, pred), "seconds": round(end - start, 3),
-                               "fit_seconds": round(fitted - start, 3), "predict_seconds": round(end - fitted, 3),
-                               **info, "status": "ok", "params": {k: repr(v) for k, v in params.items()}})
+            info = ev.model.run_info() if hasattr(ev.model, "run_info") else {}
+            self._write(spec, {**ev.metrics, "fit_seconds": round(ev.fit_seconds, 3),
+                               "predict_seconds": round(ev.predict_seconds, 3), **info, "status": "ok",
+                               "params": {k: repr(v) for k, v in params.items()}})
             self.computed += 1
         for model, reason in self.cfg.not_run.items() if set(self.models) == set(self.cfg.models) else ():
             spec = self._base(dataset, shots, seed, model, "default")
@@ -326,21 +313,6 @@ class Runner:
     def _dataset(self, dataset: str, shots: int | None, seed: int) -> Dataset:
         return _train_test(self.cfg, dataset, self.test_limit(dataset), shots, seed)
 
-    def _score(self, ds: Dataset, pred, neighbor_labels: np.ndarray | None = None) -> dict:
-        """Figures of one run; with ``remove_duplicates``, on the test items whose text is not in the
-        training set, next to the figures on all items."""
-        dup = duplicate_mask(ds.X_train, ds.X_test)
-        keep = ~dup if self.cfg.remove_duplicates else np.ones(len(dup), dtype=bool)
-        y = np.asarray(ds.y_test, dtype=object)
-        pred = np.asarray(pred).astype(object)
-        out = {**_figures(y[keep], pred[keep]), "n_train": len(ds.X_train), "n_test": int(keep.sum()), "duplicates": int(dup.sum()),
-               "top_k_tie_accuracy": None if neighbor_labels is None else top_k_tie_accuracy(y[keep], neighbor_labels[keep])}
-        if self.cfg.remove_duplicates:
-            every = _figures(y, pred)
-            out |= {"accuracy_with_duplicates": every["accuracy"], "macro_f1_with_duplicates": every["macro_f1"],
-                    "n_test_with_duplicates": len(y)}
-        return out
-
     def _gzip(self, dataset: str, shots: int | None, seed: int, ds: Dataset | None) -> Dataset | None:
         """All k/tie-break variants of gzip-kNN from one neighbour search per compressor."""
         k_max = max(v[0] for v in self.cfg.knn_variants)
@@ -348,8 +320,6 @@ class Runner:
         # only non-default searches are named in the spec, so existing result files keep their names
         extra, suffix = {}, ""
         if params.get("search", "exact") != "exact":
-            from nnzip.candidates import DEFAULT_N_CANDIDATES
-
             m = params.get("n_candidates") or DEFAULT_N_CANDIDATES
             extra, suffix = {"search": params["search"], "n_candidates": m}, f" {params['search']} M={m}"
         for comp in self.cfg.compressors:
@@ -362,20 +332,19 @@ class Runner:
                 continue
             ds = ds or self._dataset(dataset, shots, seed)
             k_fit = min(k_max, len(ds.X_train))
-            clf = nnzip.NCDKNeighborsClassifier(
-                n_neighbors=k_fit, compressor=comp, n_jobs=self.cfg.n_jobs, cache_dir=self.cache_dir, verbose=1, **params
-            )
-            start = time.perf_counter()
-            clf.fit(ds.X_train, ds.y_train)
-            dist, idx = clf.kneighbors(ds.X_test)
-            seconds = time.perf_counter() - start
+            # one search for every variant: the largest k, voted again for each k and tie-break
+            ev = classify("gzip-knn", ds, {"n_neighbors": k_fit, "compressor": comp, "n_jobs": self.cfg.n_jobs,
+                                           "cache_dir": self.cache_dir, "verbose": 1, **params})
+            dist, idx = ev.neighbors
+            seconds = ev.fit_seconds + ev.predict_seconds
             labels = np.asarray(ds.y_train, dtype=object)
             for spec, k, tb in todo:
-                clf.set_params(n_neighbors=k, tie_break=tb, random_state=seed)
-                pred = clf.vote(dist[:, :k], idx[:, :k])[0]
+                pred = ev.model.set_params(n_neighbors=k, tie_break=tb, random_state=seed).vote(dist[:, :k], idx[:, :k])[0]
                 # us_per_pair: wall time per (test, train) pair of the task, whatever the search compressed
-                result = {**self._score(ds, pred, labels[idx[:, :k]]), "seconds": round(seconds, 3),
-                          "us_per_pair": round(1e6 * seconds / (len(ds.X_train) * len(ds.X_test)), 3), "status": "ok"}
+                result = {**score(ds, pred, labels[idx[:, :k]], remove_duplicates=self.cfg.remove_duplicates),
+                          "seconds": round(seconds, 3),
+                          "us_per_pair": round(1e6 * seconds / (len(ds.X_train) * len(ds.X_test)), 3),
+                          "status": "ok"}
                 self._write(spec, result)
                 self.computed += 1
         return ds

@@ -4,25 +4,27 @@ Nothing is computed, compiled or downloaded at import; :func:`warmup` compiles t
 ahead of a timed run.
 """
 
-__version__ = "0.1.0"  # before the imports: the cache module keys entries by it
-
+from ._version import __version__
 from .classifier import NCDKNeighborsClassifier
 from .compressors import COMPRESSORS, get_compressor
 from .dictionary import ZstdDictionaryClassifier
-from .engine import compressed_len, nearest_neighbors, pairwise_compressed_len, pairwise_distances, warmup
 from .errors import ConfigError, InputError, MissingDependencyError, NNZipError
+from .index import NCDIndex, nearest_neighbors, warmup
 from .metrics import top_k_tie_accuracy
 from .neighbors import TIE_BREAKS, vote
+from .pairwise import METRICS, compressed_len, pairwise_compressed_len, pairwise_distances
 
 __all__ = [
     "COMPRESSORS",
+    "METRICS",
     "TIE_BREAKS",
-    "ZstdDictionaryClassifier",
     "ConfigError",
     "InputError",
     "MissingDependencyError",
+    "NCDIndex",
     "NCDKNeighborsClassifier",
     "NNZipError",
+    "ZstdDictionaryClassifier",
     "__version__",
     "compressed_len",
     "get_compressor",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .fileio import atomic_write, writable_dir_problem
 
 _FORMAT = 1

@@ -16,22 +16,25 @@ share no gram at all (measured in ``benchmarks/rerank.md``).
 Grams are exact (``n <= 8`` bytes packed into an integer, no hashing). The most frequent
 grams are kept as bit rows (one bit per text and gram) and counted with popcounts; the rest
 in posting lists. For each query the shared counts with every training text are
-accumulated in numba (:func:`nnzip._kernels.top_candidates`), queries in parallel; memory is
+accumulated in numba (:func:`nnzip._ngrams.top_candidates`), queries in parallel; memory is
 ``O(n_train)`` per thread, never a dense ``n_test x n_train`` matrix.
 
 The ``n_candidates`` best-scored training texts of each query are then ranked by the exact
-distance (:mod:`nnzip.engine`).
+distance (:class:`nnzip.NCDIndex`).
 """
 
 from __future__ import annotations
 
 import hashlib
+from numbers import Integral, Real
 
 import numpy as np
 
-from . import __version__, _kernels
-from .compressors import pack
-from .errors import ConfigError
+from . import _ngrams
+from ._version import __version__
+from .compressors import get_compressor
+from .lengths import numba_threads, pack, text_lengths
+from .validation import POSITIVE_INT, Interval, TextEstimator
 
 #: Candidates per query when ``n_candidates`` is not given: the smallest measured M whose
 #: prediction agreement with the exact search is at least 99.5% on R8, Ohsumed and 20news
@@ -44,14 +47,12 @@ _QUERIES_PER_CALL = 256
 def _grams(texts: list[bytes], n: int, n_jobs: int) -> tuple[np.ndarray, np.ndarray]:
     data, offsets = pack(texts)
     if n_jobs == 1 or len(texts) < 64:
-        return _kernels.distinct_grams(data, offsets, n)
-    from .engine import _numba_threads
-
-    with _numba_threads(n_jobs):
-        return _kernels.distinct_grams_parallel(data, offsets, n, min(len(texts), 4 * n_jobs))
+        return _ngrams.distinct_grams(data, offsets, n)
+    with numba_threads(n_jobs):
+        return _ngrams.distinct_grams_parallel(data, offsets, n, min(len(texts), 4 * n_jobs))
 
 
-class CandidateIndex:
+class CandidateIndex(TextEstimator):
     """Exact byte n-gram index of the training texts: bit rows for frequent grams, posting lists for the rest.
 
     Parameters
@@ -84,7 +85,14 @@ class CandidateIndex:
         Compressed length of each training text, ``C(y)``.
     """
 
-    def __init__(self, ngram: int = 5, n_frequent: int = 4096, offset: float = 48.0, n_jobs: int = 1) -> None:
+    _parameter_constraints: dict = {
+        "ngram": [Interval(Integral, 1, 8)],
+        "n_frequent": [Interval(Integral, 0, None)],
+        "offset": [Interval(Real, None, None)],
+        "n_jobs": POSITIVE_INT,
+    }
+
+    def __init__(self, ngram: int = 5, *, n_frequent: int = 4096, offset: float = 48.0, n_jobs: int = 1) -> None:
         self.ngram = ngram
         self.n_frequent = n_frequent
         self.offset = offset
@@ -92,10 +100,9 @@ class CandidateIndex:
 
     def fit(self, texts: list[bytes], lengths: np.ndarray) -> CandidateIndex:
         """Index the training texts (UTF-8 bytes) and their compressed lengths."""
-        if isinstance(self.ngram, bool) or not isinstance(self.ngram, (int, np.integer)) or not 1 <= self.ngram <= 8:
-            raise ConfigError(f"ngram must be an int from 1 to 8 (bytes), got {self.ngram!r}")
+        self._validate_params()
         n_y = len(texts)
-        codes, offsets = _grams(texts, self.ngram, max(1, int(self.n_jobs)))
+        codes, offsets = _grams(texts, self.ngram, int(self.n_jobs))
         counts = np.diff(offsets)
         doc = np.repeat(np.arange(n_y, dtype=np.int32), counts)
         order = np.argsort(codes)  # by gram; the order within a posting list does not matter
@@ -110,7 +117,7 @@ class CandidateIndex:
         col[top] = np.arange(len(top), dtype=np.int32)
         gram_col = np.repeat(col, df)
         frequent_row = gram_col >= 0
-        bits = _kernels.gram_bits(doc, gram_col, n_y, max(n_words, 1))
+        bits = _ngrams.gram_bits(doc, gram_col, n_y, max(n_words, 1))
         sparse_df = np.where(col >= 0, 0, df)
         self.vocab_ = codes[starts]
         self.col_ = col
@@ -153,11 +160,8 @@ class CandidateIndex:
         ndarray of int64 of shape (len(xs), m)
             Distinct training indices, each row sorted ascending.
         """
-        from .compressors import get_compressor
-        from .engine import _lengths, _numba_threads
-
         if x_lengths is None:
-            x_lengths = _lengths(get_compressor("gzip"), xs, n_jobs)
+            x_lengths = text_lengths(get_compressor("gzip"), xs, n_jobs)
         cx = np.asarray(x_lengths, dtype=np.float64)
         yscale = self.lengths_ / np.maximum(self.n_grams_, 1.0)
         out = np.empty((len(xs), m), dtype=np.int64)
@@ -166,10 +170,10 @@ class CandidateIndex:
             codes, qoff = _grams(block, self.ngram, n_jobs)
             args = (self._ids(codes), qoff, cx[lo : lo + len(block)], self.col_, self.ptr_, self.docs_,
                     self.bits_, self.lengths_, yscale, float(self.offset), m)
-            if n_jobs == 1 or len(block) <= _kernels._GROUP:
-                out[lo : lo + len(block)] = _kernels.top_candidates(*args)
+            if n_jobs == 1 or len(block) <= _ngrams.GROUP:
+                out[lo : lo + len(block)] = _ngrams.top_candidates(*args)
             else:
-                with _numba_threads(n_jobs):
-                    chunks = min(-(-len(block) // _kernels._GROUP), 4 * n_jobs)
-                    out[lo : lo + len(block)] = _kernels.top_candidates_parallel(*args, chunks)
+                with numba_threads(n_jobs):
+                    chunks = min(-(-len(block) // _ngrams.GROUP), 4 * n_jobs)
+                    out[lo : lo + len(block)] = _ngrams.top_candidates_parallel(*args, chunks)
         return out

@@ -1,4 +1,4 @@
-"""The scikit-learn estimator: k-nearest neighbours over compression distances."""
+"""The scikit-learn estimator: k-nearest neighbours over compression distances (it holds an :class:`~nnzip.NCDIndex`)."""
 
 from __future__ import annotations
 
@@ -6,26 +6,17 @@ import os
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.base import ClassifierMixin
+from sklearn.utils.validation import validate_data
 
-from . import _kernels
-from .compressors import as_bytes, get_compressor
-from .engine import (
-    _make_index,
-    _open_cache,
-    _Search,
-    _Side,
-    check_metric,
-    check_search,
-    resolve_n_jobs,
-    search_side,
-)
 from .errors import InputError
-from .neighbors import KNeighborsVoteMixin, check_n_neighbors, check_tie_break, check_weights
+from .index import NCDIndex, check_n_candidates
+from .neighbors import KNeighborsVoteMixin, top_k
+from .pairwise import METRICS
+from .validation import Options, TextEstimator, as_bytes
 
 
-class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimator):
+class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, TextEstimator):
     """k-nearest-neighbour classifier over a compression distance (gzip + kNN).
 
     The distance between a query ``x`` and a training text ``y`` is computed from compressed
@@ -52,7 +43,8 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimato
         ``joblib.parallel_config(backend="dask")`` the search runs on the Dask cluster
         instead (see :mod:`nnzip.distributed`).
     cache_dir : str or path, default=None
-        On-disk cache of neighbour blocks; reruns and interrupted runs resume from it.
+        On-disk cache of neighbour blocks; reruns and interrupted runs resume from it (see
+        :class:`nnzip.NCDIndex`).
     random_state : int, RandomState instance or None, default=None
         Seed for ``tie_break="random"``.
     verbose : int, default=0
@@ -75,14 +67,16 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimato
         Class labels, sorted.
     n_samples_fit_ : int
         Number of training items.
+    index_ : NCDIndex
+        The fitted search over the training texts (absent with ``metric="precomputed"``): its
+        ``train_texts_``, ``train_lengths_`` and, for ``search="rerank"``, ``candidate_index_``.
     train_texts_ : list of bytes
-        UTF-8 training texts (absent with ``metric="precomputed"``).
+        UTF-8 training texts, ``index_.train_texts_`` (absent with ``metric="precomputed"``).
     train_lengths_ : ndarray of int64
-        Compressed length of each training text (absent with ``metric="precomputed"``).
+        Compressed length of each training text, ``index_.train_lengths_`` (absent with
+        ``metric="precomputed"``).
     n_features_in_ : int
         Only with ``metric="precomputed"``: columns of the fitted matrix.
-    candidate_index_ : CandidateIndex or None
-        The fitted first stage with ``search="rerank"`` (None for an exact search).
 
     Examples
     --------
@@ -93,9 +87,16 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimato
     ['pets']
     """
 
+    _parameter_constraints: dict = {
+        **KNeighborsVoteMixin._parameter_constraints,
+        **{k: v for k, v in NCDIndex._parameter_constraints.items() if k != "block_size"},
+        "metric": [Options((*METRICS, "precomputed"))],
+    }
+
     def __init__(
         self,
         n_neighbors: int = 2,
+        *,
         compressor: str | Callable[[bytes], int] = "gzip",
         metric: str = "ncd",
         tie_break: str = "nearest",
@@ -123,23 +124,16 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimato
         tags = super().__sklearn_tags__()
         if self.metric == "precomputed":
             tags.input_tags.pairwise = True
-        else:
-            tags.input_tags.two_d_array = False
-            tags.input_tags.string = True
+            tags.input_tags.two_d_array = True
+            tags.input_tags.string = False
         return tags
 
-    def _check_params(self) -> None:
-        check_n_neighbors(self.n_neighbors)
-        if self.metric != "precomputed":
-            check_metric(self.metric)
-            get_compressor(self.compressor)
-        check_tie_break(self.tie_break)
-        check_weights(self.weights)
-        check_search(self.search, self.n_candidates, self.n_neighbors)
-        resolve_n_jobs(self.n_jobs)
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_n_candidates(self.n_candidates, self.n_neighbors)
 
     def fit(self, X, y) -> NCDKNeighborsClassifier:
-        """Store the training texts, their labels and compressed lengths.
+        """Store the training texts, their labels and compressed lengths (in :attr:`index_`).
 
         Parameters
         ----------
@@ -152,84 +146,33 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, BaseEstimato
         -------
         self : NCDKNeighborsClassifier
         """
-        self._check_params()
+        self._validate_params()
         if self.metric == "precomputed":
             X = validate_data(self, X, dtype=np.float64, reset=True)
-            n = X.shape[0]
-        else:
-            texts = as_bytes(X, "X")
-            n = len(texts)
-        self._fit_labels(y, n)
-        if self.metric != "precomputed":
-            comp = get_compressor(self.compressor)
-            jobs = resolve_n_jobs(self.n_jobs)
-            # encoded, packed and measured once here, not in every predict
-            self._side = _Side(texts).with_lengths(comp, jobs)
-            self.train_texts_ = texts
-            self.train_lengths_ = self._side.lengths
-            self.candidate_index_, self._n_candidates = _make_index(
-                self.search, self._side, comp, self.n_candidates, self.n_neighbors, jobs
-            )
-        self.n_samples_fit_ = n
+            self._fit_labels(y, X.shape[0])
+            self.n_samples_fit_ = X.shape[0]
+            return self
+        index = NCDIndex(compressor=self.compressor, metric=self.metric, search=self.search,
+                         n_candidates=self.n_candidates, n_jobs=self.n_jobs, cache_dir=self.cache_dir,
+                         verbose=self.verbose)
+        texts = as_bytes(X, "X")
+        self._fit_labels(y, len(texts))
+        # encoded, packed and measured once here, not in every predict
+        self.index_ = index.fit(texts)
+        self.train_texts_ = self.index_.train_texts_
+        self.train_lengths_ = self.index_.train_lengths_
+        self.n_samples_fit_ = len(texts)
         return self
 
-    def _neighbors(self, X, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _training_queries(self):
         if self.metric == "precomputed":
-            D = validate_data(self, X, dtype=np.float64, reset=False)
-            if np.isnan(D).any():
-                raise InputError("the precomputed distance matrix contains nan")
-            return _kernels.stable_top_k(np.ascontiguousarray(D), k)
-        comp = get_compressor(self.compressor)
-        index, m = self.candidate_index_, max(self._n_candidates, k)
-        if m >= self.n_samples_fit_:  # kneighbors(n_neighbors=...) may ask for more than were fitted
-            index, m = None, 0
-        search = _Search(comp, check_metric(self.metric), self._side, k, index, m)
-        return search_side(
-            as_bytes(X, "X"),
-            search,
-            resolve_n_jobs(self.n_jobs),
-            cache=_open_cache(comp, self.cache_dir),
-            verbose=self.verbose,
-        )
+            raise InputError("kneighbors(X=None) needs the training texts; pass X with metric='precomputed'")
+        return self.train_texts_
 
-    def kneighbors(self, X=None, n_neighbors: int | None = None, return_distance: bool = True):
-        """The nearest training items of each query.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes, or array of shape (n_queries, n_samples_fit_), optional
-            Queries. When omitted, the neighbours of each training item other than itself.
-        n_neighbors : int, optional
-            Defaults to the constructor's ``n_neighbors``.
-        return_distance : bool, default=True
-            Whether to return the distances too.
-
-        Returns
-        -------
-        distances : ndarray of shape (n_queries, n_neighbors)
-            Only when ``return_distance`` is true.
-        indices : ndarray of int64 of shape (n_queries, n_neighbors)
-            Indices of the neighbours in the training set, nearest first, ties by index.
-        """
-        check_is_fitted(self)
-        k = check_n_neighbors(self.n_neighbors if n_neighbors is None else n_neighbors)
-        query_is_train = X is None
-        if query_is_train:
-            if self.metric == "precomputed":
-                raise InputError("kneighbors(X=None) needs the training texts; pass X with metric='precomputed'")
-            X = self.train_texts_
-            k += 1
-        if k > self.n_samples_fit_:
-            raise InputError(
-                f"n_neighbors={k - query_is_train} is larger than the number of training items "
-                f"({self.n_samples_fit_ - query_is_train} available)"
-            )
-        dist, idx = self._neighbors(X, k)
-        if query_is_train:
-            # drop each item itself; where it is not among its own neighbours, drop the farthest
-            own = idx == np.arange(len(idx))[:, None]
-            own[~own.any(axis=1), -1] = True
-            keep = ~own
-            dist = dist[keep].reshape(len(idx), k - 1)
-            idx = idx[keep].reshape(len(idx), k - 1)
-        return (dist, idx) if return_distance else idx
+    def _kneighbors(self, X, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.metric != "precomputed":
+            return self.index_.kneighbors(X, k)
+        D = validate_data(self, X, dtype=np.float64, reset=False)
+        if np.isnan(D).any():
+            raise InputError("the precomputed distance matrix contains nan")
+        return top_k(D, k)

@@ -1,8 +1,11 @@
-"""Compressors by name, input validation and packing of texts into flat byte arrays.
+"""Compressors by name, and the process pool that runs the ones written in Python.
 
 ``C(t)`` is the length in bytes of the compressed UTF-8 encoding of ``t``. ``gzip`` (the
 default) is exactly ``len(gzip.compress(t, compresslevel=9))``; nnzip computes it with its
-numba kernel, which emulates zlib's level-9 deflate without emitting any bits.
+numba kernel (:mod:`nnzip.lengths` decides when), which emulates zlib's level-9 deflate
+without emitting any bits. Every other compressor, and a user's callable, runs here: in this
+process for small jobs, else in joblib worker processes (:func:`pool_lengths`,
+:func:`pool_pairs`), which under ``joblib.parallel_config(backend="dask")`` are Dask tasks.
 """
 
 from __future__ import annotations
@@ -11,14 +14,15 @@ import bz2
 import functools
 import gzip
 import lzma
-import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import joblib
 import numpy as np
 
-from .errors import ConfigError, InputError
+from .errors import InputError
+from .validation import IsCallable, Options, validate_params
 
 
 def _gzip_len(data: bytes) -> int:
@@ -96,6 +100,10 @@ COMPRESSORS: dict[str, Compressor] = {
 }
 
 
+#: What a ``compressor`` parameter may be, in every estimator and function that takes one.
+COMPRESSOR_CONSTRAINTS: list = [Options(COMPRESSORS), IsCallable("bytes -> int")]
+
+
 def get_compressor(compressor: str | Callable[[bytes], int] | Compressor) -> Compressor:
     """Resolve a compressor name or a user callable ``bytes -> int``.
 
@@ -106,18 +114,11 @@ def get_compressor(compressor: str | Callable[[bytes], int] | Compressor) -> Com
     """
     if isinstance(compressor, Compressor):
         return compressor
+    validate_params({"compressor": COMPRESSOR_CONSTRAINTS}, {"compressor": compressor})
     if isinstance(compressor, str):
-        try:
-            return COMPRESSORS[compressor]
-        except KeyError:
-            raise ConfigError(
-                f"unknown compressor {compressor!r}; choose one of {', '.join(COMPRESSORS)} "
-                "or pass a callable bytes -> int"
-            ) from None
-    if callable(compressor):
-        name = f"{getattr(compressor, '__module__', '?')}.{getattr(compressor, '__qualname__', repr(compressor))}"
-        return Compressor(name, compressor, kernel=False, cacheable=False)
-    raise ConfigError(f"compressor must be a name or a callable bytes -> int, got {type(compressor).__name__}")
+        return COMPRESSORS[compressor]
+    name = f"{getattr(compressor, '__module__', '?')}.{getattr(compressor, '__qualname__', repr(compressor))}"
+    return Compressor(name, compressor, kernel=False, cacheable=False)
 
 
 def checked_length(compressor: Compressor, data: bytes) -> int:
@@ -128,126 +129,71 @@ def checked_length(compressor: Compressor, data: bytes) -> int:
     return int(value)
 
 
-def _check_sequence(texts, name: str) -> None:
-    if isinstance(texts, (str, bytes)):
-        raise InputError(f"{name} must be a sequence of texts, got a single {type(texts).__name__}; wrap it in a list")
-    if texts is None or not hasattr(texts, "__len__") or not hasattr(texts, "__iter__"):
-        raise InputError(f"{name} must be a sequence of str or bytes, got {type(texts).__name__}")
-    if isinstance(texts, np.ndarray) and texts.ndim != 1:
-        raise InputError(f"{name} must be one-dimensional (one text per item), got an array of shape {texts.shape}")
+# ---- the process pool for compressors written in Python --------------------------------------
+
+# Below this many texts (pairs), one process is faster than starting a pool.
+_POOL_MIN_TEXTS = 64
+_POOL_MIN_PAIRS = 2048
 
 
-def _not_text(name: str, i: int, t: object) -> InputError:
-    return InputError(f"{name}[{i}] is {type(t).__name__}, expected str or bytes")
+def _python_lengths(comp: Compressor, texts: list[bytes]) -> np.ndarray:
+    return np.array([checked_length(comp, t) for t in texts], dtype=np.int64)
 
 
-def as_bytes(texts: Sequence[str | bytes], name: str = "texts", *, allow_empty: bool = False) -> list[bytes]:
-    """Validate a sequence of texts and encode it as UTF-8 bytes.
-
-    Parameters
-    ----------
-    texts : sequence of str or bytes
-        A list, tuple, numpy array or pandas Series of texts. Empty strings are valid texts.
-    name : str
-        What the sequence is called in error messages.
-    allow_empty : bool
-        Whether a sequence with no texts is accepted.
-
-    Raises
-    ------
-    InputError
-        If ``texts`` is a single string or not a sequence, an item is not str/bytes, the
-        sequence is empty (unless allowed) or a string cannot be encoded as UTF-8. Every model
-        in nnzip (the baselines too) validates texts here or in :func:`as_texts`, so the same
-        mistake gives the same error everywhere.
-    """
-    _check_sequence(texts, name)
-    out = []
-    for i, t in enumerate(texts):
-        if isinstance(t, str):
-            try:
-                out.append(t.encode("utf-8"))
-            except UnicodeEncodeError as exc:
-                raise InputError(f"{name}[{i}] cannot be encoded as UTF-8: {exc.reason}") from None
-        elif isinstance(t, (bytes, bytearray, memoryview)):
-            out.append(bytes(t))
-        else:
-            raise _not_text(name, i, t)
-    if not out and not allow_empty:
-        raise InputError(f"{name} is empty: need at least one text")
+def _python_pair_rows(comp: Compressor, xs: list[bytes], ys: Sequence[bytes]) -> np.ndarray:
+    out = np.empty((len(xs), len(ys)), dtype=np.int64)
+    for i, x in enumerate(xs):
+        xs_ = x + b" "
+        for j, y in enumerate(ys):
+            out[i, j] = checked_length(comp, xs_ + y)
     return out
 
 
-def as_texts(texts: Sequence[str | bytes], name: str = "texts") -> list[str]:
-    """Validate a sequence of texts for models that tokenize: ``str`` items, bytes decoded as UTF-8.
+def _python_pair_lists(comp: Compressor, xs: list[bytes], rows: list[list[bytes]]) -> np.ndarray:
+    return np.vstack([_python_pair_rows(comp, [x], r) for x, r in zip(xs, rows)])
 
-    Raises the same errors as :func:`as_bytes`.
+
+def _chunks(n: int, parts: int) -> list[slice]:
+    parts = max(1, min(n, parts))
+    return [slice(p * n // parts, (p + 1) * n // parts) for p in range(parts)]
+
+
+def pool_lengths(comp: Compressor, texts: list[bytes], n_jobs: int) -> np.ndarray:
+    """``C(t)`` of each text with a Python compressor, on ``n_jobs`` worker processes."""
+    if n_jobs == 1 or len(texts) < _POOL_MIN_TEXTS:
+        return _python_lengths(comp, texts)
+    parts = joblib.Parallel(n_jobs=n_jobs)(
+        joblib.delayed(_python_lengths)(comp, texts[s]) for s in _chunks(len(texts), 4 * n_jobs)
+    )
+    return np.concatenate(parts)
+
+
+def pool_pairs(
+    comp: Compressor, xs: list[bytes], ys: Sequence[bytes], n_jobs: int, cols: np.ndarray | None = None
+) -> np.ndarray:
+    """``C(x + " " + y)`` with a Python compressor, on ``n_jobs`` worker processes.
+
+    Every ``x`` in ``xs`` with every ``y`` in ``ys``; with ``cols`` (shape ``(len(xs), m)``),
+    cell ``(i, c)`` pairs ``xs[i]`` with ``ys[cols[i, c]]``.
     """
-    _check_sequence(texts, name)
-    out = []
-    for i, t in enumerate(texts):
-        if isinstance(t, str):
-            out.append(t)
-        elif isinstance(t, (bytes, bytearray, memoryview)):
-            try:
-                out.append(bytes(t).decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                raise InputError(f"{name}[{i}] is not valid UTF-8 at byte {exc.start}") from None
-        else:
-            raise _not_text(name, i, t)
-    if not out:
-        raise InputError(f"{name} is empty: need at least one text")
-    return out
-
-
-def pack(texts: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate byte strings into one ``uint8`` array with ``int64`` offsets (``n + 1`` of them)."""
-    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    data = np.frombuffer(b"".join(texts), dtype=np.uint8)
-    return data, offsets
-
-
-# Inputs that exercise every branch of the kernel: empty, short, repetitive, binary-like,
-# multi-block and a window slide.
-def _self_test_inputs() -> list[bytes]:
-    rng = np.random.default_rng(0)
-    words = [b"gzip", b"knn", b"text", b"compression", b"distance", b"the", b"a", b"of"]
-    prose = b" ".join(words[i] for i in rng.integers(0, len(words), 9000))
-    return [
-        b"",
-        b"a",
-        b"ab" * 200,
-        bytes(rng.integers(0, 256, 3000, dtype=np.uint8)),
-        bytes(rng.integers(0, 4, 70000, dtype=np.uint8)),
-        prose,
-    ]
-
-
-@functools.cache
-def kernel_matches_zlib() -> bool:
-    """Whether the kernel reproduces this Python's ``gzip.compress`` on a fixed set of inputs.
-
-    The kernel emulates the reference zlib's deflate; a Python linked against a different
-    deflate (zlib-ng, Intel's, Cloudflare's) compresses differently. Then nnzip warns once
-    and computes ``gzip`` lengths with zlib itself, so lengths stay what ``gzip.compress`` gives.
-    """
-    from . import _kernels
-
-    samples = _self_test_inputs()
-    data, offsets = pack(samples)
-    got = _kernels.gzip_lengths(data, offsets)
-    pairs = _kernels.gzip_pair_lengths(data, offsets[:3], data, offsets)
-    want = [_gzip_len(s) for s in samples]
-    want_pairs = [[_gzip_len(x + b" " + y) for y in samples] for x in samples[:2]]
-    ok = all(g == w or g == -1 for g, w in zip(got.tolist(), want))
-    ok = ok and all(g == w or g == -1 for gr, wr in zip(pairs.tolist(), want_pairs) for g, w in zip(gr, wr))
-    if not ok:
-        warnings.warn(
-            f"this Python's zlib ({zlib.ZLIB_RUNTIME_VERSION}) compresses differently from the reference "
-            "zlib that nnzip's kernel emulates; computing gzip lengths with zlib itself (slower, still exact)",
-            RuntimeWarning,
-            stacklevel=3,
+    n_cols = len(ys) if cols is None else cols.shape[1]
+    small = n_jobs == 1 or len(xs) * n_cols < _POOL_MIN_PAIRS
+    if cols is not None:
+        rows = [[ys[j] for j in row] for row in cols]
+        if small:
+            return _python_pair_lists(comp, xs, rows)
+        parts = joblib.Parallel(n_jobs=n_jobs)(
+            joblib.delayed(_python_pair_lists)(comp, xs[s], rows[s]) for s in _chunks(len(xs), n_jobs)
         )
-    return ok
+        return np.vstack(parts)
+    if small:
+        return _python_pair_rows(comp, xs, ys)
+    if len(xs) >= n_jobs:  # rows to share out; else a few long rows: share out their columns
+        parts = joblib.Parallel(n_jobs=n_jobs)(
+            joblib.delayed(_python_pair_rows)(comp, xs[s], ys) for s in _chunks(len(xs), n_jobs)
+        )
+        return np.vstack(parts)
+    parts = joblib.Parallel(n_jobs=n_jobs)(
+        joblib.delayed(_python_pair_rows)(comp, xs, ys[s]) for s in _chunks(len(ys), n_jobs)
+    )
+    return np.hstack(parts)

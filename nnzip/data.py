@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .errors import InputError, MissingDependencyError
-from .neighbors import _label_kind, check_label_values
+from .validation import check_label_values, label_kind
 
 DATA_DIR_ENV = "NNZIP_DATA_DIR"
 BBC_NAME = "bbc"
@@ -251,7 +251,7 @@ def read_table(
     """Read texts and labels from a CSV, JSON-lines (or JSON array) or Parquet file.
 
     A missing label column gives ``labels = None``; a missing text column is an error that
-    lists the columns the file has. Labels must follow :func:`nnzip.neighbors.check_label_values`
+    lists the columns the file has. Labels must follow :func:`nnzip.validation.check_label_values`
     (str, int or bool, all of one type); an empty or missing label is an error naming the row.
     """
     path = Path(path)
@@ -304,7 +304,7 @@ def read_file(
 def check_dataset(ds: Dataset) -> Dataset:
     """Check a dataset before any work: label rules, and that test labels can be scored.
 
-    Training labels follow :func:`nnzip.neighbors.check_label_values`. Test labels must have
+    Training labels follow :func:`nnzip.validation.check_label_values`. Test labels must have
     the training labels' type, and at least one of them must be a training label: a test file
     none of whose labels occurs in training (typically an unlabelled file whose texts contain
     a TAB, read as ``label<TAB>text``) would score 0 without meaning it. Test labels that
@@ -327,8 +327,8 @@ def check_dataset(ds: Dataset) -> Dataset:
     if ds.y_test is None:
         return ds
     check_label_values(ds.y_test, lambda i: f"test item {i + 1}")
-    train_kind = _label_kind(ds.y_train[0])
-    test_kind = _label_kind(ds.y_test[0])
+    train_kind = label_kind(ds.y_train[0])
+    test_kind = label_kind(ds.y_test[0])
     if train_kind != test_kind:
         raise InputError(
             f"{ds.name}: test labels are {test_kind} (e.g. {ds.y_test[0]!r}) but training labels are {train_kind} "

@@ -7,17 +7,28 @@ text, so it runs in seconds where exact gzip-kNN takes minutes to hours.
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
+import zstandard
 from joblib import Parallel, delayed
 from scipy.special import softmax
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from .compressors import as_bytes
-from .engine import resolve_n_jobs
-from .errors import ConfigError, InputError
-from .neighbors import check_labels
+from .errors import InputError
+from .validation import (
+    N_JOBS,
+    POSITIVE_INT,
+    VERBOSE,
+    Interval,
+    Options,
+    TextEstimator,
+    as_bytes,
+    check_labels,
+    resolve_n_jobs,
+)
 
 DICT_TYPES = ("raw", "trained")
 # zstd's own default size of a trained dictionary (zstd --train, --maxdict)
@@ -29,22 +40,10 @@ _SEPARATOR = b" "
 _CHUNK = 2048
 
 
-def _zstandard():
-    import zstandard
-
-    return zstandard
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 def _compressor(zdict):
     # frames without checksum, content size or dictionary id: those bytes are the same for every
     # class (or, for a trained dictionary's id, vary with the id) and only blur the comparison
-    return _zstandard().ZstdCompressor(dict_data=zdict, write_checksum=False, write_content_size=False, write_dict_id=False)
+    return zstandard.ZstdCompressor(dict_data=zdict, write_checksum=False, write_content_size=False, write_dict_id=False)
 
 
 class _PreparedDict:
@@ -63,9 +62,8 @@ class _PreparedDict:
 
     def zdict(self):
         if self._zdict is None:
-            zstd = _zstandard()
-            kind = zstd.DICT_TYPE_RAWCONTENT if self.raw else zstd.DICT_TYPE_FULLDICT
-            zdict = zstd.ZstdCompressionDict(self.data, dict_type=kind)
+            kind = zstandard.DICT_TYPE_RAWCONTENT if self.raw else zstandard.DICT_TYPE_FULLDICT
+            zdict = zstandard.ZstdCompressionDict(self.data, dict_type=kind)
             zdict.precompute_compress(level=self.level)
             self._zdict = zdict
         return self._zdict
@@ -77,7 +75,7 @@ def _column_lengths(texts: list[bytes], prepared: _PreparedDict) -> list[int]:
     return [len(compress(t)) for t in texts]
 
 
-class ZstdDictionaryClassifier(ClassifierMixin, BaseEstimator):
+class ZstdDictionaryClassifier(ClassifierMixin, TextEstimator):
     """Compression classifier with one or more zstd dictionaries per class (ftcc's method).
 
     ``fit`` splits each class's training texts round-robin into ``dicts_per_class`` groups
@@ -144,9 +142,20 @@ class ZstdDictionaryClassifier(ClassifierMixin, BaseEstimator):
     ['pets']
     """
 
+    _parameter_constraints: dict = {
+        "level": [Interval(Integral, 1, zstandard.MAX_COMPRESSION_LEVEL)],
+        "dicts_per_class": POSITIVE_INT,
+        "dict_size": [*POSITIVE_INT, None],
+        "dict_type": [Options(DICT_TYPES)],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "n_jobs": N_JOBS,
+        "verbose": VERBOSE,
+    }
+
     def __init__(
         self,
         level: int = 9,
+        *,
         dicts_per_class: int = 3,
         dict_size: int | None = None,
         dict_type: str = "raw",
@@ -162,27 +171,6 @@ class ZstdDictionaryClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        return tags
-
-    def _check_params(self) -> None:
-        zstd = _zstandard()
-        level = self.level
-        if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not 1 <= level <= zstd.MAX_COMPRESSION_LEVEL:
-            raise ConfigError(f"level must be an int from 1 to {zstd.MAX_COMPRESSION_LEVEL}, got {level!r}")
-        _positive_int(self.dicts_per_class, "dicts_per_class")
-        if self.dict_size is not None:
-            _positive_int(self.dict_size, "dict_size")
-        if self.dict_type not in DICT_TYPES:
-            raise ConfigError(f"unknown dict_type {self.dict_type!r}; choose one of {', '.join(DICT_TYPES)}")
-        t = self.temperature
-        if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or not np.isfinite(t) or t <= 0:
-            raise ConfigError(f"temperature must be a positive number, got {t!r}")
-        resolve_n_jobs(self.n_jobs)
-
     def fit(self, X, y) -> ZstdDictionaryClassifier:
         """Build the class dictionaries.
 
@@ -197,7 +185,7 @@ class ZstdDictionaryClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : ZstdDictionaryClassifier
         """
-        self._check_params()
+        self._validate_params()
         texts = as_bytes(X, "X")
         classes, codes = check_labels(y, len(texts))
         per = int(self.dicts_per_class)
@@ -220,14 +208,13 @@ class ZstdDictionaryClassifier(ClassifierMixin, BaseEstimator):
 
     def _build(self, group: list[bytes], label) -> bytes:
         """One dictionary's bytes from a group of training texts."""
-        zstd = _zstandard()
         if self.dict_type == "raw":
             content = _SEPARATOR.join(group)
             return content if self.dict_size is None else content[-int(self.dict_size):]
         size = TRAINED_DICT_SIZE if self.dict_size is None else int(self.dict_size)
         try:
-            return zstd.train_dictionary(size, group, level=int(self.level)).as_bytes()
-        except zstd.ZstdError as exc:
+            return zstandard.train_dictionary(size, group, level=int(self.level)).as_bytes()
+        except zstandard.ZstdError as exc:
             raise InputError(
                 f"zstd could not train a {size}-byte dictionary on {len(group)} texts of class {label!r} ({exc}); "
                 "use dict_type='raw', fewer dicts_per_class or a smaller dict_size"

@@ -1,17 +1,21 @@
-"""Running nnzip's neighbour search on a Dask cluster, through joblib's ``dask`` backend.
+"""Blocks of query rows, and where they run: here, or on a Dask cluster through joblib's ``dask`` backend.
 
-Inside ``with joblib.parallel_config(backend="dask"):`` (after ``distributed.Client(...)``),
-or inside :func:`connect`, the engine sends its blocks of query rows to the cluster instead of
-running them on local threads: the training side is scattered once to every worker, each
-task carries one block of query texts and returns only that block's top-k (or, for
-:func:`nnzip.pairwise_distances`, its rows of lengths). Without the dask backend nothing here
-is used, and ``distributed`` is never imported.
+Pairwise work is cut into blocks of query rows (:func:`block_rows`): one block is one entry of
+the on-disk cache and one task on a cluster. :func:`run_blocks` is the one place that decides
+where blocks run. Inside ``with joblib.parallel_config(backend="dask"):`` (after
+``distributed.Client(...)``), or inside :func:`connect`, blocks go to the cluster instead of
+running on local threads: the training side is scattered once to every worker, each task
+carries one block of query texts and returns only that block's top-k (or, for
+:func:`nnzip.pairwise_distances`, its rows of lengths). Without the dask backend nothing
+Dask-related here is used, and ``distributed`` is never imported.
 
-Needs the ``distributed`` extra: ``pip install "nnzip[distributed]"``.
+Running on a cluster needs the ``distributed`` extra: ``pip install "nnzip[distributed]"``.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import sys
 import uuid
@@ -33,6 +37,28 @@ INSTALL_HINT = 'pip install "nnzip[distributed]"'
 # keeps any other numba code on them from starting one thread per core in every worker
 # process. Dask's nanny already limits OMP/MKL/OpenBLAS, but it does not know numba.
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+#: Pairs in a block of query rows (one cache entry; one task on a Dask cluster): a few seconds
+#: of work, so an interrupted run loses little and tasks spread evenly over workers. Local and
+#: cluster runs use the same blocks, so either resumes the other's cache.
+PAIRS_PER_BLOCK = 1 << 18
+
+
+def pairs_per_block() -> int:
+    """Pairs per block: ``$NNZIP_BLOCK_PAIRS`` if set (tests use small blocks), else :data:`PAIRS_PER_BLOCK`."""
+    value = os.environ.get("NNZIP_BLOCK_PAIRS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else PAIRS_PER_BLOCK
+
+
+def block_rows(pairs_per_row: int) -> int:
+    """Query rows per block when each row holds ``pairs_per_row`` pairs (about :func:`pairs_per_block` pairs)."""
+    return max(1, math.ceil(pairs_per_block() / pairs_per_row))
+
+
+def split_rows(xs: list[bytes], rows: int) -> tuple[list[int], list[list[bytes]]]:
+    """Blocks of ``rows`` query texts: their first row numbers and their texts."""
+    starts = list(range(0, len(xs), rows))
+    return starts, [xs[lo : lo + rows] for lo in starts]
 
 
 def in_dask_task() -> bool:
@@ -65,12 +91,37 @@ def active_client() -> Client | None:
     return backend.client
 
 
-def n_workers_threads(client: Client) -> int:
-    """Worker threads of the cluster (at least 1)."""
-    return max(1, sum(client.nthreads().values()))
-
-
 def run_blocks(
+    fn: Callable[..., Any],
+    shared: object,
+    blocks: Sequence[list[bytes]],
+    n_jobs: int,
+    *,
+    client: Client | None = None,
+    pairs_per_row: int = 0,
+    progress: Callable[[int], object] | None = None,
+) -> Iterator[tuple[int, Any]]:
+    """Yield ``(b, fn(shared, blocks[b], n_jobs, progress))`` for every block, as each finishes.
+
+    Here, in order, on ``n_jobs`` threads or processes (``client`` None), or as tasks on a Dask
+    cluster (``client`` from :func:`active_client`), where ``shared`` is sent to each worker
+    once and results arrive in completion order. ``progress`` gets pairs done: from inside
+    ``fn`` locally, per finished block (``len(block) * pairs_per_row``) on a cluster. Close the
+    iterator (``contextlib.closing``) to cancel a cluster's pending tasks on an error or Ctrl-C.
+    """
+    if client is None:
+        for b, block in enumerate(blocks):
+            yield b, fn(shared, block, n_jobs, progress)
+        return
+
+    def done(b: int) -> None:
+        if progress is not None:
+            progress(len(blocks[b]) * pairs_per_row)
+
+    yield from _run_on_cluster(client, fn, shared, blocks, done)
+
+
+def _run_on_cluster(
     client: Client,
     fn: Callable[..., Any],
     shared: object,

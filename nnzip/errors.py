@@ -15,3 +15,20 @@ class ConfigError(NNZipError, ValueError):
 
 class MissingDependencyError(NNZipError, ImportError):
     """An optional extra is needed; the message names the pip command."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a job; says where its finished work was kept, so a rerun can resume.
+
+    Attributes
+    ----------
+    cache_dir : path or None
+        The folder holding the finished work (``None``: nothing was kept).
+    kept : str
+        What was kept there (``"blocks"``, ``"embeddings"``).
+    """
+
+    def __init__(self, cache_dir=None, kept: str = "") -> None:
+        super().__init__(cache_dir, kept)
+        self.cache_dir = cache_dir
+        self.kept = kept

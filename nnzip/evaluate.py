@@ -1,4 +1,10 @@
-"""Fit a model on a dataset, predict its test set and score it: the job behind ``nnzip classify``."""
+"""The classify job: read, check, fit, predict, score and write, behind ``nnzip classify`` and the experiments.
+
+:func:`classify` is the whole job; the command line and the experiments runner both call it.
+:func:`score` is the one place where a run's figures are computed (accuracy, macro-F1, the
+paper's top-k tie figure, and the rule that scores a test set without the texts it shares
+with the training set).
+"""
 
 from __future__ import annotations
 
@@ -7,75 +13,307 @@ import json
 import os
 import platform
 import time
+import warnings
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.metrics import accuracy_score, f1_score
 
-from .data import Dataset
-from .errors import InputError
-from .fileio import atomic_write
+from . import data
+from ._version import __version__
+from .cache import BlockCache
+from .data import Dataset, duplicate_mask
+from .errors import ConfigError, InputError, Interrupted
+from .fileio import atomic_write, check_output_paths
+from .index import warmup
 from .metrics import top_k_tie_accuracy
+from .models import make_model, model_params
+from .validation import check_labels, check_params
+
+# models whose finished work stays in their cache_dir, and what it is (for the Ctrl-C message)
+_KEPT = {"gzip-knn": "blocks", "embedding-knn": "embeddings"}
+# a result file's name for each model parameter it records, when the model takes it
+RECORDED = {"k": "n_neighbors", "tie_break": "tie_break", "compressor": "compressor", "metric": "metric",
+            "checkpoint": "model_name", "max_epochs": "epochs", "max_length": "max_length"}
+# an exact search estimated to take longer than this many seconds is announced, with the alternative
+_ANNOUNCE_SECONDS = 60
+
+
+@dataclass
+class DataSpec:
+    """Where a job's data comes from: a training and a test file, a dataset by name, or BBC News.
+
+    Attributes
+    ----------
+    train, test : path or None
+        Training file (labels required) and test file (labels optional), given together.
+    dataset : str or None
+        ``"bbc"``, a folder under ``$NNZIP_DATA_DIR``, or a Hugging Face hub name (without
+        files or a name: the embedded BBC News split).
+    text_col, label_col : str
+        Columns of CSV, JSON-lines and Parquet files (and of hub datasets, when not the defaults).
+    encoding_errors : {"strict", "replace"}
+        What to do with bytes that are not UTF-8.
+    """
+
+    train: str | os.PathLike | None = None
+    test: str | os.PathLike | None = None
+    dataset: str | None = None
+    text_col: str = "text"
+    label_col: str = "label"
+    encoding_errors: str = "strict"
+
+    def __post_init__(self) -> None:
+        if (self.train is None) != (self.test is None) or (self.train is not None and self.dataset is not None):
+            raise ConfigError("give a training and a test file together, or a dataset name, not both")
+
+    def inputs(self) -> list[Path]:
+        """The files the job reads (outputs must never be one of them)."""
+        files = [Path(p) for p in (self.train, self.test) if p is not None]
+        local = data.local_datasets()
+        if self.dataset in local:
+            files += [local[self.dataset] / f"{split}.tsv.gz" for split in ("train", "test")]
+        return files
+
+    def load(self) -> Dataset:
+        """Read and check the data (:func:`nnzip.data.check_dataset`)."""
+        if self.train is not None:
+            return data.load_files(self.train, self.test, self.text_col, self.label_col, self.encoding_errors)  # type: ignore[arg-type]
+        # hub datasets have their own default columns; pass ours only when they were changed
+        return data.load_dataset(self.dataset or data.BBC_NAME, None if self.text_col == "text" else self.text_col,
+                                 None if self.label_col == "label" else self.label_col, self.encoding_errors)
+
+
+def _figures(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+    }
+
+
+def score(ds: Dataset, predictions, neighbor_labels: np.ndarray | None = None, *,
+          remove_duplicates: bool = False) -> dict:
+    """The figures of one run on the test part of ``ds``.
+
+    Parameters
+    ----------
+    ds : Dataset
+        The data the run used.
+    predictions : array-like of shape (n_test,)
+        Predicted label of each test item.
+    neighbor_labels : ndarray of shape (n_test, k), optional
+        Labels of each test item's nearest training items (kNN models), for the paper's
+        top-k tie figure (:func:`nnzip.metrics.top_k_tie_accuracy`).
+    remove_duplicates : bool, default=False
+        Score only the test items whose text does not occur in the training set (exact
+        duplicates are their own nearest neighbour), and give the figures on every item as
+        ``accuracy_with_duplicates``, ``macro_f1_with_duplicates``, ``n_test_with_duplicates``.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``macro_f1``, ``top_k_tie_accuracy`` (``None`` without test labels, the
+        last also without neighbour labels), ``n_train``, ``n_test`` (items scored) and
+        ``duplicates`` (test items whose text occurs in the training set).
+    """
+    dup = duplicate_mask(ds.X_train, ds.X_test)
+    keep = ~dup if remove_duplicates else np.ones(len(dup), dtype=bool)
+    out: dict = {"accuracy": None, "macro_f1": None, "top_k_tie_accuracy": None, "n_train": len(ds.X_train),
+                 "n_test": int(keep.sum()), "duplicates": int(dup.sum())}
+    if ds.y_test is None:
+        return out
+    # labels were checked to be all str or all int (nnzip.validation.check_labels), so plain
+    # arrays have a dtype scikit-learn's metrics understand; object arrays of ints do not
+    y_true = np.asarray(ds.y_test)
+    y_pred = np.asarray(np.asarray(predictions).tolist())
+    out |= _figures(y_true[keep], y_pred[keep])
+    if neighbor_labels is not None:
+        out["top_k_tie_accuracy"] = top_k_tie_accuracy(y_true[keep].tolist(), neighbor_labels[keep])
+    if remove_duplicates:
+        every = _figures(y_true, y_pred)
+        out |= {"accuracy_with_duplicates": every["accuracy"], "macro_f1_with_duplicates": every["macro_f1"],
+                "n_test_with_duplicates": len(y_true)}
+    return out
 
 
 @dataclass
 class Evaluation:
-    """Predictions and figures of one fitted model on one test set.
+    """A fitted model, its predictions on a test set and their figures.
 
     Attributes
     ----------
+    model : estimator
+        The fitted model.
+    dataset : Dataset
+        The data it was fitted and evaluated on.
     predictions : ndarray
         Predicted label per test item.
-    nearest_distance : ndarray or None
-        Distance to the nearest training item (kNN models only).
+    neighbors : tuple of ndarray or None
+        ``(distances, indices)`` of each test item's nearest training items (kNN models).
     metrics : dict
-        ``accuracy``, ``macro_f1`` and ``top_k_tie_accuracy`` (``None`` without test labels,
-        the last also for models that are not kNN), ``n_train``, ``n_test``, ``seconds``.
+        :func:`score`'s figures and ``seconds`` (fit and predict).
+    fit_seconds, predict_seconds : float
+        The two parts of ``seconds``.
     """
 
+    model: BaseEstimator
+    dataset: Dataset
     predictions: np.ndarray
-    nearest_distance: np.ndarray | None
-    metrics: dict
+    neighbors: tuple[np.ndarray, np.ndarray] | None
+    metrics: dict = field(default_factory=dict)
+    fit_seconds: float = 0.0
+    predict_seconds: float = 0.0
+
+    @property
+    def nearest_distance(self) -> np.ndarray | None:
+        """Distance of each test item to its nearest training item (kNN models), else ``None``."""
+        return None if self.neighbors is None else self.neighbors[0][:, 0]
 
 
-def evaluate(model, ds: Dataset) -> Evaluation:
-    """Fit ``model`` on the training part of ``ds`` and evaluate it on the test part.
+def evaluate(model: BaseEstimator, ds: Dataset, *, remove_duplicates: bool = False,
+             on_fitted: Callable[[BaseEstimator], object] | None = None) -> Evaluation:
+    """Fit ``model`` on the training part of ``ds``, predict the test part and score it.
 
     A kNN model (one with ``kneighbors`` and ``vote``) searches once and predicts from those
-    neighbours, which also gives the paper's top-k tie figure (see
-    :func:`nnzip.metrics.top_k_tie_accuracy`).
+    neighbours, which also gives the paper's top-k tie figure. ``on_fitted`` is called
+    between fit and predict, outside the timed parts.
     """
     start = time.perf_counter()
     model.fit(ds.X_train, ds.y_train)
-    nearest = neighbor_labels = None
+    fit_seconds = time.perf_counter() - start
+    if on_fitted is not None:
+        on_fitted(model)
+    start = time.perf_counter()
+    neighbors = neighbor_labels = None
     if hasattr(model, "kneighbors") and hasattr(model, "vote"):
-        dist, idx = model.kneighbors(ds.X_test)
-        predictions = model.vote(dist, idx)[0]
-        nearest = dist[:, 0]
-        neighbor_labels = np.asarray(ds.y_train, dtype=object)[idx]
+        neighbors = model.kneighbors(ds.X_test)
+        predictions = model.vote(*neighbors)[0]
+        neighbor_labels = np.asarray(ds.y_train, dtype=object)[neighbors[1]]
     else:
         predictions = np.asarray(model.predict(ds.X_test))
-    seconds = time.perf_counter() - start
-    metrics = {
-        "accuracy": None,
-        "macro_f1": None,
-        "top_k_tie_accuracy": None,
-        "n_train": len(ds.X_train),
-        "n_test": len(ds.X_test),
-        "seconds": round(seconds, 3),
-    }
-    if ds.y_test is not None:
-        # labels were checked to be all str or all int (nnzip.neighbors.check_labels), so plain
-        # arrays have a dtype scikit-learn's metrics understand; object arrays of ints do not
-        y_true = np.asarray(ds.y_test)
-        y_pred = np.asarray(predictions.tolist())
-        metrics["accuracy"] = float(accuracy_score(y_true, y_pred))
-        metrics["macro_f1"] = float(f1_score(y_true, y_pred, average="macro", zero_division=0))
-        if neighbor_labels is not None:
-            metrics["top_k_tie_accuracy"] = top_k_tie_accuracy(ds.y_test, neighbor_labels)
-    return Evaluation(predictions, nearest, metrics)
+    predict_seconds = time.perf_counter() - start
+    metrics = {**score(ds, predictions, neighbor_labels, remove_duplicates=remove_duplicates),
+               "seconds": round(fit_seconds + predict_seconds, 3)}
+    return Evaluation(model, ds, predictions, neighbors, metrics, fit_seconds, predict_seconds)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _announce_long_search(say: Callable[[str], object], ds: Dataset) -> Callable[[BaseEstimator], None]:
+    """After fit: the time an exact search will take here, with the alternative, when it is long."""
+
+    def announce(fitted) -> None:
+        seconds = fitted.index_.estimate_seconds(ds.X_test)
+        if seconds > _ANNOUNCE_SECONDS:
+            say(f"exact search of {len(ds.X_test) * len(ds.X_train):,} pairs: about {_duration(seconds)} here "
+                "(finished blocks in the cache are not recomputed); --search rerank ranks only a few "
+                "candidates per text by the exact distance, in a fraction of the time")
+
+    return announce
+
+
+def classify(
+    model: str,
+    data_from: Dataset | DataSpec,
+    params: Mapping[str, object] | None = None,
+    *,
+    remove_duplicates: bool = False,
+    output: str | os.PathLike | None = None,
+    metrics_json: str | os.PathLike | None = None,
+    say: Callable[[str], object] | None = None,
+) -> Evaluation:
+    """The classify job: check everything, read the data, fit, predict, score, write.
+
+    Everything that can be checked (model parameters, output paths, the cache folder, then
+    the files and labels) is checked before the model is fitted.
+
+    Parameters
+    ----------
+    model : str
+        A model name (:data:`nnzip.models.MODELS`).
+    data_from : Dataset or DataSpec
+        The data, or where to read it.
+    params : mapping, optional
+        Model parameters; those the model does not take are dropped (one set of options for
+        every model, see :func:`nnzip.models.make_model`).
+    remove_duplicates : bool, default=False
+        See :func:`score`.
+    output : path, optional
+        Write ``id, predicted[, true][, neighbor_distance]`` rows here as CSV, only if the run succeeds.
+    metrics_json : path, optional
+        Write the figures here as JSON, with the model, dataset, recorded parameters
+        (:data:`RECORDED`) and where a trained model ran (its ``run_info()``).
+    say : callable, optional
+        Receives notes for the person running the job (the data, duplicates, a long search
+        ahead); with it, test texts shared with the training set above 1% are also warned about.
+
+    Returns
+    -------
+    Evaluation
+
+    Raises
+    ------
+    NNZipError
+        For any problem found by the checks, before the model is fitted.
+    Interrupted
+        On Ctrl-C, saying where the finished work of the model was kept.
+    """
+    params = dict(params or {})
+    clf = make_model(model, strict=False, **params)
+    check_params(clf)
+    inputs = data_from.inputs() if isinstance(data_from, DataSpec) else []
+    # before reading anything: an output must not be an input or another output, and must be writable
+    check_output_paths({"--output": output, "--metrics-json": metrics_json}, inputs)
+    takes = set(model_params(model))
+    cache_dir = params.get("cache_dir") if "cache_dir" in takes else None
+    if cache_dir and not BlockCache(cache_dir).check_writable():  # type: ignore[arg-type]
+        cache_dir = None  # warned about once; the run goes on without it
+        clf.set_params(cache_dir=None)
+    ds = data_from.load() if isinstance(data_from, DataSpec) else data_from
+    k = getattr(clf, "n_neighbors", None)
+    if k is not None and k > len(ds.X_train):
+        raise InputError(f"k={k} is larger than the training set ({len(ds.X_train)} items)")
+    on_fitted = None
+    if say is not None:
+        _notes(say, model, ds)
+    if model == "gzip-knn":
+        warmup()  # compile (or load) the kernels now, so that compiling is not counted in the seconds
+        if say is not None and clf.search == "exact":
+            on_fitted = _announce_long_search(say, ds)
+    try:
+        ev = evaluate(clf, ds, remove_duplicates=remove_duplicates, on_fitted=on_fitted)
+    except KeyboardInterrupt:
+        raise Interrupted(cache_dir, _KEPT.get(model, "")) from None
+    if output:
+        write_predictions(output, ev)
+    if metrics_json:
+        recorded = {name: params[p] for name, p in RECORDED.items() if p in takes and params.get(p) is not None}
+        info = clf.run_info() if hasattr(clf, "run_info") else {}
+        write_json(metrics_json, {**ev.metrics, "model": model, "dataset": ds.name, **info, **recorded})
+    return ev
+
+
+def _notes(say: Callable[[str], object], model: str, ds: Dataset) -> None:
+    n_classes = len(check_labels(ds.y_train, len(ds.X_train))[0])  # the classes the model will see
+    say(f"{ds.name}: {len(ds.X_train)} train, {len(ds.X_test)} test, {n_classes} classes; model {model}")
+    for note in ds.notes:
+        say(f"  {note}")
+    dup = int(duplicate_mask(ds.X_train, ds.X_test).sum())
+    share = dup / len(ds.X_test)
+    say(f"exact duplicates shared by train and test: {dup} ({share:.2%} of test)")
+    if share > 0.01:
+        warnings.warn(f"{share:.1%} of test texts also occur in the training set; accuracy is inflated",
+                      UserWarning, stacklevel=3)
 
 
 def _write(path: str | os.PathLike, write) -> None:
@@ -85,17 +323,19 @@ def _write(path: str | os.PathLike, write) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def write_predictions(path: str | os.PathLike, ev: Evaluation, y_true: list | None) -> None:
+def write_predictions(path: str | os.PathLike, ev: Evaluation) -> None:
     """Write ``id, predicted[, true][, neighbor_distance]`` rows as CSV, atomically."""
+    y_true = ev.dataset.y_test
+    nearest = ev.nearest_distance
     header = ["id", "predicted"] + (["true"] if y_true is not None else [])
-    header += ["neighbor_distance"] if ev.nearest_distance is not None else []
+    header += ["neighbor_distance"] if nearest is not None else []
 
     def write(f) -> None:
         w = csv.writer(f)
         w.writerow(header)
         for i, pred in enumerate(ev.predictions):
             row = [i, pred] + ([y_true[i]] if y_true is not None else [])
-            row += [f"{ev.nearest_distance[i]:.6f}"] if ev.nearest_distance is not None else []
+            row += [f"{nearest[i]:.6f}"] if nearest is not None else []
             w.writerow(row)
 
     _write(path, write)
@@ -118,8 +358,6 @@ def _json_default(value):
 
 def machine() -> dict:
     """Where figures were produced: CPU model, cores, Python, zlib and nnzip versions (for result files)."""
-    from . import __version__
-
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

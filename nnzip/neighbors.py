@@ -1,37 +1,84 @@
-"""k-nearest-neighbour voting with explicit, selectable tie-breaking.
+"""k-nearest neighbours: selecting them, and voting with explicit, selectable tie-breaking.
 
-Every kNN model in nnzip (the NCD classifier and the bag-of-words/embedding baselines)
-predicts through :func:`vote`, so that a tie is resolved the same way whatever the distance.
+Every kNN model in nnzip (the NCD classifier and the bag-of-words/embedding baselines) selects
+its neighbours with :func:`top_k` (ties by training index) and predicts through :func:`vote`,
+so that a tie is resolved the same way whatever the distance. :class:`KNeighborsVoteMixin`
+gives them ``kneighbors``, ``predict``, ``predict_proba`` and ``vote`` and declares their
+common parameters once.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
-import warnings
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from . import _distances
 from .errors import ConfigError, InputError
+from .validation import POSITIVE_INT, RANDOM_STATE, IsCallable, Options, check_labels, check_n_neighbors, validate_params
 
 TIE_BREAKS = ("nearest", "decrement", "random", "lowest")
 WEIGHTS = ("uniform", "distance")
+#: The parameters of a vote, as every kNN model declares them.
+VOTE_CONSTRAINTS: dict = {
+    "tie_break": [Options(TIE_BREAKS)],
+    "weights": [Options(WEIGHTS), IsCallable()],
+    "random_state": RANDOM_STATE,
+}
+#: Distance cells per block of query rows in :func:`block_top_k` (32 MiB of float64): bounds memory.
+BLOCK_CELLS = 1 << 22
 
 
-def check_tie_break(tie_break: str) -> str:
-    """Return ``tie_break`` if it is a known mode, else raise a :class:`ConfigError` listing them."""
-    if tie_break not in TIE_BREAKS:
-        raise ConfigError(f"unknown tie_break {tie_break!r}; choose one of {', '.join(TIE_BREAKS)}")
-    return tie_break
+def top_k(dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest columns of each row of a distance matrix, ordered by (distance, column).
+
+    Equivalent to ``np.argsort(dist, kind="stable")[:, :k]``; ``nan`` sorts last. Every
+    neighbour search in nnzip selects its neighbours here.
+
+    Returns
+    -------
+    distances : ndarray of float64 of shape (n_rows, k)
+    indices : ndarray of int64 of shape (n_rows, k)
+    """
+    return _distances.stable_top_k(np.ascontiguousarray(dist, dtype=np.float64), k)
 
 
-def check_weights(weights: str | Callable) -> str | Callable:
-    """Return ``weights`` if it is ``"uniform"``, ``"distance"`` or a callable, else raise."""
-    if callable(weights) or weights in WEIGHTS:
-        return weights
-    raise ConfigError(f"unknown weights {weights!r}; choose 'uniform', 'distance' or a callable")
+def block_top_k(
+    distances: Callable[[slice], np.ndarray], n_queries: int, n_train: int, k: int, n_jobs: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest training items of every query, one block of query rows at a time.
+
+    Parameters
+    ----------
+    distances : callable
+        Maps a slice of query rows to their dense distance block of shape ``(rows, n_train)``.
+    n_queries, n_train : int
+        Matrix shape.
+    k : int
+        Neighbours per query.
+    n_jobs : int or None
+        Blocks computed in parallel threads (joblib semantics; ``None`` is one).
+
+    Returns
+    -------
+    distances : ndarray of shape (n_queries, k)
+        Nearest first; equal distances ordered by training index (a stable sort).
+    indices : ndarray of int64 of shape (n_queries, k)
+    """
+    rows = max(1, BLOCK_CELLS // max(n_train, 1))
+    blocks = [slice(lo, min(lo + rows, n_queries)) for lo in range(0, n_queries, rows)]
+
+    def one(block: slice) -> tuple[np.ndarray, np.ndarray]:
+        return top_k(distances(block), k)
+
+    # threads: scipy/BLAS products and the numba kernel release the GIL, and nothing is copied
+    parts = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(one)(b) for b in blocks)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def neighbor_weights(dist: np.ndarray, weights: str | Callable) -> np.ndarray:
@@ -106,9 +153,9 @@ def vote(
     scores : ndarray of shape (n_queries, n_classes)
         Vote weight per class (uniform weights: vote counts).
     """
-    check_tie_break(tie_break)
+    validate_params(VOTE_CONSTRAINTS, {"tie_break": tie_break, "weights": weights})
     neigh_codes = np.asarray(neigh_codes, dtype=np.int64)
-    w = neighbor_weights(neigh_dist, check_weights(weights))
+    w = neighbor_weights(neigh_dist, weights)
     scores = class_scores(neigh_codes, w, n_classes)
     tied = _tied(scores)
     if tie_break == "lowest":
@@ -140,101 +187,17 @@ def vote(
     return codes, scores
 
 
-def _label_kind(value: object) -> str | None:
-    """``"str"``, ``"int"`` or ``"bool"`` for a valid label, ``None`` for anything else."""
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, (bool, np.bool_)):
-        return "bool"
-    if isinstance(value, (int, np.integer)):
-        return "int"
-    return None
-
-
-def check_label_values(y, where: Callable[[int], str] = "y[{}]".format) -> list:
-    """Check that labels are usable class names and return them as a list.
-
-    The rules: every label is a ``str``, an ``int`` (numpy integers too) or a ``bool``, and
-    all labels of one set have the same one of these types. Floats (``NaN`` included),
-    ``None``, lists, dicts and bytes are refused, and so is a mix such as ``0`` and ``"0"``,
-    which would otherwise be two different classes that print alike. ``True`` counts as a
-    bool, not as the int 1.
-
-    Parameters
-    ----------
-    y : sequence or ndarray of shape (n_samples,)
-        Labels.
-    where : callable, default=``"y[{}]".format``
-        Names item ``i`` (0-based) in messages, e.g. ``lambda i: f"{path}: row {i + 1}"``.
-
-    Returns
-    -------
-    list
-        The labels.
-
-    Raises
-    ------
-    InputError
-        Naming the first bad item, or the first item whose type differs from the first item's.
-    """
-    if isinstance(y, np.ndarray):
-        if y.ndim == 2 and y.shape[1] == 1:  # a column vector, as scikit-learn accepts
-            y = y.ravel()
-        if y.ndim != 1:
-            raise InputError(f"labels must be one-dimensional, got an array of shape {y.shape}")
-        if y.dtype.kind in "iubU":  # one type by construction: no per-item check needed
-            return y.tolist()
-    labels = list(y)
-    first = None
-    for i, value in enumerate(labels):
-        kind = _label_kind(value)
-        if kind is None:
-            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-            raise InputError(
-                f"{where(i)}: label {shown} is a {type(value).__name__}; labels must be str or int "
-                "(or bool), all of one type"
-            )
-        if first is None:
-            first = (i, kind, value)
-        elif kind != first[1]:
-            raise InputError(
-                f"{where(i)}: label {value!r} is a {kind} but {where(first[0])} has the {first[1]} label "
-                f"{first[2]!r}; all labels must have one type (convert them all to str, or all to int)"
-            )
-    return labels
-
-
-def check_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validate classification labels; return ``(classes, codes)`` with ``classes = np.unique(y)``.
-
-    Labels follow the rules of :func:`check_label_values` (str, int or bool, one type). Every
-    classifier in nnzip checks its labels here, in ``fit`` and before any work.
-
-    Raises
-    ------
-    InputError
-        If ``y`` is missing, its length differs from ``n_samples``, or a label breaks the rules.
-    """
-    if y is None:
-        raise InputError("y is required: this classifier needs training labels")
-    if isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
-        raise InputError(f"y must be a sequence of labels, got {type(y).__name__}")
-    y = np.asarray(y) if not isinstance(y, np.ndarray) and hasattr(y, "to_numpy") else y  # pandas Series
-    labels = check_label_values(y)
-    if len(labels) != n_samples:
-        raise InputError(f"X has {n_samples} training items but y has {len(labels)} labels")
-    # a list of one type becomes an array of that type: int64, bool or str (never object)
-    arr = np.array(labels) if labels else np.array([], dtype=object)
-    return np.unique(arr, return_inverse=True)
-
-
 class KNeighborsVoteMixin:
-    """``predict``/``predict_proba``/``vote`` for a classifier that implements ``kneighbors``.
+    """``kneighbors``, ``vote``, ``predict`` and ``predict_proba`` of a kNN classifier.
 
-    The estimator stores ``classes_`` (sorted labels) and ``_y`` (class index of each training
-    item) in ``fit`` via :meth:`_fit_labels`, and has ``tie_break``, ``weights`` and
-    ``random_state`` parameters.
+    The estimator has the parameters of :data:`VOTE_CONSTRAINTS` and ``n_neighbors`` (declared
+    here in ``_parameter_constraints``, which it extends), stores ``classes_`` (sorted labels),
+    ``_y`` (class index of each training item) and ``n_samples_fit_`` in ``fit`` (the first two
+    via :meth:`_fit_labels`), and implements ``_kneighbors(X, k)``: the ``k`` nearest training
+    items of each query, ordered by (distance, training index).
     """
+
+    _parameter_constraints: dict = {"n_neighbors": POSITIVE_INT, **VOTE_CONSTRAINTS}
 
     def _fit_labels(self, y, n_samples: int) -> None:
         self.classes_, self._y = check_labels(y, n_samples)
@@ -244,6 +207,49 @@ class KNeighborsVoteMixin:
                 UserWarning,
                 stacklevel=3,
             )
+
+    def _kneighbors(self, X, k: int) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _training_queries(self):
+        """The training items as queries, for ``kneighbors(X=None)``."""
+        raise InputError(f"kneighbors needs X: {type(self).__name__} does not keep its training texts")
+
+    def kneighbors(self, X=None, n_neighbors: int | None = None, return_distance: bool = True):
+        """The nearest training items of each query.
+
+        Parameters
+        ----------
+        X : sequence of str or bytes (or what the model takes), optional
+            Queries. When omitted (models that keep their training texts), the neighbours of
+            each training item other than itself.
+        n_neighbors : int, optional
+            Defaults to the constructor's ``n_neighbors``.
+        return_distance : bool, default=True
+            Whether to return the distances too.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, n_neighbors)
+            Only when ``return_distance`` is true.
+        indices : ndarray of int64 of shape (n_queries, n_neighbors)
+            Indices of the neighbours in the training set, nearest first, ties by index.
+        """
+        check_is_fitted(self)
+        k = check_n_neighbors(self.n_neighbors if n_neighbors is None else n_neighbors)
+        query_is_train = X is None
+        if query_is_train:
+            X = self._training_queries()
+        check_n_neighbors(k, self.n_samples_fit_ - query_is_train)
+        dist, idx = self._kneighbors(X, k + query_is_train)
+        if query_is_train:
+            # drop each item itself; where it is not among its own neighbours, drop the farthest
+            own = idx == np.arange(len(idx))[:, None]
+            own[~own.any(axis=1), -1] = True
+            keep = ~own
+            dist = dist[keep].reshape(len(idx), k)
+            idx = idx[keep].reshape(len(idx), k)
+        return (dist, idx) if return_distance else idx
 
     def vote(self, distances: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted labels and vote shares from neighbours found by ``kneighbors``.
@@ -301,12 +307,3 @@ class KNeighborsVoteMixin:
         ndarray of shape (n_queries, n_classes)
         """
         return self.vote(*self.kneighbors(X))[1]
-
-
-def check_n_neighbors(k, n_samples_fit: int | None = None, name: str = "n_neighbors") -> int:
-    """Validate a neighbour count: a positive int no larger than the training set."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"{name} must be a positive int, got {k!r}")
-    if n_samples_fit is not None and k > n_samples_fit:
-        raise InputError(f"{name}={k} is larger than the number of training items ({n_samples_fit})")
-    return int(k)

@@ -13,7 +13,7 @@ from sklearn.metrics.pairwise import cosine_distances
 
 import nnzip.neighbors
 from nnzip.baselines import CountCosineKNN, EmbeddingKNN, JaccardKNN, TfidfLogReg, TfidfSVM, TransformerClassifier
-from nnzip.baselines import _hf, bow
+from nnzip.baselines import _hf
 from nnzip.errors import ConfigError, InputError, MissingDependencyError
 from nnzip.models import MODELS, make_model, model_class, model_params
 
@@ -120,7 +120,7 @@ def test_tie_break_modes_decide_a_one_one_vote(cls):
 def test_bad_knn_settings(cls):
     with pytest.raises(ConfigError, match="unknown tie_break 'coin'"):
         cls(tie_break="coin").fit(X_TRAIN, Y_TRAIN)
-    with pytest.raises(InputError, match="n_neighbors must be a positive int"):
+    with pytest.raises(ConfigError, match="n_neighbors must be a positive int"):
         cls(n_neighbors=0).fit(X_TRAIN, Y_TRAIN)
     with pytest.raises(InputError, match="larger than the number of training items"):
         cls(n_neighbors=2).fit(X_TRAIN, Y_TRAIN).kneighbors(X_TEST, n_neighbors=len(X_TRAIN) + 1)
@@ -138,7 +138,7 @@ def test_cosine_neighbours_match_a_stable_argsort_of_sklearn_distances(monkeypat
     first_same_bag = [min(j for j, u in enumerate(X_TRAIN) if sorted(u.split()) == sorted(t.split())) for t in X_TRAIN[:4]]
     assert idx[6:, 0].tolist() == first_same_bag and np.allclose(dist[6:, 0], 0)
     # tiny blocks and several threads give the same neighbours
-    monkeypatch.setattr(bow, "_BLOCK_CELLS", len(X_TRAIN) * 3)
+    monkeypatch.setattr(nnzip.neighbors, "BLOCK_CELLS", len(X_TRAIN) * 3)
     blocked = clone(model).set_params(n_jobs=2).fit(X_TRAIN, Y_TRAIN).kneighbors(X_TEST + X_TRAIN[:4])
     assert blocked[1].tolist() == idx.tolist() and np.array_equal(blocked[0], dist)
 
@@ -153,7 +153,7 @@ def test_jaccard_distance_follows_opitz_token_sets(monkeypatch):
     assert idx[1, 0] == 2 and dist[1, 0] == pytest.approx(1 - 2 / 3)
     # no long tokens at all: every distance is 1 and ties go by training index
     assert idx[2].tolist() == [0, 1, 2] and dist[2].tolist() == [1.0, 1.0, 1.0]
-    monkeypatch.setattr(bow, "_BLOCK_CELLS", 1)
+    monkeypatch.setattr(nnzip.neighbors, "BLOCK_CELLS", 1)
     assert np.array_equal(model.kneighbors(["cats DOGS fish", "don't believing", "a b c"])[0], dist)
 
 

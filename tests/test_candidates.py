@@ -1,4 +1,4 @@
-"""The first stage of search="rerank" (nnzip.candidates) against slow oracles, and rerank end to end."""
+"""The first stage of search="rerank" (nnzip.candidates) against a slow oracle, and rerank end to end."""
 
 import pickle
 
@@ -8,17 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nnzip
-from nnzip import _kernels
 from nnzip.candidates import CandidateIndex
-from nnzip.compressors import pack
 from nnzip.data import load_local
-
-# a small alphabet, so that texts share grams, including empty and duplicate texts
-text = st.binary(min_size=0, max_size=14).map(lambda b: bytes(97 + x % 3 for x in b))
-
-
-def oracle_grams(t: bytes, n: int) -> list[int]:
-    return sorted({int.from_bytes(t[p : p + n], "big") for p in range(len(t) - n + 1)})
+from test_ngrams import oracle_grams, text
 
 
 def oracle_candidates(ys, y_len, xs, x_len, n, m, offset):
@@ -34,17 +26,6 @@ def oracle_candidates(ys, y_len, xs, x_len, n, m, offset):
         best = sorted(range(len(ys)), key=lambda d: (-score[d], d))[:m]
         out.append(sorted(best))
     return out
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(text, min_size=1, max_size=12), st.integers(1, 8))
-def test_distinct_grams_match_oracle(texts, n):
-    data, offsets = pack(texts)
-    codes, off = _kernels.distinct_grams(data, offsets, n)
-    codes_p, off_p = _kernels.distinct_grams_parallel(data, offsets, n, 3)
-    assert np.array_equal(codes, codes_p) and np.array_equal(off, off_p)
-    for i, t in enumerate(texts):
-        assert codes[off[i] : off[i + 1]].tolist() == oracle_grams(t, n)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -106,7 +87,7 @@ def test_classifier_rerank_pickles_and_predicts_the_same():
     y = ["grain" if i % 3 else "oil" for i in range(60)]
     Q = [f"new {w} prices" for w in ("grain", "oil", "wheat", "crude", "gold")]
     clf = nnzip.NCDKNeighborsClassifier(n_neighbors=3, search="rerank", n_candidates=8).fit(X, y)
-    assert clf.candidate_index_ is not None
+    assert clf.index_.candidate_index_ is not None and clf.index_.n_candidates_ == 8
     again = pickle.loads(pickle.dumps(clf))
     assert np.array_equal(again.predict(Q), clf.predict(Q))
     assert np.array_equal(again.kneighbors(Q)[1], clf.kneighbors(Q)[1])

@@ -1,4 +1,4 @@
-"""The estimator and the voting rules, against slow independent references."""
+"""The estimator (nnzip.NCDKNeighborsClassifier), against slow independent references."""
 
 import gzip
 import os
@@ -12,12 +12,12 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.utils import estimator_checks
 
 import nnzip
-from nnzip import NCDKNeighborsClassifier, top_k_tie_accuracy, vote
+from nnzip import NCDKNeighborsClassifier, top_k_tie_accuracy
 from nnzip.data import load_local
 from nnzip.errors import InputError
+from test_neighbors import ref_vote
 
 PETS = ["the cat sat on the mat", "my dog chased the cat", "a kitten and a puppy play", "the dog barked at the cat"]
 MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again", "shares of the bank fell"]
@@ -25,75 +25,6 @@ X_TRAIN = PETS + MONEY
 Y_TRAIN = ["pets"] * 4 + ["money"] * 4
 X_TEST = ["a cat and a dog", "stock market shares fell", "the puppy sat", "bond yields rose"]
 Y_TEST = ["pets", "money", "pets", "money"]
-
-
-# ---- voting ----------------------------------------------------------------------------------
-
-
-def ref_vote(label_row, tie_break):
-    """Slow reference of the deterministic tie-break rules on one query (labels nearest first)."""
-    counts = Counter(label_row)
-    top = max(counts.values())
-    tied = sorted(c for c, n in counts.items() if n == top)
-    if len(tied) == 1:
-        return tied[0]
-    if tie_break == "lowest":
-        return tied[0]
-    if tie_break == "nearest":
-        return next(label for label in label_row if label in tied)
-    if tie_break == "decrement":
-        return ref_vote(label_row[:-1], "decrement")
-    raise AssertionError(tie_break)
-
-
-@pytest.mark.parametrize("tie_break", ["lowest", "nearest", "decrement"])
-def test_vote_matches_reference(tie_break):
-    rng = np.random.default_rng(3)
-    dist = np.sort(rng.random((500, 5)), axis=1)
-    codes = rng.integers(0, 4, (500, 5))
-    got, scores = vote(dist, codes, 4, tie_break=tie_break)
-    want = [ref_vote(list(c), tie_break) for c in codes]
-    assert got.tolist() == want
-    assert scores.sum(axis=1).tolist() == [5.0] * 500
-
-
-def test_vote_k2_nearest_equals_1nn_and_lowest_is_biased():
-    dist = np.array([[0.1, 0.2], [0.1, 0.2]])
-    codes = np.array([[1, 0], [0, 1]])
-    assert vote(dist, codes, 2, tie_break="nearest")[0].tolist() == [1, 0]
-    assert vote(dist, codes, 2, tie_break="lowest")[0].tolist() == [0, 0]
-    assert vote(dist, codes, 2, tie_break="decrement")[0].tolist() == [1, 0]
-
-
-def test_vote_random_is_reproducible_and_only_picks_tied_classes():
-    dist = np.tile([0.1, 0.2, 0.3, 0.4], (2000, 1))
-    codes = np.tile([2, 0, 2, 0], (2000, 1))
-    a = vote(dist, codes, 3, tie_break="random", random_state=7)[0]
-    b = vote(dist, codes, 3, tie_break="random", random_state=7)[0]
-    assert a.tolist() == b.tolist()
-    assert set(a.tolist()) == {0, 2}
-    assert 0.45 < (a == 0).mean() < 0.55
-
-
-def test_distance_weights_follow_sklearn():
-    dist = np.array([[0.1, 0.5, 0.6], [0.0, 0.2, 0.0]])
-    codes = np.array([[0, 1, 1], [1, 0, 2]])
-    pred, scores = vote(dist, codes, 3, weights="distance")
-    assert pred.tolist() == [0, 1]  # 10 > 2 + 1.67; the two exact matches tie, the nearest wins
-    assert scores[0].tolist() == pytest.approx([10.0, 2 + 1 / 0.6, 0.0])
-    assert scores[1].tolist() == [0.0, 1.0, 1.0]
-
-
-def test_unknown_tie_break_lists_valid_ones():
-    with pytest.raises(ValueError, match="choose one of nearest, decrement, random, lowest"):
-        vote(np.zeros((1, 1)), np.zeros((1, 1), int), 1, tie_break="first")
-
-
-def test_top_k_tie_accuracy_counts_either_tied_label():
-    labels = [["a", "b"], ["a", "a"], ["b", "a"], ["c", "c"]]
-    assert top_k_tie_accuracy(["b", "a", "a", "b"], labels) == 0.75
-    with pytest.raises(ValueError, match="shape"):
-        top_k_tie_accuracy(["a"], labels)
 
 
 # ---- estimator -------------------------------------------------------------------------------
@@ -176,48 +107,6 @@ def test_clone_pickle_pipeline_gridsearch_cross_val():
     assert search.best_params_["n_neighbors"] in (1, 2, 3)
     scores = cross_val_score(NCDKNeighborsClassifier(n_neighbors=1), X_TRAIN, Y_TRAIN, cv=2)
     assert scores.shape == (2,) and (scores >= 0.5).all()
-
-
-TEXT_ESTIMATORS = [NCDKNeighborsClassifier, nnzip.ZstdDictionaryClassifier]
-
-
-@pytest.mark.parametrize("estimator", TEXT_ESTIMATORS)
-def test_string_input_is_declared_through_tags(estimator):
-    tags = estimator().__sklearn_tags__()
-    assert tags.input_tags.string and not tags.input_tags.two_d_array
-    assert tags.estimator_type == "classifier"
-
-
-# scikit-learn's checks that need no numeric data; parametrize_with_checks would skip nearly all
-# of the rest for a string-input estimator.
-DATA_FREE_CHECKS = [
-    "check_estimator_cloneable",
-    "check_estimator_repr",
-    "check_no_attributes_set_in_init",
-    "check_parameters_default_constructible",
-    "check_get_params_invariance",
-    "check_set_params",
-    "check_estimator_tags_renamed",
-    "check_valid_tag_types",
-    "check_mixin_order",
-    "check_do_not_raise_errors_in_init_or_set_params",
-]
-
-
-@pytest.mark.parametrize("estimator", TEXT_ESTIMATORS)
-@pytest.mark.parametrize("check", DATA_FREE_CHECKS)
-def test_sklearn_data_free_checks(check, estimator):
-    getattr(estimator_checks, check)(estimator.__name__, estimator())
-
-
-# checks with numeric data run against the precomputed-distance form of the estimator
-PRECOMPUTED_CHECKS = ["check_estimators_unfitted", "check_fit_check_is_fitted", "check_classifiers_classes"]
-
-
-@pytest.mark.parametrize("check", PRECOMPUTED_CHECKS)
-def test_sklearn_checks_precomputed(check):
-    est = NCDKNeighborsClassifier(n_neighbors=1, metric="precomputed")
-    getattr(estimator_checks, check)("NCDKNeighborsClassifier", est)
 
 
 # ---- real data: exact agreement with a slow pure-Python reference ------------------------------

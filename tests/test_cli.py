@@ -205,14 +205,14 @@ def test_rerank_needs_at_least_k_candidates(files):
 
 
 def test_long_exact_run_prints_an_estimate_and_the_alternative(files, monkeypatch):
-    from nnzip import engine
+    from nnzip import NCDIndex
 
-    monkeypatch.setattr(engine, "estimate_seconds", lambda *a, **kw: 3 * 3600.0)
+    monkeypatch.setattr(NCDIndex, "estimate_seconds", lambda *a, **kw: 3 * 3600.0)
     train, test = files
     r = run("classify", "--train", train, "--test", test, "-k", "1", "--no-cache")
     assert r.exit_code == 0, r.output
     assert "exact search of 24 pairs: about 3.0 h here" in r.output and "--search rerank" in r.output
-    monkeypatch.setattr(engine, "estimate_seconds", lambda *a, **kw: 5.0)
+    monkeypatch.setattr(NCDIndex, "estimate_seconds", lambda *a, **kw: 5.0)
     assert "about" not in run("classify", "--train", train, "--test", test, "-k", "1", "--no-cache").output
 
 

@@ -1,11 +1,16 @@
 """Data loading: embedded BBC, file formats, local folders and the hub path (mocked offline)."""
 
+import csv
 import gzip
+import io
+import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nnzip import data
-from nnzip.errors import InputError
+from nnzip.errors import InputError, NNZipError
 
 
 def test_bbc_is_complete_deterministic_and_stratified():
@@ -81,3 +86,116 @@ def test_local_r8_matches_manifest(data_dir):
     ds = data.load_local("r8")
     assert (len(ds.X_train), len(ds.X_test)) == (5485, 2189)
     assert data.duplicate_report(ds.X_train, ds.X_test)[0] == 4
+
+
+# ---- readers: a fuzz test, and what every reader does -----------------------------------------
+
+# texts as people have them: any character, newlines and TABs where the format can carry them
+# the characters that break readers come often: line ends, TAB, quotes, commas, BOM, NEL, spaces
+_any_text = st.text(st.one_of(st.sampled_from(list('\r\n\t",\ufeff\x85 ')), st.characters(blacklist_categories=("Cs",))),
+                    max_size=30)
+# a label never starts a TSV with U+FEFF: that is a byte-order mark, dropped by design
+_label = st.one_of(st.integers(-5, 5), st.text(st.characters(blacklist_categories=("Cs",),
+                                                             blacklist_characters="\n\t\r\ufeff"), min_size=1, max_size=8))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(st.tuples(_any_text, _label), min_size=1, max_size=6),
+    fmt=st.sampled_from(["tsv", "csv", "jsonl", "tsv.gz", "CSV.GZ", "Jsonl"]),
+    bom=st.booleans(),
+    crlf=st.booleans(),
+    quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
+)
+def test_readers_round_trip(tmp_path, rows, fmt, bom, crlf, quoting):
+    """Written by the usual tools, read back identical, or a clean InputError, never another exception."""
+    eol = "\r\n" if crlf else "\n"
+    base = fmt.lower().removesuffix(".gz")
+    if base == "tsv":  # a TSV cannot carry a newline or TAB in a text, nor a '\r' just before its line end
+        rows = [(t.replace("\n", " ").replace("\t", " ").rstrip("\r"), str(lab)) for t, lab in rows]
+        body = "".join(f"{lab}\t{t}{eol}" for t, lab in rows)
+    elif base == "csv":  # CSV labels are strings; a '\r\n' inside a quoted field is a line end too
+        rows = [(t.replace("\r\n", "\n"), str(lab)) for t, lab in rows]
+        out = io.StringIO()
+        csv.writer(out, lineterminator=eol, quoting=quoting).writerows([("text", "label"), *[(t, lab) for t, lab in rows]])
+        body = out.getvalue()
+    else:  # JSON escapes every control character, so anything goes
+        labels = [lab for _, lab in rows]
+        if len({type(v) for v in labels}) > 1:  # mixed types are an error by design: make them one type
+            rows = [(t, str(lab)) for t, lab in rows]
+        body = "".join(json.dumps({"text": t, "label": lab}, ensure_ascii=bool(crlf)) + eol for t, lab in rows)
+    raw = (("\ufeff" if bom else "") + body).encode("utf-8")
+    path = tmp_path / f"data.{fmt}"
+    path.write_bytes(gzip.compress(raw) if fmt.lower().endswith(".gz") else raw)
+    texts, labels = data.read_file(path)  # well-formed input: no error at all
+    want_texts = [t for t, _ in rows]
+    if base == "tsv" and labels is None:  # no TAB anywhere cannot happen: each line has one
+        pytest.fail("a labelled TSV was read as unlabelled")
+    assert texts == want_texts
+    assert labels == [lab for _, lab in rows]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.one_of(st.binary(max_size=60),
+                     st.lists(st.sampled_from([b"\t", b"\n", b"\r", b'"', b",", b"{", b"}", b"[", b"]", b":",
+                                               b'"text"', b'"label"', b"text,label", b"\xef\xbb\xbf", b"\xff",
+                                               b"0", b"1.5", b"null", b"a"]), max_size=20).map(b"".join)),
+       suffix=st.sampled_from([".tsv", ".txt", ".csv", ".jsonl", ".json", ".tsv.gz", ".parquet"]))
+def test_readers_never_fail_uncleanly(tmp_path, raw, suffix):
+    """Arbitrary bytes under any supported name: texts and labels, or a clean InputError."""
+    path = tmp_path / f"junk{suffix}"
+    path.write_bytes(gzip.compress(raw) if suffix.endswith(".gz") else raw)
+    try:
+        texts, labels = data.read_file(path)
+    except NNZipError:  # an InputError, or for Parquet without pyarrow a MissingDependencyError
+        return
+    assert all(isinstance(t, str) for t in texts)
+    assert labels is None or len(labels) == len(texts)
+
+
+def test_lone_carriage_return_is_kept_and_crlf_is_a_line_end(tmp_path):
+    p = tmp_path / "d.tsv"
+    p.write_bytes(b"a\tone\rstill one\r\nb\ttwo\r\n")
+    assert data.read_file(p) == (["one\rstill one", "two"], ["a", "b"])
+    p = tmp_path / "d.csv"
+    p.write_bytes(b'text,label\r\n"one\rstill one",a\r\n"two\r\nlines",b\r\n')
+    assert data.read_file(p) == (["one\rstill one", "two\nlines"], ["a", "b"])
+    p.write_bytes(b"text,label\r\none\runquoted,a\r\n")  # csv.writer leaves a lone \r unquoted
+    assert data.read_file(p) == (["one\runquoted"], ["a"])
+
+
+def test_json_array_and_json_lines(tmp_path):
+    p = tmp_path / "d.JSON"
+    p.write_text(json.dumps([{"text": "x", "label": 1}, {"text": "y", "label": 2}]))
+    assert data.read_file(p) == (["x", "y"], [1, 2])
+    p.write_text('{"text": "x", "label": 1}\n{"text": "y", "label": 2}\n')
+    assert data.read_file(p) == (["x", "y"], [1, 2])
+    p.write_text("[1, 2]")
+    with pytest.raises(InputError, match="item 1 of the JSON array is not an object"):
+        data.read_file(p)
+
+
+@pytest.mark.parametrize("name", ["d.xlsx", "d", "d.parquet.gz", "d.gz"])
+def test_unknown_suffix_names_the_formats(tmp_path, name):
+    with pytest.raises(InputError, match=r"cannot tell the file format.*\.tsv.*\.csv.*\.jsonl.*\.parquet"):
+        data.read_file(tmp_path / name)
+
+
+def test_unknown_dataset(monkeypatch, tmp_path):
+    (tmp_path / "mine").mkdir()
+    for split in ("train", "test"):
+        (tmp_path / "mine" / f"{split}.tsv.gz").write_bytes(gzip.compress(b"pets\ta cat\nmoney\tshares fell\n"))
+    monkeypatch.setenv("NNZIP_DATA_DIR", str(tmp_path))
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_datasets(name, *args, **kwargs):
+        if name == "datasets":
+            raise ImportError("no datasets")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_datasets)
+    with pytest.raises(NNZipError, match=r"no dataset 'nope' here \(not 'bbc'; local datasets under \$NNZIP_DATA_DIR: "
+                                         r"mine\).*nnzip\[datasets\]"):
+        data.load_dataset("nope")

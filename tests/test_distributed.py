@@ -22,7 +22,7 @@ from click.testing import CliRunner
 distributed = pytest.importorskip("distributed", reason="needs the distributed extra: pip install 'nnzip[distributed]'")
 
 import nnzip  # noqa: E402
-from nnzip import engine  # noqa: E402
+from nnzip.validation import resolve_n_jobs  # noqa: E402
 from nnzip.cache import BlockCache  # noqa: E402
 from nnzip.cli import cli  # noqa: E402
 from nnzip.distributed import WORKER_ENV, active_client, connect, local_cluster  # noqa: E402
@@ -151,7 +151,7 @@ def test_without_the_dask_backend_nothing_is_sent(client):
 
 def test_workers_run_the_serial_kernel(client):
     # inside a task n_jobs=-1 resolves to one: no numba parallel code on workers
-    assert client.submit(engine.resolve_n_jobs, -1, pure=False).result() == 1
+    assert client.submit(resolve_n_jobs, -1, pure=False).result() == 1
     assert set(client.run(lambda: os.environ.get("NUMBA_NUM_THREADS")).values()) == {"1"}
 
 

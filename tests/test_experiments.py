@@ -11,7 +11,7 @@ import nnzip
 from experiments.__main__ import main
 from experiments.report import build_report, load_runs
 from experiments.runner import Runner, _train_test, load_config
-from nnzip import engine
+from nnzip import distributed, index
 from nnzip.data import duplicate_mask
 from nnzip.errors import ConfigError
 
@@ -96,8 +96,8 @@ def test_leakage_run_scores_without_and_with_the_duplicated_test_items(tmp_path)
 
 def test_resume_after_interruption_recomputes_only_unfinished_blocks(tmp_path, monkeypatch):
     # blocks of 3 test texts: the 12-item quick run has 4 of them
-    monkeypatch.setattr(engine, "_PAIRS_PER_BLOCK", 3 * 1780)
-    real = engine._compute_block
+    monkeypatch.setattr(distributed, "PAIRS_PER_BLOCK", 3 * 1780)
+    real = index._compute_block
     calls = []
 
     def crash_in_third_block(*args, **kwargs):
@@ -106,13 +106,13 @@ def test_resume_after_interruption_recomputes_only_unfinished_blocks(tmp_path, m
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "_compute_block", crash_in_third_block)
+    monkeypatch.setattr(index, "_compute_block", crash_in_third_block)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path)
     assert not list((tmp_path / "results" / "tiny" / "runs").glob("*.json"))
 
     calls.clear()
-    monkeypatch.setattr(engine, "_compute_block", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    monkeypatch.setattr(index, "_compute_block", lambda *a, **kw: calls.append(1) or real(*a, **kw))
     _, _, computed = run(tmp_path)
     assert len(calls) == 2 and computed == 4
     resumed = {(r["model"], r["variant"]): r.get("accuracy") for r in load_runs("tiny", tmp_path / "results")}

@@ -14,7 +14,6 @@ import gzip
 import json
 import os
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -22,17 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from nnzip import data
 from nnzip.cache import BlockCache
-from nnzip.errors import InputError, NNZipError
-from nnzip.fileio import atomic_write, check_output_paths, writable_dir_problem
+from nnzip.errors import InputError
 from nnzip.models import MODELS, make_model
-from nnzip.neighbors import check_labels
+from test_validation import BAD_LABELS
 
 PETS = ["the cat sat on the mat", "my dog chased the cat", "a kitten and a puppy play", "the dog barked at the cat"]
 MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again", "shares of the bank fell"]
@@ -246,147 +241,7 @@ def test_case(case, tmp_path):
         assert case.check(tmp_path, r.output) is not False
 
 
-# ---- readers: a fuzz test --------------------------------------------------------------------
-
-# texts as people have them: any character, newlines and TABs where the format can carry them
-# the characters that break readers come often: line ends, TAB, quotes, commas, BOM, NEL, spaces
-_any_text = st.text(st.one_of(st.sampled_from(list('\r\n\t",\ufeff\x85 ')), st.characters(blacklist_categories=("Cs",))),
-                    max_size=30)
-# a label never starts a TSV with U+FEFF: that is a byte-order mark, dropped by design
-_label = st.one_of(st.integers(-5, 5), st.text(st.characters(blacklist_categories=("Cs",),
-                                                             blacklist_characters="\n\t\r\ufeff"), min_size=1, max_size=8))
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    rows=st.lists(st.tuples(_any_text, _label), min_size=1, max_size=6),
-    fmt=st.sampled_from(["tsv", "csv", "jsonl", "tsv.gz", "CSV.GZ", "Jsonl"]),
-    bom=st.booleans(),
-    crlf=st.booleans(),
-    quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
-)
-def test_readers_round_trip(tmp_path, rows, fmt, bom, crlf, quoting):
-    """Written by the usual tools, read back identical, or a clean InputError, never another exception."""
-    eol = "\r\n" if crlf else "\n"
-    base = fmt.lower().removesuffix(".gz")
-    if base == "tsv":  # a TSV cannot carry a newline or TAB in a text, nor a '\r' just before its line end
-        rows = [(t.replace("\n", " ").replace("\t", " ").rstrip("\r"), str(lab)) for t, lab in rows]
-        body = "".join(f"{lab}\t{t}{eol}" for t, lab in rows)
-    elif base == "csv":  # CSV labels are strings; a '\r\n' inside a quoted field is a line end too
-        rows = [(t.replace("\r\n", "\n"), str(lab)) for t, lab in rows]
-        out = __import__("io").StringIO()
-        csv.writer(out, lineterminator=eol, quoting=quoting).writerows([("text", "label"), *[(t, lab) for t, lab in rows]])
-        body = out.getvalue()
-    else:  # JSON escapes every control character, so anything goes
-        labels = [lab for _, lab in rows]
-        if len({type(v) for v in labels}) > 1:  # mixed types are an error by design: make them one type
-            rows = [(t, str(lab)) for t, lab in rows]
-        body = "".join(json.dumps({"text": t, "label": lab}, ensure_ascii=bool(crlf)) + eol for t, lab in rows)
-    raw = (("\ufeff" if bom else "") + body).encode("utf-8")
-    path = tmp_path / f"data.{fmt}"
-    path.write_bytes(gzip.compress(raw) if fmt.lower().endswith(".gz") else raw)
-    texts, labels = data.read_file(path)  # well-formed input: no error at all
-    want_texts = [t for t, _ in rows]
-    if base == "tsv" and labels is None:  # no TAB anywhere cannot happen: each line has one
-        pytest.fail("a labelled TSV was read as unlabelled")
-    assert texts == want_texts
-    assert labels == [lab for _, lab in rows]
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(raw=st.one_of(st.binary(max_size=60),
-                     st.lists(st.sampled_from([b"\t", b"\n", b"\r", b'"', b",", b"{", b"}", b"[", b"]", b":",
-                                               b'"text"', b'"label"', b"text,label", b"\xef\xbb\xbf", b"\xff",
-                                               b"0", b"1.5", b"null", b"a"]), max_size=20).map(b"".join)),
-       suffix=st.sampled_from([".tsv", ".txt", ".csv", ".jsonl", ".json", ".tsv.gz", ".parquet"]))
-def test_readers_never_fail_uncleanly(tmp_path, raw, suffix):
-    """Arbitrary bytes under any supported name: texts and labels, or a clean InputError."""
-    path = tmp_path / f"junk{suffix}"
-    path.write_bytes(gzip.compress(raw) if suffix.endswith(".gz") else raw)
-    try:
-        texts, labels = data.read_file(path)
-    except NNZipError:  # an InputError, or for Parquet without pyarrow a MissingDependencyError
-        return
-    assert all(isinstance(t, str) for t in texts)
-    assert labels is None or len(labels) == len(texts)
-
-
-def test_lone_carriage_return_is_kept_and_crlf_is_a_line_end(tmp_path):
-    p = tmp_path / "d.tsv"
-    p.write_bytes(b"a\tone\rstill one\r\nb\ttwo\r\n")
-    assert data.read_file(p) == (["one\rstill one", "two"], ["a", "b"])
-    p = tmp_path / "d.csv"
-    p.write_bytes(b'text,label\r\n"one\rstill one",a\r\n"two\r\nlines",b\r\n')
-    assert data.read_file(p) == (["one\rstill one", "two\nlines"], ["a", "b"])
-    p.write_bytes(b"text,label\r\none\runquoted,a\r\n")  # csv.writer leaves a lone \r unquoted
-    assert data.read_file(p) == (["one\runquoted"], ["a"])
-
-
-def test_json_array_and_json_lines(tmp_path):
-    p = tmp_path / "d.JSON"
-    p.write_text(json.dumps([{"text": "x", "label": 1}, {"text": "y", "label": 2}]))
-    assert data.read_file(p) == (["x", "y"], [1, 2])
-    p.write_text('{"text": "x", "label": 1}\n{"text": "y", "label": 2}\n')
-    assert data.read_file(p) == (["x", "y"], [1, 2])
-    p.write_text("[1, 2]")
-    with pytest.raises(InputError, match="item 1 of the JSON array is not an object"):
-        data.read_file(p)
-
-
-@pytest.mark.parametrize("name", ["d.xlsx", "d", "d.parquet.gz", "d.gz"])
-def test_unknown_suffix_names_the_formats(tmp_path, name):
-    with pytest.raises(InputError, match=r"cannot tell the file format.*\.tsv.*\.csv.*\.jsonl.*\.parquet"):
-        data.read_file(tmp_path / name)
-
-
-def test_unknown_dataset(monkeypatch, tmp_path):
-    (tmp_path / "mine").mkdir()
-    tsv(tmp_path / "mine" / "train.tsv.gz", TRAIN, gz=True)
-    tsv(tmp_path / "mine" / "test.tsv.gz", TEST, gz=True)
-    monkeypatch.setenv("NNZIP_DATA_DIR", str(tmp_path))
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_datasets(name, *args, **kwargs):
-        if name == "datasets":
-            raise ImportError("no datasets")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_datasets)
-    with pytest.raises(NNZipError, match=r"no dataset 'nope' here \(not 'bbc'; local datasets under \$NNZIP_DATA_DIR: "
-                                         r"mine\).*nnzip\[datasets\]"):
-        data.load_dataset("nope")
-
-
-# ---- labels ------------------------------------------------------------------------------------
-
-BAD_LABELS = [
-    ([0, "0"], r"y\[1\]: label '0' is a str but y\[0\] has the int label 0"),
-    ([7, "x"], r"y\[1\]: label 'x' is a str"),
-    ([1.0, 2.0], r"y\[0\]: label 1.0 is a float"),
-    (["a", float("nan")], r"y\[1\]: label nan is a float"),
-    (["a", None], r"y\[1\]: label None is a NoneType"),
-    ([["a"], ["b"]], r"y\[0\]: label \['a'\] is a list"),
-    ([{"a": 1}, {"b": 2}], r"y\[0\]: label \{'a': 1\} is a dict"),
-    ([1, True], r"y\[1\]: label True is a bool but y\[0\] has the int label 1"),
-    (np.array([0.5, 1.5]), r"y\[0\]: label .*0.5.* is a float64"),
-]
-
-
-@pytest.mark.parametrize("y, match", BAD_LABELS)
-def test_label_rules(y, match):
-    with pytest.raises(InputError, match=match):
-        check_labels(y, 2)
-
-
-@pytest.mark.parametrize("y", [[0, 1], np.array([3, 4], dtype=np.int32), ["a", "b"], [True, False],
-                               np.array(["x", "y"]), [np.int64(5), 6]])
-def test_good_labels_keep_their_type(y):
-    classes, codes = check_labels(y, 2)
-    assert classes.dtype != object and codes.tolist() in ([0, 1], [1, 0])
-    assert type(classes.tolist()[0]) is type(np.asarray(y).tolist()[0])
-
+# ---- every model: labels and texts ---------------------------------------------------------------
 
 def _fittable_models():
     return [m for m in MODELS if m not in ("transformer", "embedding-knn")]
@@ -395,12 +250,12 @@ def _fittable_models():
 @pytest.mark.parametrize("model", _fittable_models())
 @pytest.mark.parametrize("y, match", BAD_LABELS[:4])
 def test_label_rules_are_checked_before_compression(model, y, match, monkeypatch):
-    from nnzip import engine
+    from nnzip import lengths
 
     def no_work(*args, **kwargs):
         raise AssertionError("compression ran before the labels were checked")
 
-    monkeypatch.setattr(engine, "_lengths", no_work)
+    monkeypatch.setattr(lengths, "text_lengths", no_work)
     with pytest.raises(InputError, match=match):
         make_model(model, strict=False, n_neighbors=1).fit(["a text", "another text"], y)
 
@@ -411,109 +266,6 @@ def test_label_rules_are_checked_before_compression(model, y, match, monkeypatch
 def test_every_model_raises_the_same_errors(model, X, match):
     with pytest.raises(InputError, match=match):
         make_model(model).fit(X, ["a", "b"])
-
-
-# ---- files nnzip writes --------------------------------------------------------------------------
-
-
-def test_outputs_get_the_umask(tmp_path):
-    old = os.umask(0o022)
-    try:
-        atomic_write(tmp_path / "a" / "p.csv", lambda f: f.write("x"))
-        os.umask(0o077)
-        atomic_write(tmp_path / "q.csv", lambda f: f.write("x"))
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE((tmp_path / "a" / "p.csv").stat().st_mode) == 0o644
-    assert stat.S_IMODE((tmp_path / "q.csv").stat().st_mode) == 0o600
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "p.csv", "q.csv"]  # no temporary file left
-
-
-def test_failed_write_leaves_the_old_file(tmp_path):
-    target = tmp_path / "p.csv"
-    target.write_text("old")
-
-    def boom(f):
-        f.write("half")
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write(target, boom)
-    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["p.csv"]
-
-
-def test_output_path_checks(tmp_path):
-    src = tmp_path / "in.tsv"
-    src.write_text("a\tb\n")
-    os.link(src, tmp_path / "hard.tsv")
-    with pytest.raises(InputError, match="is an input file"):
-        check_output_paths({"--output": tmp_path / "hard.tsv"}, [src])
-    with pytest.raises(InputError, match="is a folder"):
-        check_output_paths({"--output": tmp_path}, [src])
-    os.mkfifo(tmp_path / "pipe")
-    with pytest.raises(InputError, match="is not a regular file"):
-        check_output_paths({"--output": tmp_path / "pipe"}, [src])
-    check_output_paths({"--output": tmp_path / "new" / "deeper" / "p.csv", "--metrics-json": None}, [src])
-    assert not (tmp_path / "new").exists()  # checking creates nothing
-
-
-def test_writability_is_tested_by_writing(tmp_path, monkeypatch):
-    # root ignores permission bits, so the check must try for real: simulate a read-only disk
-    import nnzip.fileio as fileio
-
-    def read_only(directory, name):
-        raise PermissionError(13, "Read-only file system")
-
-    monkeypatch.setattr(fileio, "_create_temp", read_only)
-    assert "Read-only file system" in writable_dir_problem(tmp_path)
-    with pytest.raises(InputError, match="cannot be written.*Read-only"):
-        check_output_paths({"--output": tmp_path / "p.csv"}, [])
-
-
-def test_read_only_cache_warns_once_and_the_run_goes_on(tmp_path, monkeypatch):
-    import nnzip
-    import nnzip.fileio as fileio
-
-    X, Y = [f"query {i} cats" for i in range(6)], [f"train {j} dogs or money" for j in range(5)]
-    want = nnzip.nearest_neighbors(X, Y, 2)
-    monkeypatch.setattr(fileio, "_create_temp", lambda d, n: (_ for _ in ()).throw(PermissionError(13, "denied")))
-    with pytest.warns(RuntimeWarning) as record:
-        got = nnzip.nearest_neighbors(X, Y, 2, block_size=2, cache_dir=tmp_path / "c")
-    assert len(record) == 1 and "is not used" in str(record[0].message)
-    assert np.array_equal(got[1], want[1])
-
-
-def test_cache_store_failure_mid_run_warns_once(tmp_path):
-    cache = BlockCache(tmp_path / "c")
-    assert cache.check_writable()
-    (tmp_path / "c").rmdir()
-    (tmp_path / "c").write_text("now a file")
-    with pytest.warns(RuntimeWarning, match="is not used") as record:
-        cache.store("ab" * 32, x=np.arange(3))
-        cache.store("cd" * 32, x=np.arange(3))
-    assert len(record) == 1 and not cache.enabled and cache.load("ab" * 32) is None
-
-
-def test_cache_dir_that_is_a_file_warns_once(tmp_path):
-    import nnzip
-
-    f = tmp_path / "file"
-    f.write_text("not a folder")
-    clf = nnzip.NCDKNeighborsClassifier(n_neighbors=1, cache_dir=f).fit(PETS + MONEY, ["p"] * 4 + ["m"] * 4)
-    with pytest.warns(RuntimeWarning, match="is not a folder") as record:
-        pred = clf.predict([PETS[0], MONEY[0]])
-    assert len(record) == 1 and pred.tolist() == ["p", "m"]
-    assert f.read_text() == "not a folder"
-
-
-def test_embedding_cache_that_cannot_be_written_warns(tmp_path, tiny_encoder):
-    from nnzip.baselines import EmbeddingKNN
-
-    f = tmp_path / "file"
-    f.write_text("not a folder")
-    with pytest.warns(RuntimeWarning, match="is not a folder"):
-        model = EmbeddingKNN(tiny_encoder, n_neighbors=1, cache_dir=f, max_length=16).fit(PETS, ["p", "q"] * 2)
-    assert model.train_embeddings_.shape == (4, 32) and f.read_text() == "not a folder"
 
 
 # ---- the command line: errors, debugging switch, python -m ----------------------------------------
@@ -543,9 +295,9 @@ def test_python_m_nnzip_and_one_line_errors_without_traceback(tmp_path):
 
 @pytest.mark.parametrize("cache", [True, False])
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path, monkeypatch, cache):
-    from nnzip import engine
+    from nnzip import index
 
-    real, done = engine._compute_block, []
+    real, done = index._compute_block, []
 
     def ctrl_c_in_second_block(*args):
         if done:
@@ -553,7 +305,7 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, monkeypatch, cache):
         done.append(1)
         return real(*args)
 
-    monkeypatch.setattr(engine, "_compute_block", ctrl_c_in_second_block)
+    monkeypatch.setattr(index, "_compute_block", ctrl_c_in_second_block)
     monkeypatch.setenv("NNZIP_BLOCK_PAIRS", "8")  # one test text per block
     caching = ["--cache-dir", str(tmp_path / "c")] if cache else ["--no-cache"]
     r = _invoke(["--train", make_train_tsv(tmp_path), "--test", make_test_tsv(tmp_path), "-k", "1", "--n-jobs", "1",

@@ -1,4 +1,4 @@
-"""The numba deflate-length kernel against its oracle, ``len(gzip.compress(data, 9))``."""
+"""The numba deflate-length kernel (nnzip._deflate) against its oracle, ``len(gzip.compress(data, 9))``."""
 
 import gzip
 import random
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nnzip import _kernels as K
+from nnzip import _deflate as K
 
 
 def gzip_len(data: bytes) -> int:
@@ -111,9 +111,13 @@ def test_pair_lengths_equal_gzip_of_concatenation(X, Y):
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(texts, min_size=1, max_size=7), st.lists(texts, min_size=1, max_size=4), st.integers(1, 8))
-def test_parallel_twin_equals_serial(X, Y, n_chunks):
+def test_parallel_twin_equals_serial(X, Y, n_workers):
+    """Whole rows shared out to parallel workers, with tables built in parallel: the serial lengths."""
     serial = kernel_pairs(X, Y)
-    parallel = K.gzip_pair_lengths_parallel(*pack(X), *pack(Y), n_chunks)
+    items = np.array([(i, 0, len(Y)) for i in range(len(X))], dtype=np.int64)
+    parallel = np.full((len(X), len(Y)), -7, dtype=np.int64)
+    ytab = K.y_tables_parallel(*pack(Y), n_workers)
+    K.gzip_pair_cells_parallel(*pack(X), *pack(Y), ytab, np.zeros((0, 0), np.int64), items, n_workers, parallel)
     np.testing.assert_array_equal(serial, parallel)
 
 
@@ -144,16 +148,6 @@ def test_pair_cells_with_candidates_and_split_rows(X, Y, m, pieces, data):
     items_full = np.array([(i, 0, len(Y)) for i in range(len(X))], dtype=np.int64)
     K.gzip_pair_cells_parallel(*pack(X), *pack(Y), ytab, np.zeros((0, 0), np.int64), items_full, 2, full)
     np.testing.assert_array_equal(full, kernel_pairs(X, Y))
-
-
-def test_distances_per_cell_equal_per_column():
-    gen = np.random.default_rng(5)
-    cx, cy = gen.integers(20, 400, 4), gen.integers(20, 400, 6)
-    cxy = gen.integers(30, 700, (4, 6))
-    for metric in (K.NCD, K.CDM, K.CLM):
-        np.testing.assert_array_equal(
-            K.distances_from_lengths_rows(cxy, cx, np.tile(cy, (4, 1)), metric), K.distances_from_lengths(cxy, cx, cy, metric)
-        )
 
 
 def test_parallel_single_lengths_equal_serial():
@@ -272,43 +266,6 @@ def test_long_real_texts(data_dir):
     got = kernel_pairs(X, Y)
     expected = np.array([[expected_pair(x, y) for y in Y] for x in X])
     np.testing.assert_array_equal(got, expected)
-
-
-def slow_distance(c_xy, c_x, c_y, metric):
-    if metric == K.NCD:
-        return (c_xy - min(c_x, c_y)) / max(c_x, c_y)
-    if metric == K.CDM:
-        return c_xy / (c_x + c_y)
-    return 1 - (c_x + c_y - c_xy) / c_xy
-
-
-@pytest.mark.parametrize("metric", [K.NCD, K.CDM, K.CLM])
-def test_distances_from_lengths_match_formulas(metric):
-    gen = np.random.default_rng(3)
-    cx = gen.integers(20, 400, 7)
-    cy = gen.integers(20, 400, 9)
-    cxy = gen.integers(30, 700, (7, 9))
-    got = K.distances_from_lengths(cxy, cx, cy, metric)
-    expected = [[slow_distance(cxy[i, j], cx[i], cy[j], metric) for j in range(9)] for i in range(7)]
-    np.testing.assert_allclose(got, expected, rtol=0, atol=0)
-
-
-def test_zero_denominator_gives_nan():
-    got = K.distances_from_lengths(np.zeros((1, 1), np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64), K.NCD)
-    assert np.isnan(got[0, 0])
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0, float("nan")]), min_size=6, max_size=6), min_size=1, max_size=5),
-    st.integers(1, 6),
-)
-def test_stable_top_k_equals_stable_argsort(rows, k):
-    dist = np.array(rows)
-    got_d, got_i = K.stable_top_k(dist, k)
-    expected_i = np.argsort(dist, axis=1, kind="stable")[:, :k]
-    np.testing.assert_array_equal(got_i, expected_i)
-    np.testing.assert_array_equal(got_d, np.take_along_axis(dist, expected_i, axis=1))
 
 
 @settings(max_examples=200, deadline=None)

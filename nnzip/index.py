@@ -1,0 +1,443 @@
+"""The nearest-neighbour search over a compression distance: :class:`NCDIndex` and :func:`nearest_neighbors`.
+
+``NCDIndex(...).fit(train_texts)`` prepares the training side once (texts packed, their
+compressed lengths, and for ``search="rerank"`` the fitted first stage); ``.kneighbors(X, k)``
+then finds the ``k`` nearest training texts of each query, block by block of query rows, so a
+search of ``n_x x n_y`` pairs holds only ``O(n_y + block)`` numbers in memory. Each finished
+block can be kept in an on-disk cache (:mod:`nnzip.cache`) from which an interrupted run
+resumes, and under ``joblib.parallel_config(backend="dask")`` the blocks run as tasks on a
+Dask cluster (:mod:`nnzip.distributed`). Lengths come from :mod:`nnzip.lengths`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from . import _deflate, _distances, _ngrams
+from .cache import BlockCache, make_key, text_digest
+from .candidates import DEFAULT_N_CANDIDATES, CandidateIndex
+from .compressors import COMPRESSOR_CONSTRAINTS, Compressor, get_compressor
+from .distributed import active_client, block_rows, run_blocks, split_rows
+from .errors import ConfigError
+from .lengths import (
+    NO_COLS,
+    TrainingSide,
+    kernel_matches_zlib,
+    numba_threads,
+    pack,
+    pair_block,
+    text_lengths,
+    use_kernel,
+    work_items,
+)
+from .neighbors import top_k
+from .pairwise import METRICS, CompressorLike, TextsLike, lengths_to_distances
+from .validation import (
+    N_JOBS,
+    PATH,
+    POSITIVE_INT,
+    VERBOSE,
+    Interval,
+    Options,
+    TextEstimator,
+    as_bytes,
+    check_lengths,
+    check_n_neighbors,
+    check_params,
+    resolve_n_jobs,
+)
+
+SEARCHES = ("exact", "rerank")
+# One kernel call covers about this many pairs: short enough that the progress bar moves
+# and Ctrl-C is honoured within a second or so, long enough that call overhead is nothing.
+_PAIRS_PER_CALL = 1 << 15
+
+
+def check_n_candidates(n_candidates: int | None, k: int) -> None:
+    """The k nearest must be among the candidates: ``n_candidates`` (when given) is at least ``k``."""
+    if n_candidates is not None and n_candidates < k:
+        raise ConfigError(f"n_candidates={n_candidates} is smaller than k={k}: the k nearest must be among the candidates")
+
+
+@dataclass
+class _Search:
+    """What every block of one search shares: small to ship, except ``side`` (sent once)."""
+
+    comp: Compressor
+    metric: str
+    side: TrainingSide
+    k: int
+    first_stage: CandidateIndex | None
+    n_candidates: int
+    side_digest: str | None
+
+    @property
+    def cols_per_row(self) -> int:
+        """Pairs compressed per query."""
+        return len(self.side) if self.first_stage is None else self.n_candidates
+
+    def key_parts(self) -> tuple:
+        """What, besides the query texts, identifies a block's result in the cache."""
+        parts: tuple = ("neighbors", self.comp.name, self.metric, self.k, self.side_digest)
+        if self.first_stage is not None:
+            parts += ("rerank", self.n_candidates, self.first_stage.cache_token())
+        return parts
+
+
+def _compute_block(
+    search: _Search, xs: list[bytes], n_jobs: int, progress: Callable[[int], object] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` neighbours of the queries ``xs`` (one block), ordered by (distance, training index)."""
+    side, comp = search.side, search.comp
+    cx = text_lengths(comp, xs, n_jobs)
+    cols = None
+    if search.first_stage is not None:
+        cols = search.first_stage.candidates(xs, search.n_candidates, n_jobs=n_jobs, x_lengths=cx)
+    m = search.cols_per_row
+    cxy = np.empty((len(xs), m), dtype=np.int64)
+    step = max(1, _PAIRS_PER_CALL // m)
+    for lo in range(0, len(xs), step):
+        rows = slice(lo, min(lo + step, len(xs)))
+        cxy[rows] = pair_block(comp, xs[rows], side, n_jobs, None if cols is None else cols[rows])
+        if progress is not None:
+            progress((rows.stop - rows.start) * m)
+    assert side.lengths is not None  # measured in fit
+    cy = side.lengths if cols is None else side.lengths[cols]
+    dist, pos = top_k(lengths_to_distances(cxy, cx, cy, METRICS[search.metric], comp), search.k)
+    # candidates are sorted by training index, so ties among them stay in training-index order
+    return (dist, pos) if cols is None else (dist, np.take_along_axis(cols, pos, axis=1))
+
+
+def _search_blocks(
+    search: _Search, xs: list[bytes], jobs: int, rows: int, cache: BlockCache | None, verbose: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run a search block by block, reading finished blocks from ``cache`` and storing new ones.
+
+    Blocks already in the cache are read, never recomputed or submitted; the others run
+    through :func:`nnzip.distributed.run_blocks` (here, or on a Dask cluster). Each block is
+    stored as soon as its result arrives, so an interrupted run (Ctrl-C, a crash, a killed
+    process) loses at most the blocks it was computing.
+    """
+    k = search.k
+    m = search.cols_per_row
+    dist = np.empty((len(xs), k), dtype=np.float64)
+    idx = np.empty((len(xs), k), dtype=np.int64)
+    starts, blocks = split_rows(xs, rows)
+    keys: list[str | None] = [None] * len(blocks)
+    with tqdm(
+        total=len(xs) * m,
+        unit="pair",
+        unit_scale=True,
+        desc="NCD neighbours",
+        disable=None if verbose else True,
+        smoothing=0.1,
+    ) as bar:
+        todo = []
+        key_parts = search.key_parts() if cache is not None else ()
+        for b, (lo, block) in enumerate(zip(starts, blocks)):
+            found = None
+            if cache is not None:
+                keys[b] = make_key(*key_parts, text_digest(block))
+                found = cache.load(keys[b])  # type: ignore[arg-type]
+                if found is not None and found["indices"].shape != (len(block), k):
+                    found = None
+            if found is None:
+                todo.append(b)
+            else:
+                dist[lo : lo + len(block)], idx[lo : lo + len(block)] = found["distances"], found["indices"]
+                bar.update(len(block) * m)
+        # closed on the way out, so an error or Ctrl-C here cancels the cluster's pending tasks
+        work = run_blocks(_compute_block, search, [blocks[b] for b in todo], jobs, client=active_client(),
+                          pairs_per_row=m, progress=bar.update)
+        with closing(work) as results:
+            for t, (d, i) in results:
+                b = todo[t]
+                if cache is not None:
+                    cache.store(keys[b], distances=d, indices=i)  # type: ignore[arg-type]
+                lo = starts[b]
+                dist[lo : lo + len(d)], idx[lo : lo + len(d)] = d, i
+    return dist, idx
+
+
+def _open_cache(comp: Compressor, cache_dir: str | os.PathLike | None) -> BlockCache | None:
+    if cache_dir is None:
+        return None
+    if not comp.cacheable:
+        warnings.warn(
+            f"cache_dir ignored: the callable compressor {comp.name} cannot be identified by content",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return None
+    cache = BlockCache(cache_dir)
+    return cache if cache.check_writable() else None  # warned once; compute as if no cache was given
+
+
+class NCDIndex(TextEstimator):
+    """Nearest-neighbour index of texts under a compression distance (the search of gzip + kNN).
+
+    ``fit`` prepares the training texts once; ``kneighbors`` finds the nearest of them for each
+    query, ordered by distance, ties by training index, so results are deterministic. Memory
+    is ``O(n_train + block_size * n_train)`` whatever the number of queries.
+
+    Parameters
+    ----------
+    compressor : str or callable, default="gzip"
+        ``"gzip"`` (``len(gzip.compress(t, 9))``), ``"zlib"``, ``"bz2"``, ``"lzma"``,
+        ``"zstd"``, ``"lz4"``, or a callable ``bytes -> int`` giving a compressed length.
+    metric : {"ncd", "cdm", "clm"}, default="ncd"
+        See :func:`nnzip.pairwise_distances`.
+    search : {"exact", "rerank"}, default="exact"
+        ``"exact"`` (the published method) compresses every (query, training text) pair.
+        ``"rerank"`` lets a first stage fitted on the training texts (an exact byte 5-gram
+        index that estimates how many bytes gzip saves on each pair, :mod:`nnzip.candidates`)
+        propose ``n_candidates`` training texts per query, and ranks those by the exact
+        distance: same distances, tie order and vote, only fewer pairs compressed.
+    n_candidates : int, default=None
+        Candidates per query with ``search="rerank"`` (None:
+        :data:`nnzip.candidates.DEFAULT_N_CANDIDATES`; a search for more neighbours than that
+        takes that many). Measured recall and agreement: ``benchmarks/rerank.md``.
+    n_jobs : int, default=None
+        Threads for ``gzip``, worker processes otherwise (None: 1, -1: all cores). Under
+        ``joblib.parallel_config(backend="dask")`` the blocks run on the Dask cluster instead.
+    cache_dir : str or path, default=None
+        Keep each finished block here, keyed by the content of its texts, the training texts,
+        compressor, metric, k, search mode and nnzip version; a rerun reads finished blocks
+        back and an interrupted run resumes, recomputing at most the block it was in. Not used
+        with a user callable compressor, whose name does not identify it.
+    block_size : int, default=None
+        Query rows per block; by default about a quarter of a million pairs per block
+        (:data:`nnzip.distributed.PAIRS_PER_BLOCK`), here and on a Dask cluster alike.
+    verbose : int, default=0
+        Show a progress bar (when stderr is a terminal) if non-zero.
+
+    Attributes
+    ----------
+    train_texts_ : list of bytes
+        UTF-8 training texts.
+    train_lengths_ : ndarray of int64
+        Compressed length of each training text.
+    candidate_index_ : CandidateIndex or None
+        The fitted first stage with ``search="rerank"`` (None when every search is exact).
+    n_candidates_ : int
+        Candidates per query the first stage proposes (0 for an exact search).
+    n_samples_fit_ : int
+        Number of training texts.
+
+    Examples
+    --------
+    >>> from nnzip import NCDIndex
+    >>> index = NCDIndex().fit(["the cat sat on the mat", "stocks fell sharply today"])
+    >>> distances, indices = index.kneighbors(["a cat on a mat"], 1)
+    >>> indices.tolist()
+    [[0]]
+    """
+
+    _parameter_constraints: dict = {
+        "compressor": COMPRESSOR_CONSTRAINTS,
+        "metric": [Options(METRICS)],
+        "search": [Options(SEARCHES)],
+        "n_candidates": [*POSITIVE_INT, None],
+        "n_jobs": N_JOBS,
+        "cache_dir": PATH,
+        "block_size": [Interval(Integral, 1, None), None],
+        "verbose": VERBOSE,
+    }
+
+    def __init__(
+        self,
+        *,
+        compressor: str | Callable[[bytes], int] = "gzip",
+        metric: str = "ncd",
+        search: str = "exact",
+        n_candidates: int | None = None,
+        n_jobs: int | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        block_size: int | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.compressor = compressor
+        self.metric = metric
+        self.search = search
+        self.n_candidates = n_candidates
+        self.n_jobs = n_jobs
+        self.cache_dir = cache_dir
+        self.block_size = block_size
+        self.verbose = verbose
+
+    def fit(self, X: TextsLike, y: None = None, *, lengths: np.ndarray | None = None) -> NCDIndex:
+        """Prepare the training texts: encoded, packed, measured, and the first stage fitted.
+
+        Parameters
+        ----------
+        X : sequence of str or bytes
+            Training texts.
+        y : None
+            Ignored.
+        lengths : ndarray of shape (n_samples,), optional
+            ``C(y)`` of each training text, when already known.
+
+        Returns
+        -------
+        self : NCDIndex
+        """
+        self._validate_params()
+        texts = as_bytes(X, "X")
+        lengths = check_lengths(lengths, len(texts), "lengths")
+        comp = get_compressor(self.compressor)
+        jobs = resolve_n_jobs(self.n_jobs)
+        self._side = TrainingSide(texts, lengths).with_lengths(comp, jobs)
+        self._side_digest: str | None = None
+        self.train_texts_ = texts
+        self.train_lengths_ = self._side.lengths
+        self.n_samples_fit_ = len(texts)
+        m = 0
+        if self.search == "rerank":
+            m = DEFAULT_N_CANDIDATES if self.n_candidates is None else int(self.n_candidates)
+        # every training text a candidate: that is the exact search, and it is run as such
+        self.n_candidates_ = m if 0 < m < len(texts) else 0
+        self.candidate_index_ = CandidateIndex(n_jobs=jobs).fit(texts, self._side.lengths) if self.n_candidates_ else None
+        return self
+
+    def _search(self, k: int, cache: BlockCache | None) -> _Search:
+        """The search for the ``k`` nearest: rerank with at least ``k`` candidates, or exact."""
+        m = max(self.n_candidates_, k)
+        first_stage = self.candidate_index_ if m < self.n_samples_fit_ else None
+        if cache is not None and self._side_digest is None:
+            self._side_digest = text_digest(self._side.texts)  # once per fitted index, for cache keys
+        comp = get_compressor(self.compressor)
+        return _Search(comp, self.metric, self._side, k, first_stage, m if first_stage is not None else 0,
+                       self._side_digest)
+
+    def kneighbors(self, X: TextsLike, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest training texts of each query.
+
+        Parameters
+        ----------
+        X : sequence of str or bytes
+            Query (test) texts.
+        k : int
+            Number of neighbours, ``1 <= k <= n_samples_fit_``.
+
+        Returns
+        -------
+        distances : ndarray of float64 of shape (len(X), k)
+        indices : ndarray of int64 of shape (len(X), k)
+            Indices into the training texts, nearest first, ties by index.
+        """
+        check_is_fitted(self)
+        k = check_n_neighbors(k, self.n_samples_fit_, "k")
+        xs = as_bytes(X, "X")
+        cache = _open_cache(get_compressor(self.compressor), self.cache_dir)
+        search = self._search(k, cache)
+        rows = self.block_size or block_rows(search.cols_per_row)
+        return _search_blocks(search, xs, resolve_n_jobs(self.n_jobs), rows, cache, self.verbose)
+
+    def estimate_seconds(self, X: TextsLike, *, seed: int = 0) -> float:
+        """Wall time the pairs of an exact search of ``X`` would take here, from a short calibration.
+
+        Times a seeded sample of up to 8 queries against up to 256 of the training texts (a
+        fraction of a second) and scales by the number of pairs; the gzip kernel's per-text
+        tables, which a search of that many queries builds once (see
+        :meth:`nnzip.lengths.TrainingSide.tables`), are timed on the sample first and scaled by
+        the number of training texts. Call :func:`warmup` first, or the estimate includes
+        compiling the kernels.
+        """
+        check_is_fitted(self)
+        comp = get_compressor(self.compressor)
+        jobs = resolve_n_jobs(self.n_jobs)
+        xs, ys = as_bytes(X, "X"), self.train_texts_
+        rng = np.random.default_rng(seed)
+        qx = [xs[i] for i in rng.choice(len(xs), min(8, len(xs)), replace=False)]
+        qy = TrainingSide([ys[i] for i in rng.choice(len(ys), min(256, len(ys)), replace=False)])
+        start = time.perf_counter()
+        if use_kernel(comp):
+            qy.tables(jobs, len(xs))  # the mode the whole search will run in
+        prepare = (time.perf_counter() - start) / len(qy)
+        start = time.perf_counter()
+        pair_block(comp, qx, qy, jobs)
+        per_pair = (time.perf_counter() - start) / (len(qx) * len(qy))
+        return per_pair * len(xs) * len(ys) + prepare * len(ys)
+
+
+def nearest_neighbors(
+    X: TextsLike,
+    Y: TextsLike,
+    k: int,
+    *,
+    compressor: CompressorLike = "gzip",
+    metric: str = "ncd",
+    n_jobs: int | None = None,
+    y_lengths: np.ndarray | None = None,
+    block_size: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    verbose: int = 0,
+    search: str = "exact",
+    n_candidates: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest training texts of each query: ``NCDIndex(...).fit(Y).kneighbors(X, k)``.
+
+    Every input is checked before any text is compressed. See :class:`NCDIndex` for the
+    parameters.
+
+    Parameters
+    ----------
+    X : sequence of str or bytes
+        Query (test) texts.
+    Y : sequence of str or bytes
+        Training texts.
+    k : int
+        Number of neighbours, ``1 <= k <= len(Y)``; with ``search="rerank"`` at most ``n_candidates``.
+    y_lengths : ndarray of shape (len(Y),), optional
+        ``compressed_len(Y)`` if already known.
+
+    Returns
+    -------
+    distances : ndarray of float64 of shape (len(X), k)
+    indices : ndarray of int64 of shape (len(X), k)
+        Indices into ``Y``.
+    """
+    index = NCDIndex(compressor=compressor, metric=metric, search=search, n_candidates=n_candidates, n_jobs=n_jobs,
+                     cache_dir=cache_dir, block_size=block_size, verbose=verbose)
+    check_params(index)
+    xs, ys = as_bytes(X, "X"), as_bytes(Y, "Y")
+    check_n_neighbors(k, len(ys), "k")
+    check_n_candidates(n_candidates, k)
+    return index.fit(ys, lengths=check_lengths(y_lengths, len(ys), "y_lengths")).kneighbors(xs, k)
+
+
+def warmup() -> None:
+    """Compile (or load from numba's cache) every kernel and run the zlib self-test."""
+    data, offsets = pack([b"warm up", b"the kernels"])
+    _deflate.gzip_lengths(data, offsets)
+    _deflate.gzip_lengths_parallel(data, offsets, 1)
+    _deflate.gzip_pair_lengths(data, offsets, data, offsets)
+    items = work_items(2, 2, 1)
+    out = np.empty((2, 2), dtype=np.int64)
+    tables = _deflate.y_tables(data, offsets)
+    _deflate.y_tables_parallel(data, offsets, 1, 1)
+    _deflate.y_tables(data, offsets, 1)
+    _deflate.gzip_pair_cells(data, offsets, data, offsets, tables, NO_COLS, items, out)
+    _deflate.gzip_pair_cells_parallel(data, offsets, data, offsets, tables, np.zeros((2, 2), np.int64), items, 1, out)
+    one = np.ones((1, 1), np.int64)
+    d = _distances.distances_from_lengths(one, np.ones(1, np.int64), np.ones(1, np.int64), 0)
+    _distances.distances_from_lengths_rows(one, np.ones(1, np.int64), one, 0)
+    _distances.stable_top_k(d, 1)
+    # the rerank first stage's kernels, serial and parallel
+    index = CandidateIndex(n_frequent=64).fit([b"warm up the", b"kernels up"] * 32, np.full(64, 30))
+    index.candidates([b"warm up"], 2, 1)
+    index.candidates([b"warm up"] * 16, 2, 2)
+    with numba_threads(2):
+        _ngrams.distinct_grams_parallel(data, offsets, 5, 1)
+    kernel_matches_zlib()
+

@@ -1,0 +1,228 @@
+"""Compressed lengths in bulk: the one layer that decides how ``C(t)`` and ``C(x + " " + y)`` are computed.
+
+``gzip`` and ``zlib`` run in nnzip's numba deflate kernel (:mod:`nnzip._deflate`) on threads,
+as long as it reproduces this Python's zlib (:func:`kernel_matches_zlib`); every other
+compressor, and a user's callable, runs in the process pool of :mod:`nnzip.compressors`. Pairs
+longer than the kernel's exact range are computed with zlib itself, so every length is
+exactly what the compressor gives.
+
+The neighbour search (:mod:`nnzip.index`), the pairwise functions (:mod:`nnzip.pairwise`) and
+the rerank first stage (:mod:`nnzip.candidates`) all take their lengths from here: this is the
+single place where another backend for the kernel would be chosen.
+
+The training side of a search is prepared once (:class:`TrainingSide`): encoded, packed into
+one byte array, measured, and given the kernel's per-text tables once it has served enough
+queries to pay for them.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+
+from . import _deflate
+from .compressors import COMPRESSORS, Compressor, checked_length, pool_lengths, pool_pairs
+
+#: Query rows a training side serves before the gzip kernel's per-text tables are built for it ...
+TABLE_ROWS = 8
+#: ... unless they would take more bytes than this (12 bytes per byte of training text).
+TABLE_BYTES = 4 << 30
+# Below this many texts one thread is faster than starting the parallel kernel.
+_PARALLEL_MIN_TEXTS = 64
+
+
+@contextmanager
+def numba_threads(n: int) -> Iterator[None]:
+    """Run numba's parallel kernels on ``n`` threads inside the block; the previous number is restored."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def pack(texts: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate byte strings into one ``uint8`` array with ``int64`` offsets (``n + 1`` of them)."""
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = np.frombuffer(b"".join(texts), dtype=np.uint8)
+    return data, offsets
+
+
+def _self_test_inputs() -> list[bytes]:
+    """Inputs that exercise every branch of the kernel: empty, short, repetitive, binary-like,
+    multi-block and a window slide."""
+    rng = np.random.default_rng(0)
+    words = [b"gzip", b"knn", b"text", b"compression", b"distance", b"the", b"a", b"of"]
+    prose = b" ".join(words[i] for i in rng.integers(0, len(words), 9000))
+    return [
+        b"",
+        b"a",
+        b"ab" * 200,
+        bytes(rng.integers(0, 256, 3000, dtype=np.uint8)),
+        bytes(rng.integers(0, 4, 70000, dtype=np.uint8)),
+        prose,
+    ]
+
+
+@functools.cache
+def kernel_matches_zlib() -> bool:
+    """Whether the kernel reproduces this Python's ``gzip.compress`` on a fixed set of inputs.
+
+    The kernel emulates the reference zlib's deflate; a Python linked against a different
+    deflate (zlib-ng, Intel's, Cloudflare's) compresses differently. Then nnzip warns once
+    and computes ``gzip`` lengths with zlib itself, so lengths stay what ``gzip.compress`` gives.
+    """
+    gzip_len = COMPRESSORS["gzip"].length
+    samples = _self_test_inputs()
+    data, offsets = pack(samples)
+    got = _deflate.gzip_lengths(data, offsets)
+    pairs = _deflate.gzip_pair_lengths(data, offsets[:3], data, offsets)
+    want = [gzip_len(s) for s in samples]
+    want_pairs = [[gzip_len(x + b" " + y) for y in samples] for x in samples[:2]]
+    ok = all(g == w or g == -1 for g, w in zip(got.tolist(), want))
+    ok = ok and all(g == w or g == -1 for gr, wr in zip(pairs.tolist(), want_pairs) for g, w in zip(gr, wr))
+    if not ok:
+        warnings.warn(
+            f"this Python's zlib ({zlib.ZLIB_RUNTIME_VERSION}) compresses differently from the reference "
+            "zlib that nnzip's kernel emulates; computing gzip lengths with zlib itself (slower, still exact)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return ok
+
+
+def use_kernel(comp: Compressor) -> bool:
+    """Whether ``comp``'s lengths come from the deflate kernel (else from the process pool)."""
+    return comp.kernel and kernel_matches_zlib()
+
+
+def text_lengths(comp: Compressor, texts: list[bytes], n_jobs: int) -> np.ndarray:
+    """``C(t)`` of each text, on ``n_jobs`` threads (kernel) or worker processes (Python compressors)."""
+    if not use_kernel(comp):
+        return pool_lengths(comp, texts, n_jobs)
+    data, offsets = pack(texts)
+    if n_jobs == 1 or len(texts) < _PARALLEL_MIN_TEXTS:
+        out = _deflate.gzip_lengths(data, offsets)
+    else:
+        with numba_threads(n_jobs):
+            out = _deflate.gzip_lengths_parallel(data, offsets, n_jobs)
+    out[out >= 0] += comp.kernel_offset
+    for i in np.flatnonzero(out < 0):  # longer than the kernel's exact range: zlib itself
+        out[i] = checked_length(comp, texts[i])
+    return out
+
+
+class TrainingSide:
+    """The training side of a search, prepared once: UTF-8 texts, packed, with their lengths.
+
+    A fitted index keeps one, so a search neither re-encodes nor re-packs the training set.
+    Pickled (a fitted model saved, the side scattered to Dask workers) it keeps its texts and
+    lengths only: the packed copy is rebuilt from the texts in a fraction of a second, and
+    the kernel's tables (12 bytes per byte of text) where they are first needed.
+
+    Parameters
+    ----------
+    texts : list of bytes
+        The training texts.
+    lengths : ndarray of int64, optional
+        ``C(y)`` of each text, when known.
+    """
+
+    def __init__(self, texts: list[bytes], lengths: np.ndarray | None = None) -> None:
+        self.texts = texts
+        self.data, self.offsets = pack(texts)
+        self.lengths = lengths
+        self._tables: np.ndarray | None = None
+        self._rows = 0
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getstate__(self) -> dict:
+        return {"texts": self.texts, "lengths": self.lengths}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["texts"], state["lengths"])  # type: ignore[misc]
+
+    def tables(self, n_jobs: int, rows: int) -> np.ndarray:
+        """The gzip kernel's per-text tables for a call with ``rows`` query texts, kept for later calls.
+
+        Every pair with a text reuses what depends on that text alone (``_deflate.y_tables``).
+        Building them (12 bytes per byte of text) costs about as much as 1 to 20 query rows, so a
+        training set gets them once it has served :data:`TABLE_ROWS` query rows, and only its hash
+        chains (``_deflate.y_tables`` column 0: 4 bytes per byte, a few ns per byte) before that, or if
+        the tables would take more than :data:`TABLE_BYTES`.
+        """
+        self._rows += rows
+        columns = 3 if self._rows >= TABLE_ROWS and 12 * self.data.nbytes <= TABLE_BYTES else 1
+        if self._tables is None or self._tables.shape[1] < columns:
+            with numba_threads(n_jobs):
+                self._tables = _deflate.y_tables_parallel(self.data, self.offsets, n_jobs, columns)
+        return self._tables
+
+    def with_lengths(self, comp: Compressor, n_jobs: int) -> TrainingSide:
+        """Compute ``C(y)`` for every text unless known; returns ``self``."""
+        if self.lengths is None:
+            self.lengths = text_lengths(comp, self.texts, n_jobs)
+        return self
+
+
+NO_COLS = np.zeros((0, 0), dtype=np.int64)  # the kernel's "no candidate lists": every training text
+
+
+def work_items(n_rows: int, n_cols: int, n_jobs: int) -> np.ndarray:
+    """Kernel work items ``(row, first column, end column)``.
+
+    One item per row on one thread. With several, rows are cut into column ranges of
+    16 to 512 cells, about 64 items per thread in all: the kernel's workers take items
+    from a shared counter, so all of them finish within one small item of each other,
+    a single query included. A worker parses a query text once per row it works on,
+    which is small next to the pairs it then computes.
+    """
+    size = n_cols
+    if n_jobs > 1:
+        size = max(16, min(512, n_rows * n_cols // (64 * n_jobs)))
+    pieces = max(1, -(-n_cols // max(1, size)))
+    bounds = [c * n_cols // pieces for c in range(pieces + 1)]
+    items = np.empty((n_rows * pieces, 3), dtype=np.int64)
+    items[:, 0] = np.repeat(np.arange(n_rows), pieces)
+    items[:, 1] = np.tile(bounds[:-1], n_rows)
+    items[:, 2] = np.tile(bounds[1:], n_rows)
+    return items
+
+
+def pair_block(
+    comp: Compressor, xs: list[bytes], ys: TrainingSide, n_jobs: int, cols: np.ndarray | None = None
+) -> np.ndarray:
+    """``C(x + " " + y)`` for every ``x`` in ``xs`` and ``y`` in ``ys`` (or ``y`` in ``ys[cols[i]]``).
+
+    With ``cols`` (shape ``(len(xs), m)``), cell ``(i, c)`` pairs ``xs[i]`` with ``ys[cols[i, c]]``.
+    """
+    if not use_kernel(comp):
+        return pool_pairs(comp, xs, ys.texts, n_jobs, cols)
+    n_cols = len(ys) if cols is None else cols.shape[1]
+    xd, xo = pack(xs)
+    out = np.empty((len(xs), n_cols), dtype=np.int64)
+    kcols = NO_COLS if cols is None else np.ascontiguousarray(cols, dtype=np.int64)
+    items = work_items(len(xs), n_cols, n_jobs)
+    tables = ys.tables(n_jobs, len(xs))
+    if n_jobs == 1 or len(items) == 1:
+        _deflate.gzip_pair_cells(xd, xo, ys.data, ys.offsets, tables, kcols, items, out)
+    else:
+        with numba_threads(n_jobs):
+            workers = min(len(items), n_jobs)
+            _deflate.gzip_pair_cells_parallel(xd, xo, ys.data, ys.offsets, tables, kcols, items, workers, out)
+    out[out >= 0] += comp.kernel_offset
+    for i, c in np.argwhere(out < 0):  # pairs past the kernel's exact range: zlib itself
+        j = c if cols is None else cols[i, c]
+        out[i, c] = checked_length(comp, xs[i] + b" " + ys.texts[j])
+    return out

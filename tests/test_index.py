@@ -1,0 +1,272 @@
+"""The search index (nnzip.NCDIndex, nearest_neighbors): exact top-k, ties, the block cache, rerank, estimates."""
+
+import gzip
+import zlib
+
+import numpy as np
+import pytest
+
+import nnzip
+from nnzip import index as index_module
+
+TEXTS = [
+    "the cat sat on the mat",
+    "stocks fell sharply in early trading",
+    "",
+    "a",
+    "the dog sat on the log",
+    "shares rose after the earnings report",
+    "héllo wörld ✓ unicode",
+    "the cat sat on the mat",
+]
+
+
+def gz(b: bytes) -> int:
+    return len(gzip.compress(b, 9))
+
+
+def test_streaming_top_k_equals_stable_argsort_of_full_matrix():
+    rng = np.random.default_rng(0)
+    words = ["gzip", "knn", "text", "ncd", "zip", "cat", "dog", "market"]
+    X = [" ".join(rng.choice(words, rng.integers(1, 8))) for _ in range(23)]
+    Y = [" ".join(rng.choice(words, rng.integers(1, 8))) for _ in range(31)] + X[:3]
+    full = nnzip.pairwise_distances(X, Y)
+    want_idx = np.argsort(full, axis=1, kind="stable")[:, :5]
+    for block_size in (1, 4, 100):
+        dist, idx = nnzip.nearest_neighbors(X, Y, 5, block_size=block_size, n_jobs=2)
+        assert idx.tolist() == want_idx.tolist()
+        assert np.array_equal(dist, np.take_along_axis(full, want_idx, axis=1))
+
+
+def test_ties_are_ordered_by_training_index():
+    Y = ["same text", "other", "same text", "same text"]
+    dist, idx = nnzip.nearest_neighbors(["same text"], Y, 3)
+    assert idx.tolist() == [[0, 2, 3]]
+    assert dist[0, 0] == dist[0, 1] == dist[0, 2]
+
+
+def test_nearest_neighbors_uses_given_train_lengths():
+    Y = TEXTS[:5]
+    lengths = nnzip.compressed_len(Y)
+    a = nnzip.nearest_neighbors(TEXTS, Y, 2, y_lengths=lengths)
+    b = nnzip.nearest_neighbors(TEXTS, Y, 2)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    with pytest.raises(ValueError, match="y_lengths must have shape"):
+        nnzip.nearest_neighbors(TEXTS, Y, 2, y_lengths=lengths[:3])
+
+
+@pytest.mark.parametrize("k, match", [(0, "positive"), (5, "larger than the number of training items"), (1.5, "positive")])
+def test_bad_k(k, match):
+    with pytest.raises(ValueError, match=match):
+        nnzip.nearest_neighbors(["a"], ["b", "c", "d"], k)
+
+
+# ---- on-disk cache -----------------------------------------------------------------------
+
+
+def _count_blocks(monkeypatch):
+    """Record the size of every block the search computes (blocks read from the cache are not)."""
+    calls = []
+    real = index_module._compute_block
+
+    def counting(search, xs, *args, **kwargs):
+        calls.append(len(xs))
+        return real(search, xs, *args, **kwargs)
+
+    monkeypatch.setattr(index_module, "_compute_block", counting)
+    return calls
+
+
+X_CACHE = [f"query text {i} about cats and dogs" * (i % 3 + 1) for i in range(20)]
+Y_CACHE = [f"training text {j} on markets or pets" * (j % 4 + 1) for j in range(15)]
+
+
+def test_cache_hit_recomputes_nothing_and_gives_same_result(tmp_path, monkeypatch):
+    first = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 3, block_size=4, cache_dir=tmp_path)
+    calls = _count_blocks(monkeypatch)
+    again = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 3, block_size=4, cache_dir=tmp_path)
+    assert calls == []
+    assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
+    # a different metric is a different entry
+    nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 3, block_size=4, cache_dir=tmp_path, metric="cdm")
+    assert len(calls) == 5
+
+
+def test_resume_after_crash_recomputes_at_most_one_block(tmp_path, monkeypatch):
+    real = index_module._compute_block
+    done = []
+
+    def crash_on_third(*args, **kwargs):
+        if len(done) == 2:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C in block 3
+        done.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(index_module, "_compute_block", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 2, block_size=4, cache_dir=tmp_path)
+    monkeypatch.setattr(index_module, "_compute_block", real)
+    calls = _count_blocks(monkeypatch)
+    resumed = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 2, block_size=4, cache_dir=tmp_path)
+    assert len(calls) == 3  # 5 blocks, 2 finished before the crash
+    fresh = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 2, block_size=4)
+    assert np.array_equal(resumed[1], fresh[1])
+    assert not list(tmp_path.rglob("*.tmp"))  # no half-written file left behind
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
+def test_damaged_cache_file_is_detected_and_recomputed(tmp_path, monkeypatch, damage):
+    want = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 2, block_size=10, cache_dir=tmp_path)
+    files = sorted(tmp_path.rglob("*.npz"))
+    assert len(files) == 2
+    raw = files[0].read_bytes()
+    if damage == "truncate":
+        files[0].write_bytes(raw[: len(raw) // 2])
+    elif damage == "flip":
+        # change one stored distance without touching the zip structure: find the array bytes
+        with np.load(files[0]) as f:
+            d = f["distances"]
+        pos = raw.find(d.tobytes())
+        assert pos > 0
+        changed = bytearray(raw)
+        changed[pos] ^= 0x01
+        files[0].write_bytes(bytes(changed))
+    else:
+        files[0].write_bytes(b"not a cache file")
+    calls = _count_blocks(monkeypatch)
+    with pytest.warns(RuntimeWarning, match="damaged cache file"):
+        got = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 2, block_size=10, cache_dir=tmp_path)
+    assert len(calls) == 1
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_callable_compressor_is_not_cached(tmp_path):
+    with pytest.warns(RuntimeWarning, match="cache_dir ignored"):
+        nnzip.nearest_neighbors(["a b"], ["a", "b"], 1, compressor=lambda b: len(zlib.compress(b)), cache_dir=tmp_path)
+    assert not list(tmp_path.rglob("*.npz"))
+
+
+@pytest.mark.parametrize("search, n_candidates, match", [
+    ("fast", None, "unknown search 'fast'; choose one of exact, rerank"),
+    ("rerank", 1, "n_candidates=1 is smaller than k=2"),
+    ("rerank", 0, "n_candidates must be a positive int"),
+])
+def test_bad_search_settings(search, n_candidates, match):
+    with pytest.raises(nnzip.ConfigError, match=match):
+        nnzip.nearest_neighbors(["a"], ["b", "c", "d"], 2, search=search, n_candidates=n_candidates)
+
+
+def test_rerank_with_every_candidate_is_exact():
+    exact = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 3)
+    rerank = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 3, search="rerank", n_candidates=len(Y_CACHE))
+    assert np.array_equal(exact[0], rerank[0]) and np.array_equal(exact[1], rerank[1])
+
+
+def test_rerank_ranks_its_candidates_exactly(monkeypatch):
+    """Whatever the first stage proposes, the result is the exact top-k among those candidates."""
+    from nnzip.candidates import CandidateIndex
+
+    proposed = {}
+    real = CandidateIndex.candidates
+
+    def spy(self, xs, m, n_jobs=1, x_lengths=None):
+        cols = real(self, xs, m, n_jobs, x_lengths)
+        proposed.update({x: row for x, row in zip(xs, cols)})
+        return cols
+
+    monkeypatch.setattr(CandidateIndex, "candidates", spy)
+    dist, idx = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 3, search="rerank", n_candidates=6, block_size=7)
+    full = nnzip.pairwise_distances(X_CACHE, Y_CACHE)
+    for r, x in enumerate(X_CACHE):
+        cols = proposed[x.encode()]
+        assert len(set(cols.tolist())) == 6 and cols.min() >= 0 and cols.max() < len(Y_CACHE)
+        order = sorted(cols.tolist(), key=lambda j: (full[r, j], j))[:3]
+        assert idx[r].tolist() == order
+        assert dist[r].tolist() == [full[r, j] for j in order]
+
+
+def test_rerank_cache_is_keyed_by_search_mode(tmp_path, monkeypatch):
+    exact = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 2, block_size=10, cache_dir=tmp_path)
+    calls = _count_blocks(monkeypatch)
+    nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 2, block_size=10, cache_dir=tmp_path, search="rerank", n_candidates=4)
+    assert len(calls) == 2
+    nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 2, block_size=10, cache_dir=tmp_path, search="rerank", n_candidates=5)
+    assert len(calls) == 4
+    again = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 2, block_size=10, cache_dir=tmp_path)
+    assert len(calls) == 4 and np.array_equal(again[1], exact[1])
+
+
+def test_progress_moves_within_a_block(monkeypatch):
+    updates = []
+
+    class Bar:  # stands in for tqdm: records what the search reports
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            pass
+
+        def update(self, n: int) -> None:
+            updates.append(n)
+
+    monkeypatch.setattr(index_module, "tqdm", Bar)
+    monkeypatch.setattr(index_module, "_PAIRS_PER_CALL", 2 * len(Y_CACHE))
+    nnzip.NCDIndex(block_size=len(X_CACHE)).fit(Y_CACHE).kneighbors(X_CACHE, 2)  # one block, ten kernel calls
+    assert updates == [2 * len(Y_CACHE)] * 10
+
+
+def test_estimate_scales_with_the_number_of_pairs():
+    nnzip.warmup()
+    small = nnzip.NCDIndex().fit(Y_CACHE[:5]).estimate_seconds(X_CACHE[:4], seed=1)
+    large = nnzip.NCDIndex().fit(Y_CACHE[:5] * 100).estimate_seconds(X_CACHE[:4] * 50, seed=1)
+    assert small > 0 and large > small
+
+
+# ---- the index object ------------------------------------------------------------------------
+
+
+def test_index_is_what_nearest_neighbors_and_the_classifier_use():
+    index = nnzip.NCDIndex(n_jobs=2).fit(Y_CACHE)
+    dist, idx = index.kneighbors(X_CACHE, 3)
+    want = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 3)
+    assert np.array_equal(dist, want[0]) and np.array_equal(idx, want[1])
+    assert index.n_samples_fit_ == len(Y_CACHE) and index.candidate_index_ is None and index.n_candidates_ == 0
+    assert index.train_lengths_.tolist() == [gz(y.encode()) for y in Y_CACHE]
+    clf = nnzip.NCDKNeighborsClassifier(n_neighbors=3).fit(Y_CACHE, [j % 2 for j in range(len(Y_CACHE))])
+    assert isinstance(clf.index_, nnzip.NCDIndex)
+    assert np.array_equal(clf.kneighbors(X_CACHE)[1], idx)
+
+
+def test_index_pickles_its_texts_and_lengths_not_kernel_tables():
+    import pickle
+
+    index = nnzip.NCDIndex(search="rerank", n_candidates=5).fit(Y_CACHE)
+    before = index.kneighbors(X_CACHE * 2, 2)  # enough query rows to build the kernel tables
+    raw = pickle.dumps(index)
+    assert len(raw) < 4 * sum(len(y) for y in Y_CACHE) + 200_000  # texts, lengths and the first stage's arrays
+    again = pickle.loads(raw)
+    after = again.kneighbors(X_CACHE * 2, 2)
+    assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+
+
+def test_rerank_for_more_neighbours_than_candidates_takes_that_many():
+    index = nnzip.NCDIndex(search="rerank", n_candidates=3).fit(Y_CACHE)
+    dist, idx = index.kneighbors(X_CACHE, 5)  # 5 candidates per query: still the exact top-5 among them
+    assert dist.shape == (len(X_CACHE), 5) and (np.diff(dist, axis=1) >= 0).all()
+    exact = nnzip.NCDIndex(search="rerank", n_candidates=len(Y_CACHE)).fit(Y_CACHE).kneighbors(X_CACHE, 5)
+    assert np.array_equal(exact[1], nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 5)[1])
+
+
+def test_bad_index_parameters_fail_before_any_compression(monkeypatch):
+    from nnzip import lengths
+
+    monkeypatch.setattr(lengths, "text_lengths", lambda *a: pytest.fail("compressed before the check"))
+    for params, match in [({"compressor": "rar"}, "unknown compressor 'rar'"), ({"block_size": 0}, "block_size must be"),
+                          ({"n_jobs": 0}, "n_jobs must be a non-zero int"), ({"metric": "l2"}, "unknown metric 'l2'")]:
+        with pytest.raises(nnzip.ConfigError, match=match):
+            nnzip.NCDIndex(**params).fit(Y_CACHE)
+    with pytest.raises(nnzip.InputError, match="k=0|k must be a positive int"):
+        nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 0)
