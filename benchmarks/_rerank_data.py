@@ -34,7 +34,7 @@ def exact_reference(name: str, ds: Dataset, n_jobs: int = 2) -> dict:
     if path.exists():
         with np.load(path) as f:
             return {k: f[k] for k in f.files}
-    nnzip.engine.warmup()
+    nnzip.warmup()
     start = time.perf_counter()
     dist, idx = nnzip.nearest_neighbors(ds.X_test, ds.X_train, K_REF, n_jobs=n_jobs, verbose=1)
     seconds = time.perf_counter() - start

@@ -28,11 +28,10 @@ import joblib
 import numpy as np
 
 import nnzip
-from nnzip import engine
-from nnzip.compressors import as_bytes, get_compressor
 from nnzip.data import load_local
-from nnzip.distributed import local_cluster
+from nnzip.distributed import block_rows, local_cluster, split_rows
 from nnzip.evaluate import machine as machine_info
+from nnzip.validation import as_bytes
 
 K = 3
 
@@ -56,16 +55,18 @@ def run_dask(client, X, Y):
 
 
 def shipped_bytes(X, Y) -> dict:
-    """Pickled sizes of what one search sends: the training side once per worker, a block per task."""
-    comp = get_compressor("gzip")
-    xs, ys = as_bytes(X), as_bytes(Y)
-    side = engine._Side(ys).with_lengths(comp, 1)
-    search = engine._Search(comp, engine.check_metric("ncd"), side, K)
-    rows = engine._block_size(len(ys))
-    _, blocks = engine._split(xs, rows)
-    d, i = engine._compute_block(search, blocks[0], 1)
+    """Pickled sizes of what one search sends: the training side once per worker, a block per task.
+
+    The training side is measured as the fitted index (its texts, their lengths and settings),
+    which is what the scattered search holds.
+    """
+    xs = as_bytes(X)
+    index = nnzip.NCDIndex().fit(Y)
+    rows = block_rows(len(Y))
+    _, blocks = split_rows(xs, rows)
+    d, i = index.kneighbors(blocks[0], K)
     return {
-        "side": len(pickle.dumps(search, protocol=5)),
+        "side": len(pickle.dumps(index, protocol=5)),
         "rows_per_task": rows,
         "tasks": len(blocks),
         "block": statistics.mean(len(pickle.dumps(b, protocol=5)) for b in blocks),
@@ -139,7 +140,7 @@ def main() -> None:
         "",
         "| item | pickled size | how often |",
         "|---|---:|---|",
-        f"| training side + search settings (`_Search`: {len(Y):,} texts, their lengths, compressor, metric, k) | "
+        f"| training side + search settings (the fitted `NCDIndex`: {len(Y):,} texts, their lengths, compressor, metric) | "
         f"{sizes['side'] / 2**20:.2f} MiB | once per worker (`scatter(broadcast=True)`) |",
         f"| query block ({sizes['rows_per_task']} texts) | {sizes['block'] / 2**10:.1f} KiB (mean) | "
         f"once per task, {sizes['tasks']} tasks |",

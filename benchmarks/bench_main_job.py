@@ -12,18 +12,12 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from _common import timed
 
 import nnzip
 from nnzip.data import load_bbc, load_local
-
-
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
 
 
 def main() -> None:
@@ -45,7 +39,7 @@ def main() -> None:
     te, exact = timed(lambda: nnzip.NCDKNeighborsClassifier(n_jobs=-1).fit(r8.X_train, r8.y_train).predict(r8.X_test))
     clf = nnzip.NCDKNeighborsClassifier(n_jobs=-1, search="rerank")
     tr, rerank = timed(lambda: clf.fit(r8.X_train, r8.y_train).predict(r8.X_test))
-    print(f"full r8: exact {te:.1f} s, rerank (M={clf._n_candidates}) {tr:.1f} s, {te / tr:.1f}x, "
+    print(f"full r8: exact {te:.1f} s, rerank (M={clf.index_.n_candidates_}) {tr:.1f} s, {te / tr:.1f}x, "
           f"identical predictions {np.mean(exact == rerank):.4f}")
 
     query, many = r8.X_test[:1], r8.X_train * 5

@@ -31,13 +31,14 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import profile_kernel
+from _common import best_of, read_texts
 
 import nnzip
-import profile_kernel
-from nnzip import engine
-from profile_kernel import best_of
-from nnzip.compressors import pack
+from nnzip import lengths
+from nnzip.compressors import get_compressor
 from nnzip.evaluate import machine as machine_info
+from nnzip.lengths import pack
 
 C_LOOP = r"""
 #include <string.h>
@@ -105,11 +106,6 @@ int copy_lengths(const unsigned char *xd, const long *xo, int nx, const unsigned
 C_RESET = "(c) zlib in C: deflateReset + deflate per pair"
 COPY_PY = "(e) copy-prefix: raw compressobj fed x + b' ' once, .copy() + compress(y) + flush() per pair"
 C_COPY = "(e) copy-prefix in C: deflateCopy + deflate(y) per pair"
-
-
-def read_texts(path: Path, n: int | None = None) -> list[str]:
-    lines = gzip.open(path, "rt", encoding="utf-8").read().split("\n")[:-1]
-    return [line.split("\t", 1)[1] for line in lines[:n]]
 
 
 def paper_loop(X: list[str], Y: list[str]) -> np.ndarray:
@@ -247,16 +243,16 @@ def per_pair_table(X: list[str], Y: list[str], repeat: int, workdir: Path) -> li
             best_of(lambda: nnzip.pairwise_compressed_len(X, Y, n_jobs=n_jobs), repeat))
     # A training side as a fitted classifier or a search over many queries holds it: packed,
     # with the kernel's y tables built once (timed apart, one thread).
-    side = engine._Side(Yb)
+    side = lengths.TrainingSide(Yb)
     start = time.perf_counter()
-    side.tables(1, engine._TABLE_ROWS)
+    side.tables(1, lengths.TABLE_ROWS)
     build_ms = (time.perf_counter() - start) * 1e3
-    comp = engine.get_compressor("gzip")
+    comp = get_compressor("gzip")
     for n_jobs in (1, 2):
-        assert (engine._pair_block(comp, Xb, side, n_jobs) == reference).all(), "nnzip disagrees with gzip.compress"
+        assert (lengths.pair_block(comp, Xb, side, n_jobs) == reference).all(), "nnzip disagrees with gzip.compress"
         add(f"(f) nnzip gzip kernel, training side prepared once (y tables: {build_ms:.0f} ms for "
             f"{len(Y):,} texts, one thread), n_jobs={n_jobs}",
-            best_of(lambda: engine._pair_block(comp, Xb, side, n_jobs), repeat))
+            best_of(lambda: lengths.pair_block(comp, Xb, side, n_jobs), repeat))
     return rows
 
 

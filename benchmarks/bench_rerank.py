@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _rerank_data import DATASETS, SAMPLE, exact_reference, load  # noqa: E402
 
 import nnzip  # noqa: E402
-from nnzip.compressors import as_bytes  # noqa: E402
+from nnzip.validation import as_bytes  # noqa: E402
 from nnzip.evaluate import machine, write_json  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -54,7 +54,7 @@ def _rerank(ds, m: int) -> dict:
     xs = as_bytes(ds.X_test, "X")
     cx = nnzip.compressed_len(xs, n_jobs=JOBS)
     start = time.perf_counter()
-    clf.candidate_index_.candidates(xs, m, JOBS, cx)
+    clf.index_.candidate_index_.candidates(xs, m, JOBS, cx)
     first = time.perf_counter() - start
     return {"clf": clf, "dist": dist, "idx": idx, "pred": pred, "fit_s": fit, "query_s": query, "first_stage_query_s": first}
 
@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--time-exact", nargs="*", default=["r8"], help="datasets whose exact search is timed again in this run")
     parser.add_argument("--output", default=str(HERE / "rerank.md"))
     args = parser.parse_args()
-    nnzip.engine.warmup()
+    nnzip.warmup()
     rows = [row for name in args.datasets for row in bench(name, args.n_candidates, name in args.time_exact)]
     out = Path(args.output)
     m = machine()

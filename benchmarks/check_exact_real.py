@@ -6,7 +6,7 @@ Seeded samples: 12 x 70 20news test texts (6 of the longest as queries, 10 of th
 among the training side), and 10 x 200 test x train texts of R8, MR, Ohsumed and IMDb, all
 through ``pairwise_compressed_len(n_jobs=2)`` (the dynamic-scheduling path), twice: with the
 training texts' hash chains only (what a call with few queries uses) and with their full
-kernel tables (``engine._TABLE_ROWS`` set to 0).  Prints the share of pairs equal to
+kernel tables (``nnzip.lengths.TABLE_ROWS`` set to 0).  Prints the share of pairs equal to
 ``len(gzip.compress(x + b" " + y, 9))``.
 """
 
@@ -15,14 +15,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+from _common import read_texts
 
 import nnzip
-from nnzip import engine
-
-
-def read_texts(path: Path) -> list[str]:
-    lines = gzip.open(path, "rt", encoding="utf-8").read().split("\n")[:-1]
-    return [line.split("\t", 1)[1] for line in lines]
+from nnzip import lengths
 
 
 def share_equal(xs: list[str], ys: list[str]) -> tuple[int, float, int]:
@@ -30,7 +26,7 @@ def share_equal(xs: list[str], ys: list[str]) -> tuple[int, float, int]:
     want = np.array([[len(gzip.compress((x + " " + y).encode(), 9)) for y in ys] for x in xs])
     equal = []
     for table_rows in (10**9, 0):  # hash chains only; full y tables
-        engine._TABLE_ROWS = table_rows
+        lengths.TABLE_ROWS = table_rows
         equal.append(nnzip.pairwise_compressed_len(xs, ys, n_jobs=2) == want)
     longest = max(len((x + " " + y).encode()) for x in xs for y in ys)
     return 2 * want.size, float(np.mean(equal)), longest

@@ -2,8 +2,9 @@
 
     NNZIP_DATA_DIR=../shared/data python benchmarks/compare_kernels.py 8b4c4fd
 
-The old ``nnzip/_kernels.py`` is taken from git (``git show REV:nnzip/_kernels.py``) into a
-scratch folder and imported beside the current one. For AG News (20 x 1,000), 20 Newsgroups
+The old kernel module is taken from git (``git show REV:nnzip/_deflate.py``, or
+``nnzip/_kernels.py`` for revisions before the kernels were split by concept) into a scratch
+folder and imported beside the current one. For AG News (20 x 1,000), 20 Newsgroups
 (5 x 250), R8 (10 x 1,000) and IMDb (5 x 500) test texts, one thread, both kernels get the
 same work items (whole rows) and alternate call by call, best of ``--repeat``; their lengths
 are checked equal first. The current kernel gets its training texts' y tables, built once
@@ -22,18 +23,22 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import data_args, read_texts
 
-from nnzip import _kernels as K
-from nnzip.compressors import pack
+from nnzip import _deflate as K
+from nnzip.lengths import pack
 
-from profile_kernel import data_args
+KERNEL_FILES = ("nnzip/_deflate.py", "nnzip/_kernels.py")  # today's name first, then the name before the split
 
 
 def load_old(rev: str, folder: Path):
-    shown = subprocess.run(["git", "show", f"{rev}:nnzip/_kernels.py"], capture_output=True, text=True,
-                           cwd=Path(__file__).resolve().parent.parent)
-    if shown.returncode != 0:
-        sys.exit(f"Error: no nnzip/_kernels.py at {rev!r} in this repository ({shown.stderr.strip()})")
+    for name in KERNEL_FILES:
+        shown = subprocess.run(["git", "show", f"{rev}:{name}"], capture_output=True, text=True,
+                               cwd=Path(__file__).resolve().parent.parent)
+        if shown.returncode == 0:
+            break
+    else:
+        sys.exit(f"Error: no {' or '.join(KERNEL_FILES)} at {rev!r} in this repository ({shown.stderr.strip()})")
     source = shown.stdout
     (folder / "old_kernels.py").write_text(source)
     sys.path.insert(0, str(folder))
@@ -76,8 +81,6 @@ def main() -> None:
         sys.exit("usage: compare_kernels.py REV [--repeat N] [--data-dir DIR]")
     sys.argv.remove(rev)
     args, ag, news = data_args(__doc__)
-    from bench_ncd import read_texts
-
     data = Path(args.data_dir)
     r8 = read_texts(data / "r8/test.tsv.gz")
     imdb = read_texts(data / "imdb/test.tsv.gz", 3000)

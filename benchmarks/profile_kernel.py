@@ -11,16 +11,12 @@ per-pair set-up) is the difference.  Best of ``--repeat``.
 
 from __future__ import annotations
 
-import argparse
-import os
-import time
-from pathlib import Path
-
 import numpy as np
+from _common import best_of, data_args
 from numba import njit
 
-from nnzip import _kernels as K
-from nnzip.compressors import pack
+from nnzip import _deflate as K
+from nnzip.lengths import pack
 
 
 @njit(cache=False)
@@ -74,16 +70,6 @@ def _replay(lf, df, part):
     return total
 
 
-def best_of(fn, repeat: int) -> float:
-    """Best wall time of ``repeat`` calls (bench_ncd.py times its rows with this too)."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def best(fn, repeat):
     fn()  # compile and warm the caches first
     return best_of(fn, repeat)
@@ -97,7 +83,7 @@ def profile(name, X, Y, repeat):
     items = np.array([(i, 0, len(Y)) for i in range(len(X))], dtype=np.int64)
     out = np.empty((len(X), len(Y)), dtype=np.int64)
     cols = np.zeros((0, 0), dtype=np.int64)
-    tables = K.y_tables(yd, yo)  # built once per training set (engine._Side keeps them): not timed
+    tables = K.y_tables(yd, yo)  # built once per training set (nnzip.lengths.TrainingSide keeps them): not timed
     total = best(lambda: K.gzip_pair_cells(xd, xo, yd, yo, tables, cols, items, out), repeat) / n * 1e6
     lf, df = _final_blocks(xd, xo, yd, yo)
     flush = best(lambda: _replay(lf, df, 0), repeat) / n * 1e6
@@ -121,21 +107,6 @@ def table(rows) -> str:
         lines.append(f"| {r['name']} | {r['total']:.2f} | {r['parse']:.2f} | {r['final']:.2f} | {r['ltree']:.2f} | "
                      f"{r['dtree']:.2f} | {r['rest']:.2f} |")
     return "\n".join(lines)
-
-
-def data_args(doc: str) -> tuple[argparse.Namespace, list[str], list[str]]:
-    """Options ``--data-dir`` (default ``$NNZIP_DATA_DIR``) and ``--repeat``, and the AG News and
-    20news test texts the kernel benchmarks time (bench_threads.py uses this too)."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--data-dir", default=os.environ.get("NNZIP_DATA_DIR"))
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    if not args.data_dir:
-        parser.error("set NNZIP_DATA_DIR or pass --data-dir")
-    from bench_ncd import read_texts  # bench_ncd imports this module: not at the top
-
-    data = Path(args.data_dir)
-    return args, read_texts(data / "partial/ag_news/test.tsv.gz"), read_texts(data / "20news/test.tsv.gz", 2000)
 
 
 def main() -> None:

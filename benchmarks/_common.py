@@ -1,0 +1,47 @@
+"""What the benchmark scripts share: reading the staged data, timing, and the kernel scripts' options."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def read_texts(path: Path, n: int | None = None) -> list[str]:
+    """The texts of a staged ``label<TAB>text`` file (gzip'd), split on ``\\n`` only; the first ``n`` if given."""
+    lines = gzip.open(path, "rt", encoding="utf-8").read().split("\n")[:-1]
+    return [line.split("\t", 1)[1] for line in lines[:n]]
+
+
+def best_of(fn: Callable[[], Any], repeat: int) -> float:
+    """Best wall time of ``repeat`` calls."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Wall time of one call, and what it returned."""
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def data_args(doc: str) -> tuple[argparse.Namespace, list[str], list[str]]:
+    """Options ``--data-dir`` (default ``$NNZIP_DATA_DIR``) and ``--repeat``, and the AG News and
+    20news test texts the kernel benchmarks time."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data-dir", default=os.environ.get("NNZIP_DATA_DIR"))
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    if not args.data_dir:
+        parser.error("set NNZIP_DATA_DIR or pass --data-dir")
+    data = Path(args.data_dir)
+    return args, read_texts(data / "partial/ag_news/test.tsv.gz"), read_texts(data / "20news/test.tsv.gz", 2000)
