@@ -81,7 +81,8 @@ class _SparseKNN(KNeighborsVoteMixin, ClassifierMixin, TextEstimator):
     def _kneighbors(self, X: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         texts = as_texts(X, "X")
         queries = self.vectorizer_.transform(texts).tocsr()
-        return block_top_k(lambda b: self._distances(queries[b], texts[b]), len(texts), self.n_samples_fit_, k, self.n_jobs)
+        n_fit = self.n_samples_fit_
+        return block_top_k(lambda b: self._distances(queries[b], texts[b]), len(texts), n_fit, k, self.n_jobs)
 
 
 class CountCosineKNN(_SparseKNN):

@@ -102,10 +102,10 @@ class EmbeddingKNN(KNeighborsVoteMixin, ClassifierMixin, TextEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _cache_path(self, text: str) -> Path:
+    def _cache_path(self, folder: Path, text: str) -> Path:
         # max_length is in the key: truncation changes the embedding of a long text
         key = hashlib.sha256(f"{self.model_name}\0{self.max_length}\0{text}".encode()).hexdigest()
-        return Path(self.cache_dir) / key[:2] / f"{key}.npy"
+        return folder / key[:2] / f"{key}.npy"
 
     def _load_encoder(self) -> None:
         transformers = require("transformers")
@@ -156,7 +156,7 @@ class EmbeddingKNN(KNeighborsVoteMixin, ClassifierMixin, TextEstimator):
         # a cache folder that cannot be written is warned about once, then not used
         if self.cache_dir is None or not BlockCache(self.cache_dir).check_writable():
             return self._encode(texts)
-        paths = [self._cache_path(t) for t in texts]
+        paths = [self._cache_path(Path(self.cache_dir), t) for t in texts]
         missing: dict[Path, int] = {}  # first position of each text not cached yet
         for i, path in enumerate(paths):
             if path not in missing and not path.exists():

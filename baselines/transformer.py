@@ -168,7 +168,8 @@ class TransformerClassifier(ClassifierMixin, TextEstimator):
         id2label = {i: str(c) for i, c in enumerate(self.classes_)}
         label2id = {v: k for k, v in id2label.items()}
         try:
-            self.tokenizer_ = transformers.AutoTokenizer.from_pretrained(resolve_model(self.tokenizer or self.model_name))
+            tokenizer = resolve_model(self.tokenizer or self.model_name)
+            self.tokenizer_ = transformers.AutoTokenizer.from_pretrained(tokenizer)
             if self.config is not None:
                 config = copy.deepcopy(self.config)
                 config.num_labels, config.id2label, config.label2id = len(id2label), id2label, label2id
@@ -257,7 +258,9 @@ class TransformerClassifier(ClassifierMixin, TextEstimator):
         self.classes_, codes = check_labels(y, len(texts))
         torch = require("torch")
         transformers = require("transformers")
-        seed = self.random_state if self.random_state is not None else int(np.random.SeedSequence().generate_state(1)[0])
+        seed = self.random_state
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
         torch.manual_seed(seed)  # before building: the new head's initial weights depend on it
         rng = np.random.default_rng(seed)
         self.device_ = pick_device(self.device)
@@ -286,7 +289,8 @@ class TransformerClassifier(ClassifierMixin, TextEstimator):
             steps = min(steps, self.max_steps)
         scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(self.warmup_ratio * steps), steps)
 
-        self.history_, best_acc, best_state, stale = [], -1.0, None, 0
+        self.history_: list[dict] = []
+        best_acc, best_state, stale = -1.0, None, 0
         self.best_epoch_, done = 0, 0
         # one bar over every planned step, so its ETA is the whole training's (early stopping ends it sooner)
         bar = tqdm(total=steps, desc="fine-tuning", unit="step", disable=not self.verbose)
@@ -311,7 +315,9 @@ class TransformerClassifier(ClassifierMixin, TextEstimator):
                 bar.set_postfix(loss=f"{losses[-1]:.4f}")
             done += len(losses)
             seconds = time.perf_counter() - start
-            val_acc = float((self._logits(val_ids, "validation").argmax(1) == codes[val_idx]).mean()) if val_ids else None
+            val_acc = None
+            if val_ids:
+                val_acc = float((self._logits(val_ids, "validation").argmax(1) == codes[val_idx]).mean())
             self.history_.append(
                 {
                     "epoch": epoch,
@@ -346,7 +352,8 @@ class TransformerClassifier(ClassifierMixin, TextEstimator):
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
         return {
             "device": f"{device.type}: {name}",
-            "checkpoint": str(self.model_name) if self.config is None else f"random init ({type(self.config).__name__})",
+            "checkpoint": (str(self.model_name) if self.config is None
+                           else f"random init ({type(self.config).__name__})"),
             "bf16": self._bf16_enabled(torch),
             "epochs_run": len(self.history_),
             "best_epoch": self.best_epoch_,
@@ -430,7 +437,8 @@ class TransformerClassifier(ClassifierMixin, TextEstimator):
             raise InputError(f"{path} is not a saved TransformerClassifier (no {_META_FILE})")
         meta = json.loads((path / _META_FILE).read_text())
         clf = cls(
-            model_name=str(path), max_length=meta["max_length"], batch_size=meta["batch_size"], device=device, verbose=verbose
+            model_name=str(path), max_length=meta["max_length"], batch_size=meta["batch_size"], device=device,
+            verbose=verbose,
         )
         clf.classes_ = np.array(meta["classes"])
         clf.history_ = meta["history"]

@@ -2,7 +2,8 @@
 
 Run from the repository root (needs the benchmark data and the distributed extra):
 
-    NNZIP_DATA_DIR=../shared/data flock /tmp/nnzip-bench.lock python benchmarks/bench_dask.py --output benchmarks/dask.md
+    NNZIP_DATA_DIR=../shared/data flock /tmp/nnzip-bench.lock \
+        python benchmarks/bench_dask.py --output benchmarks/dask.md
 
 The exact k=3 search of the R8 test set against its training set (2,189 x 5,485 pairs) runs
 alternately on this process's numba threads (``n_jobs=2``) and, under
@@ -97,7 +98,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with local_cluster(args.workers) as cluster, distributed.Client(cluster) as client:
         client.run(nnzip.warmup)
-        for r in range(args.repeat):
+        for _ in range(args.repeat):
             t, want = run_local(X, Y, args.workers)
             local_times.append(t)
             print(f"  local {args.workers} threads: {t:.1f} s", file=sys.stderr)
@@ -120,7 +121,8 @@ def main() -> None:
         f"Date: {datetime.date.today()}. nnzip {nnzip.__version__}.",
         "",
         "Command: `NNZIP_DATA_DIR=../shared/data flock /tmp/nnzip-bench.lock python benchmarks/bench_dask.py "
-        f"--repeat {args.repeat}{'' if args.limit_test is None else f' --limit-test {args.limit_test}'} --output benchmarks/dask.md`",
+        f"--repeat {args.repeat}{'' if args.limit_test is None else f' --limit-test {args.limit_test}'} "
+        "--output benchmarks/dask.md`",
         "",
         f"Exact k={K} search of {args.dataset} test x train ({len(X):,} x {len(Y):,} = {pairs:,} pairs), run "
         f"alternately {args.repeat} times each, best kept; results identical every time. "
@@ -129,8 +131,8 @@ def main() -> None:
         "",
         "| run | best wall, s | all runs, s | pairs per second |",
         "|---|---:|---:|---:|",
-        f"| local, numba threads, n_jobs={args.workers} | {best_local:.1f} | {', '.join(f'{t:.1f}' for t in local_times)} "
-        f"| {pairs / best_local:,.0f} |",
+        f"| local, numba threads, n_jobs={args.workers} | {best_local:.1f} | "
+        f"{', '.join(f'{t:.1f}' for t in local_times)} | {pairs / best_local:,.0f} |",
         f"| LocalCluster, {args.workers} worker processes x 1 thread | {best_dask:.1f} | "
         f"{', '.join(f'{t:.1f}' for t in dask_times)} | {pairs / best_dask:,.0f} |",
         "",
@@ -140,7 +142,8 @@ def main() -> None:
         "",
         "| item | pickled size | how often |",
         "|---|---:|---|",
-        f"| training side + search settings (the fitted `NCDIndex`: {len(Y):,} texts, their lengths, compressor, metric) | "
+        f"| training side + search settings (the fitted `NCDIndex`: {len(Y):,} texts, their lengths, compressor, "
+        "metric) | "
         f"{sizes['side'] / 2**20:.2f} MiB | once per worker (`scatter(broadcast=True)`) |",
         f"| query block ({sizes['rows_per_task']} texts) | {sizes['block'] / 2**10:.1f} KiB (mean) | "
         f"once per task, {sizes['tasks']} tasks |",

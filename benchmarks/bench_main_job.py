@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _common import timed
 
 import nnzip
 from nnzip.data import load_bbc, load_local
+
+from _common import timed
 
 
 def main() -> None:
@@ -30,7 +31,7 @@ def main() -> None:
     for _ in range(args.repeat):
         for jobs in (1, -1):
             clf = nnzip.NCDKNeighborsClassifier(n_jobs=jobs)
-            seconds, acc = timed(lambda: clf.fit(bbc.X_train, bbc.y_train).score(bbc.X_test, bbc.y_test))
+            seconds, acc = timed(lambda clf=clf: clf.fit(bbc.X_train, bbc.y_train).score(bbc.X_test, bbc.y_test))
             best[jobs] = min(best.get(jobs, np.inf), seconds)
             print(f"bbc main job, n_jobs={jobs}: {seconds:.1f} s, accuracy {acc:.4f}", flush=True)
     print(f"bbc best: one thread {best[1]:.1f} s, all cores {best[-1]:.1f} s ({best[1] / best[-1]:.2f}x)")

@@ -9,7 +9,8 @@ deflate in a C loop (``deflateReset`` + ``deflate`` per pair, compiled here with
 C compiler when one and ``zlib.h`` are present) so that no Python overhead is charged to
 zlib.  The (e) rows are the best public exact approach, Ken Schutte's copy-prefix
 (gzip-knn): a raw deflate stream fed the test text and the space once per row, copied per
-pair (``compressobj.copy()`` in Python, ``deflateCopy`` in the C loop).  Peak memory of a 2,000 x 25,000 neighbour search is measured in a child process.
+pair (``compressobj.copy()`` in Python, ``deflateCopy`` in the C loop).  Peak memory of a
+2,000 x 25,000 neighbour search is measured in a child process.
 The npc-gzip row appears when that package is importable; it pins ``numpy<2``, so install
 it beside nnzip with ``pip install --no-deps npc-gzip`` (its compressor needs only ``gzip``).
 """
@@ -31,14 +32,15 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import profile_kernel
-from _common import best_of, read_texts
 
 import nnzip
 from nnzip import lengths
 from nnzip.compressors import get_compressor
 from nnzip.evaluate import machine as machine_info
 from nnzip.lengths import pack
+
+import profile_kernel
+from _common import best_of, read_texts
 
 C_LOOP = r"""
 #include <string.h>
@@ -221,8 +223,10 @@ def per_pair_table(X: list[str], Y: list[str], repeat: int, workdir: Path) -> li
         rows.append((name, seconds / n_pairs * 1e6))
         print(f"  {name}: {rows[-1][1]:.2f} us/pair", file=sys.stderr, flush=True)
 
-    add("(a) paper's loop: gzip.compress of train text and of the pair, every pair", best_of(lambda: paper_loop(X, Y), 1))
-    add("(b) cached train lengths + gzip.compress per pair (npc-gzip / Raschka style)", best_of(lambda: cached_loop(X, Y), repeat))
+    add("(a) paper's loop: gzip.compress of train text and of the pair, every pair",
+        best_of(lambda: paper_loop(X, Y), 1))
+    add("(b) cached train lengths + gzip.compress per pair (npc-gzip / Raschka style)",
+        best_of(lambda: cached_loop(X, Y), repeat))
     if npc_gzip_loop(X[:1], Y[:1]) is not None:
         add("(b') npc-gzip package, GZipCompressor per pair", best_of(lambda: npc_gzip_loop(X, Y), 1))
     add("(c) zlib.compressobj loop in Python", best_of(lambda: compressobj_loop(Xb, Yb), repeat))
@@ -240,7 +244,7 @@ def per_pair_table(X: list[str], Y: list[str], repeat: int, workdir: Path) -> li
         got = nnzip.pairwise_compressed_len(X, Y, n_jobs=n_jobs)
         assert (got == reference).all(), "nnzip disagrees with gzip.compress"
         add(f"(d) nnzip gzip kernel, one `pairwise_compressed_len` call, n_jobs={n_jobs}",
-            best_of(lambda: nnzip.pairwise_compressed_len(X, Y, n_jobs=n_jobs), repeat))
+            best_of(lambda n_jobs=n_jobs: nnzip.pairwise_compressed_len(X, Y, n_jobs=n_jobs), repeat))
     # A training side as a fitted classifier or a search over many queries holds it: packed,
     # with the kernel's y tables built once (timed apart, one thread).
     side = lengths.TrainingSide(Yb)
@@ -252,7 +256,7 @@ def per_pair_table(X: list[str], Y: list[str], repeat: int, workdir: Path) -> li
         assert (lengths.pair_block(comp, Xb, side, n_jobs) == reference).all(), "nnzip disagrees with gzip.compress"
         add(f"(f) nnzip gzip kernel, training side prepared once (y tables: {build_ms:.0f} ms for "
             f"{len(Y):,} texts, one thread), n_jobs={n_jobs}",
-            best_of(lambda: lengths.pair_block(comp, Xb, side, n_jobs), repeat))
+            best_of(lambda n_jobs=n_jobs: lengths.pair_block(comp, Xb, side, n_jobs), repeat))
     return rows
 
 
@@ -261,7 +265,7 @@ def compressor_table(X: list[str], Y: list[str]) -> list[tuple[str, float]]:
     n_pairs = len(X) * len(Y)
     for name in ("zlib", "bz2", "lzma", "zstd", "lz4"):
         nnzip.pairwise_compressed_len(X[:1], Y[:2], compressor=name)
-        seconds = best_of(lambda: nnzip.pairwise_compressed_len(X, Y, compressor=name, n_jobs=1), 1)
+        seconds = best_of(lambda name=name: nnzip.pairwise_compressed_len(X, Y, compressor=name, n_jobs=1), 1)
         rows.append((f"nnzip {name}, n_jobs=1", seconds / n_pairs * 1e6))
         print(f"  {name}: {rows[-1][1]:.2f} us/pair", file=sys.stderr, flush=True)
     return rows

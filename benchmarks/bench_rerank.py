@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _rerank_data import DATASETS, SAMPLE, exact_reference, load  # noqa: E402
-
 import nnzip  # noqa: E402
-from nnzip.validation import as_bytes  # noqa: E402
 from nnzip.evaluate import machine, write_json  # noqa: E402
+from nnzip.validation import as_bytes  # noqa: E402
+
+from _rerank_data import DATASETS, SAMPLE, exact_reference, load  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RUNS = HERE.parent / "experiments" / "results" / "full_data" / "runs"
@@ -56,7 +56,8 @@ def _rerank(ds, m: int) -> dict:
     start = time.perf_counter()
     clf.index_.candidate_index_.candidates(xs, m, JOBS, cx)
     first = time.perf_counter() - start
-    return {"clf": clf, "dist": dist, "idx": idx, "pred": pred, "fit_s": fit, "query_s": query, "first_stage_query_s": first}
+    return {"clf": clf, "dist": dist, "idx": idx, "pred": pred, "fit_s": fit, "query_s": query,
+            "first_stage_query_s": first}
 
 
 def _committed_exact_accuracy(name: str) -> tuple[float, int] | None:
@@ -123,8 +124,9 @@ def bench(name: str, ms: list[int], time_exact: bool) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| dataset | test items | M | recall@1 | recall@2 | agreement | accuracy exact | accuracy rerank | pairs compressed "
-            "(rerank / exact) | fit s | first stage s | re-rank s | rerank total s | exact s | speed-up |")
+    head = ("| dataset | test items | M | recall@1 | recall@2 | agreement | accuracy exact | accuracy rerank | "
+            "pairs compressed (rerank / exact) | fit s | first stage s | re-rank s | rerank total s | exact s | "
+            "speed-up |")
     lines = [head, "|" + "---|" * 2 + "---:|" * 13]
     for r in rows:
         sample = f"{r['n_test']} (sample)" if r["sampled"] else str(r["n_test"])
@@ -142,7 +144,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
     parser.add_argument("--n-candidates", nargs="+", type=int, default=[128, 256])
-    parser.add_argument("--time-exact", nargs="*", default=["r8"], help="datasets whose exact search is timed again in this run")
+    parser.add_argument("--time-exact", nargs="*", default=["r8"],
+                        help="datasets whose exact search is timed again in this run")
     parser.add_argument("--output", default=str(HERE / "rerank.md"))
     args = parser.parse_args()
     nnzip.warmup()
@@ -157,8 +160,9 @@ def main() -> None:
         "Command: `NNZIP_DATA_DIR=../shared/data flock /tmp/nnzip-bench.lock python benchmarks/bench_rerank.py`  ",
         f"Machine: {m['cpu']}, {m['cores']} cores (shared with other jobs while this ran), Python {m['python']}; "
         f"nnzip {m['nnzip']}; date {datetime.date.today().isoformat()}.\n",
-        f"k={K}, tie_break=\"nearest\", n_jobs={JOBS}. M: candidates per query (`n_candidates`). recall@1: the rerank 1-NN "
-        "is the exact 1-NN (same training index). recall@2: share of the exact top-2 found in the rerank top-2. "
+        f"k={K}, tie_break=\"nearest\", n_jobs={JOBS}. M: candidates per query (`n_candidates`). recall@1: the "
+        "rerank 1-NN is the exact 1-NN (same training index). recall@2: share of the exact top-2 found in the "
+        "rerank top-2. "
         "agreement: same prediction as the exact search. fit s: compressed training lengths and the first stage's "
         "index. first stage s: proposing the candidates of every query. re-rank s: the exact distances of the "
         "candidates and the top-k. rerank total s: fit + query, end to end. exact s: the exact search "
@@ -169,7 +173,8 @@ def main() -> None:
         "experiments' 2,500-item sample, against the exact figure committed in `experiments/results/full_data`:\n",
     ]
     if runner:
-        md += ["| dataset | test items | M | accuracy exact (committed) | accuracy rerank |", "|---|---:|---:|---:|---:|"]
+        md += ["| dataset | test items | M | accuracy exact (committed) | accuracy rerank |",
+               "|---|---:|---:|---:|---:|"]
         md += [f"| {r['dataset']} | {r['runner_sample']} | {r['n_candidates']} | {r['runner_accuracy_exact']:.4f} | "
                f"{r['runner_accuracy_rerank']:.4f} |" for r in runner]
         md.append("")

@@ -19,10 +19,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from _common import data_args
 
 import nnzip
 from nnzip.data import load_local
+
+from _common import data_args
 
 
 def best_times(X, Y, repeat: int) -> tuple[float, float]:

@@ -15,10 +15,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-from _common import read_texts
 
 import nnzip
 from nnzip import lengths
+
+from _common import read_texts
 
 
 def share_equal(xs: list[str], ys: list[str]) -> tuple[int, float, int]:

@@ -23,10 +23,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import data_args, read_texts
 
 from nnzip import _deflate as K
 from nnzip.lengths import pack
+
+from _common import data_args, read_texts
 
 KERNEL_FILES = ("nnzip/_deflate.py", "nnzip/_kernels.py")  # today's name first, then the name before the split
 

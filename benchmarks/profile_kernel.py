@@ -12,11 +12,12 @@ per-pair set-up) is the difference.  Best of ``--repeat``.
 from __future__ import annotations
 
 import numpy as np
-from _common import best_of, data_args
 from numba import njit
 
 from nnzip import _deflate as K
 from nnzip.lengths import pack
+
+from _common import best_of, data_args
 
 
 @njit(cache=False)
@@ -100,7 +101,8 @@ def profile(name, X, Y, repeat):
 def table(rows) -> str:
     """Markdown table of :func:`profile` rows."""
     lines = [
-        "| texts | µs per pair | parse + set-up | final block | of which literal/length tree | distance tree | scan_tree + bit-length tree |",
+        "| texts | µs per pair | parse + set-up | final block | of which literal/length tree | distance tree "
+        "| scan_tree + bit-length tree |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:

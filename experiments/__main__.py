@@ -20,7 +20,8 @@ def main() -> None:
 
 @main.command()
 @click.argument("config")
-@click.option("--limit-test", type=click.IntRange(min=1), help="Quick mode: a seeded subsample of N test items per dataset.")
+@click.option("--limit-test", type=click.IntRange(min=1),
+              help="Quick mode: a seeded subsample of N test items per dataset.")
 @click.option("--overwrite", is_flag=True, help="Recompute runs whose result file exists.")
 @click.option("--results-dir", type=click.Path(file_okay=False), default=str(RESULTS_DIR), show_default=True)
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=str(CACHE_DIR), show_default=True)
@@ -36,7 +37,8 @@ def run(config, limit_test, overwrite, results_dir, cache_dir, models, datasets,
     """
     try:
         cfg = load_config(config)
-        computed = Runner(cfg, results_dir, limit_test, overwrite, cache_dir, argv=["python", "-m", "experiments", *sys.argv[1:]],
+        argv = ["python", "-m", "experiments", *sys.argv[1:]]
+        computed = Runner(cfg, results_dir, limit_test, overwrite, cache_dir, argv=argv,
                           models=models, datasets=datasets, shots=shots).run()
         paths = build_report(cfg.name, results_dir)
     except NNZipError as exc:

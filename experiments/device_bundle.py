@@ -31,8 +31,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from nnzip.baselines._hf import MINILM, bundled_minilm, require
 from nnzip.data import local_datasets, read_tsv
 from nnzip.errors import NNZipError
@@ -56,8 +54,10 @@ def _needs(configs: list[str]) -> dict[str, dict]:
             folder = local_datasets()[dataset]
             params = runner.model_params("transformer", dataset)
             if params.get("model_name") != MINILM:
-                raise SystemExit(f"{name}: {dataset}: the bundle carries {MINILM} only, not {params.get('model_name')!r}")
-            need = needs.setdefault(dataset, {"max_length": 0, "test_rows": set(), "test_only": not (folder / "train.tsv.gz").exists()})
+                raise SystemExit(
+                    f"{name}: {dataset}: the bundle carries {MINILM} only, not {params.get('model_name')!r}")
+            test_only = not (folder / "train.tsv.gz").exists()
+            need = needs.setdefault(dataset, {"max_length": 0, "test_rows": set(), "test_only": test_only})
             need["max_length"] = max(need["max_length"], int(params.get("max_length", 256)))
             if dataset not in n_test:
                 n_test[dataset] = len(read_tsv(folder / "test.tsv.gz")[0])
@@ -121,7 +121,8 @@ def pack(out: Path, configs: list[str]) -> None:
     out.mkdir(parents=True)
     model_dir = out / "model"
     model_dir.mkdir(exist_ok=True)
-    weights = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in load_file(source / "model.safetensors").items()}
+    weights = {k: (v.half() if v.is_floating_point() else v).contiguous()
+               for k, v in load_file(source / "model.safetensors").items()}
     save_file(weights, model_dir / "model.safetensors", metadata={"format": "pt"})
     for name in MODEL_FILES:
         shutil.copy(source / name, model_dir / name)
@@ -144,11 +145,12 @@ def pack(out: Path, configs: list[str]) -> None:
             if not _same_duplicates(X_train, X_test, cut_train, cut_test, rows):
                 raise SystemExit(f"{dataset}: cutting changed which test texts have duplicates in the training set")
             files["train"] = (X_train, cut_train, y_train)
-        for split, (full, cut, labels) in files.items():
+        for split, (_full, cut, labels) in files.items():
             path = out / "data" / dataset / f"{split}.tsv.xz"
             _write_xz(path, cut, labels)
             back = lzma.decompress(path.read_bytes()).decode().split("\n")[:-1]
-            if [line.partition("\t")[2] for line in back] != cut or [line.partition("\t")[0] for line in back] != labels:
+            read_back = [line.partition("\t") for line in back]
+            if [text for _, _, text in read_back] != cut or [label for label, _, _ in read_back] != labels:
                 raise SystemExit(f"{path} does not read back to the texts written")
         manifest["datasets"][dataset] = {
             "max_length": need["max_length"], "test_rows_kept": len(rows),

@@ -17,7 +17,8 @@ RERANK_BENCH = ROOT.parent / "benchmarks" / "rerank.json"
 
 GROUP = ("dataset", "model", "variant", "compressor", "shots", "remove_duplicates")
 COLUMNS = ("experiment", *GROUP, "seed", "n_train", "n_test", "accuracy", "macro_f1", "top_k_tie_accuracy",
-           "accuracy_with_duplicates", "n_test_with_duplicates", "seconds", "us_per_pair", "duplicates", "status", "reason")
+           "accuracy_with_duplicates", "n_test_with_duplicates", "seconds", "us_per_pair", "duplicates", "status",
+           "reason")
 
 
 def load_runs(name: str, results_dir: Path = RESULTS_DIR) -> list[dict]:
@@ -82,22 +83,25 @@ def _paper_table(summary: list[dict]) -> str:
     """Ours next to the paper's reported figures: one row per dataset with a full-data gzip-kNN run."""
     ref = tomllib.loads((ROOT / "paper_reference.toml").read_text())
     by = {(r["dataset"], r["model"], r["variant"]): r for r in summary
-          if r["status"] == "ok" and not r["shots"] and r.get("compressor") in (None, "gzip") and not r["remove_duplicates"]}
+          if r["status"] == "ok" and not r["shots"] and r.get("compressor") in (None, "gzip")
+          and not r["remove_duplicates"]}
     ours = [("gzip-knn", "k=2 nearest", "top_k_tie_accuracy_mean"), ("gzip-knn", "k=2 nearest", "accuracy_mean"),
             ("gzip-knn", "k=3 decrement", "accuracy_mean"), ("jaccard-knn", "default", "accuracy_mean"),
             ("embedding-knn", "default", "accuracy_mean"), ("tfidf-logreg", "default", "accuracy_mean"),
             ("tfidf-svm", "default", "accuracy_mean"), ("zstd-dict", "default", "accuracy_mean"),
             ("transformer", "default", "accuracy_mean")]
-    lines = ["| dataset | test items | paper: gzip (top-2 scoring) | ours: gzip top-2 tie metric | ours: gzip k=2 nearest | "
-             "ours: gzip k=3 decrement | ours: jaccard-knn | ours: embedding-knn | ours: tfidf-logreg | ours: tfidf-svm | "
-             "ours: zstd-dict | ours: fine-tuned transformer | paper: BERT |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| dataset | test items | paper: gzip (top-2 scoring) | ours: gzip top-2 tie metric | "
+             "ours: gzip k=2 nearest | ours: gzip k=3 decrement | ours: jaccard-knn | ours: embedding-knn | "
+             "ours: tfidf-logreg | ours: tfidf-svm | ours: zstd-dict | ours: fine-tuned transformer | paper: BERT |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in sorted({d for d, m, v in by if m == "gzip-knn" and v == "k=2 nearest"}):
         paper = ref["datasets"].get(name, {})
         cells = [by[(name, m, v)][metric] if (name, m, v) in by else None for m, v, metric in ours]
         figures = " | ".join("—" if c is None else f"{c:.3f}" for c in cells)
         n_test = by[(name, "gzip-knn", "k=2 nearest")]["n_test"]
         lines.append(f"| {name} | {n_test} | {paper.get('gzip', '—')} | {figures} | {paper.get('bert', '—')} |")
-    return "\n".join(lines) + f"\n\nPaper figures: {ref['source']}; — where the paper has no figure or the row was not run.\n"
+    return "\n".join(lines) + (f"\n\nPaper figures: {ref['source']}; — where the paper has no figure or the row "
+                               "was not run.\n")
 
 
 def _fewshot_table(summary: list[dict]) -> str:
@@ -108,7 +112,8 @@ def _fewshot_table(summary: list[dict]) -> str:
             key = (r["dataset"], r["shots"], r["model"])
             best[key] = max(best.get(key, -1.0), r["accuracy_mean"])
     models = sorted({k[2] for k in best}, key=lambda m: (m != "gzip-knn", m))
-    lines = ["| dataset | shots | " + " | ".join("gzip-knn (best variant)" if m == "gzip-knn" else m for m in models) + " |",
+    names = ["gzip-knn (best variant)" if m == "gzip-knn" else m for m in models]
+    lines = ["| dataset | shots | " + " | ".join(names) + " |",
              "|---|---:|" + "---:|" * len(models)]
     for dataset, shots in sorted({k[:2] for k in best}, key=lambda k: (k[0], k[1])):
         cells = ["—" if (dataset, shots, m) not in best else f"{best[(dataset, shots, m)]:.3f}" for m in models]
@@ -132,7 +137,8 @@ def _plot_fewshot(summary: list[dict], path: Path) -> None:
                 series[label].append((r["shots"], r["accuracy_mean"], r["accuracy_std"]))
         for label, pts in sorted(series.items()):
             pts.sort()
-            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3, label=label)
+            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3,
+                        label=label)
         ax.set_xscale("log")
         ax.set_title(name)
         ax.set_xlabel("training examples per class")
@@ -143,7 +149,8 @@ def _plot_fewshot(summary: list[dict], path: Path) -> None:
     for ax in axes[0]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
-    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(len(handles), 8), fontsize=8, frameon=False)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(len(handles), 8), fontsize=8,
+               frameon=False)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -157,7 +164,8 @@ def _plot_compressors(summary: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in sorted({r["dataset"] for r in summary}):
-        pts = [r for r in summary if r["dataset"] == name and r["status"] == "ok" and r["us_per_pair"] and r["variant"] == "k=1 nearest"]
+        pts = [r for r in summary if r["dataset"] == name and r["status"] == "ok" and r["us_per_pair"]
+               and r["variant"] == "k=1 nearest"]
         ax.scatter([r["us_per_pair"] for r in pts], [r["accuracy_mean"] for r in pts], label=name)
         for r in pts:
             ax.annotate(r["compressor"], (r["us_per_pair"], r["accuracy_mean"]), fontsize=8)
@@ -242,7 +250,8 @@ def build_report(name: str, results_dir: Path = RESULTS_DIR) -> list[Path]:
     md = [
         f"# Experiment `{name}`\n",
         f"Produced by: {'; '.join(f'`{c}`' for c in commands)}  ",
-        f"Machine{'s' if len(machines) > 1 else ''}: {'; '.join(machines)}; Python {m['python']}; nnzip {m['nnzip']} (git {', '.join(commits)}); "
+        f"Machine{'s' if len(machines) > 1 else ''}: {'; '.join(machines)}; Python {m['python']}; "
+        f"nnzip {m['nnzip']} (git {', '.join(commits)}); "
         f"date {', '.join(dates)}.\n",
         "`top_k_tie_accuracy` is the paper's scoring (correct if the true label is among the tied top classes): "
         "an upper bound, not the accuracy of any classifier. gzip-kNN `seconds` is the one neighbour search shared "
@@ -250,21 +259,24 @@ def build_report(name: str, results_dir: Path = RESULTS_DIR) -> list[Path]:
     ]
     trained = [r for r in summary if r.get("checkpoint")]
     if trained:
-        md.append(f"`transformer` rows fine-tune {', '.join(sorted({r['checkpoint'] for r in trained}))} on the device named "
-                  "in the row (GPU rows in bf16 autocast); their `seconds` are fine-tuning plus prediction on that device, "
+        checkpoints = ", ".join(sorted({r["checkpoint"] for r in trained}))
+        md.append(f"`transformer` rows fine-tune {checkpoints} on the device named in the row (GPU rows in bf16 "
+                  "autocast); their `seconds` are fine-tuning plus prediction on that device, "
                   "not comparable with the CPU rows' seconds. Parameters: the config's `model_params` and "
                   "`model_params_for`, also in each result file. GPU rows come from `bash experiments/run_on_gpu.sh` "
                   "(data and weights packed by `python -m experiments.device_bundle`).\n")
     if any(r.get("search") == "rerank" for r in summary):
         md.append("Variants named `rerank M=...` use `search=\"rerank\"`: a first stage proposes M training texts per "
-                  "query and only those are ranked by the exact gzip NCD (`benchmarks/rerank.md`). `agreement`: share of "
-                  "predictions (k=2, nearest) equal to the exact search's, measured by `benchmarks/bench_rerank.py` on "
-                  "the test items stated. `us_per_pair` divides the search time by all n_test x n_train pairs.\n")
+                  "query and only those are ranked by the exact gzip NCD (`benchmarks/rerank.md`). `agreement`: "
+                  "share of predictions (k=2, nearest) equal to the exact search's, measured by "
+                  "`benchmarks/bench_rerank.py` on the test items stated. `us_per_pair` divides the search time by "
+                  "all n_test x n_train pairs.\n")
     limits = sorted({(r["dataset"], r.get("limit_test")) for r in runs if r.get("limit_test")})
     if limits:
         md.append("Seeded test subsamples: " + ", ".join(f"{d}: {n} items" for d, n in limits) + ".\n")
     # the paper's protocol only: full training sets, gzip, duplicates kept
-    protocol = all(r.get("compressor") in (None, "gzip") and not r["shots"] and not r["remove_duplicates"] for r in summary)
+    protocol = all(r.get("compressor") in (None, "gzip") and not r["shots"] and not r["remove_duplicates"]
+                   for r in summary)
     if protocol and any(r["model"] == "gzip-knn" for r in summary) and (ROOT / "paper_reference.toml").exists():
         table = _paper_table(summary)
         if table.split("\n\n")[0].count("\n") > 1:  # a row below the header

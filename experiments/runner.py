@@ -54,7 +54,8 @@ KEYS = {
     "gzip_params": dict,
     "include_results": list,
 }
-DEFAULT_VARIANTS = [[1, "nearest"], [2, "nearest"], [2, "decrement"], [2, "random"], [2, "lowest"], [3, "decrement"], [3, "random"]]
+DEFAULT_VARIANTS = [[1, "nearest"], [2, "nearest"], [2, "decrement"], [2, "random"], [2, "lowest"], [3, "decrement"],
+                    [3, "random"]]
 
 
 @dataclasses.dataclass
@@ -130,7 +131,8 @@ def load_config(path: str | os.PathLike) -> Config:
             raise ConfigError(f"{path}: unknown compressor {comp!r}; choose from {', '.join(COMPRESSORS)}")
     for variant in cfg.knn_variants:
         if len(variant) != 2 or not isinstance(variant[0], int) or variant[0] < 1 or variant[1] not in TIE_BREAKS:
-            raise ConfigError(f"{path}: knn_variants entries are [k, tie_break] with tie_break in {TIE_BREAKS}; got {variant!r}")
+            raise ConfigError(
+                f"{path}: knn_variants entries are [k, tie_break] with tie_break in {TIE_BREAKS}; got {variant!r}")
     return cfg
 
 
@@ -184,7 +186,8 @@ def test_subsample(n_test: int, limit: int | None) -> np.ndarray:
 def machine() -> dict:
     """Where the results were produced, with the git commit of the checkout."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT,
+                             check=False).stdout.strip()
     except OSError:
         sha = ""
     # a copy of the tree sent elsewhere (a GPU machine's) is told its commit by whoever sent it:
@@ -246,11 +249,13 @@ class Runner:
         """Everything that changes a run's result: the unit (dataset, model, variant, shots, seed,
         compressor, duplicates rule), the test subsample size actually used and the config's
         model parameters. Worker counts and cache folders change no result and are left out."""
-        return {**spec, "limit_test": self.test_limit(spec["dataset"]), "model_params": self.model_params(spec["model"], spec["dataset"])}
+        return {**spec, "limit_test": self.test_limit(spec["dataset"]),
+                "model_params": self.model_params(spec["model"], spec["dataset"])}
 
     def _path(self, spec: dict) -> Path:
         key = hashlib.sha256(json.dumps(self.key_spec(spec), sort_keys=True).encode()).hexdigest()[:16]
-        label = "_".join(str(spec[k]) for k in ("dataset", "model", "variant", "shots", "seed") if spec.get(k) is not None)
+        fields = ("dataset", "model", "variant", "shots", "seed")
+        label = "_".join(str(spec[k]) for k in fields if spec.get(k) is not None)
         return self.runs_dir / f"{label.replace('/', '-')}_{key}.json"
 
     def _write(self, spec: dict, result: dict) -> None:
@@ -324,7 +329,8 @@ class Runner:
             extra, suffix = {"search": params["search"], "n_candidates": m}, f" {params['search']} M={m}"
         for comp in self.cfg.compressors:
             specs = [
-                (self._base(dataset, shots, seed, "gzip-knn", f"k={k} {tb}{suffix}") | {"compressor": comp} | extra, k, tb)
+                (self._base(dataset, shots, seed, "gzip-knn", f"k={k} {tb}{suffix}") | {"compressor": comp} | extra,
+                 k, tb)
                 for k, tb in self.cfg.knn_variants
             ]
             todo = [s for s in specs if not self._done(s[0])]
@@ -339,7 +345,8 @@ class Runner:
             seconds = ev.fit_seconds + ev.predict_seconds
             labels = np.asarray(ds.y_train, dtype=object)
             for spec, k, tb in todo:
-                pred = ev.model.set_params(n_neighbors=k, tie_break=tb, random_state=seed).vote(dist[:, :k], idx[:, :k])[0]
+                voter = ev.model.set_params(n_neighbors=k, tie_break=tb, random_state=seed)
+                pred = voter.vote(dist[:, :k], idx[:, :k])[0]
                 # us_per_pair: wall time per (test, train) pair of the task, whatever the search compressed
                 result = {**score(ds, pred, labels[idx[:, :k]], remove_duplicates=self.cfg.remove_duplicates),
                           "seconds": round(seconds, 3),

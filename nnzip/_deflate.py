@@ -29,8 +29,8 @@ Speed comes from these places:
 """
 
 import numpy as np
-from numba import njit, prange, types
 from llvmlite import ir
+from numba import njit, prange, types
 from numba.extending import intrinsic
 
 GZIP_OVERHEAD = 18  # 10-byte gzip header + CRC32 + ISIZE

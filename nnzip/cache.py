@@ -15,6 +15,7 @@ import warnings
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -136,6 +137,7 @@ class BlockCache:
             return
         checksum = np.array(_checksum(arrays))
         try:
-            atomic_write(self.path(key), lambda f: np.savez(f, __checksum__=checksum, **arrays), binary=True, fsync=True)
+            payload: dict[str, Any] = {"__checksum__": checksum, **arrays}
+            atomic_write(self.path(key), lambda f: np.savez(f, **payload), binary=True, fsync=True)
         except OSError as exc:
             self._disable(f"writing {self.path(key)} failed ({exc.strerror or exc})")

@@ -1,4 +1,4 @@
-"""The scikit-learn estimator: k-nearest neighbours over compression distances (it holds an :class:`~nnzip.NCDIndex`)."""
+"""The scikit-learn estimator: k-nearest neighbours over compression distances, searched by an NCDIndex."""
 
 from __future__ import annotations
 

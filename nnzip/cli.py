@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 import warnings
 from collections.abc import Callable
 
@@ -102,9 +101,11 @@ def _options(*options: Callable) -> Callable[[Callable], Callable]:
 
 data_options = _options(
     click.option("--train", "train", type=click.Path(dir_okay=False),
-                 help="Training file: .tsv/.txt (label<TAB>text), .csv, .jsonl/.json or .parquet; .gz ok (not Parquet)."),
+                 help="Training file: .tsv/.txt (label<TAB>text), .csv, .jsonl/.json or .parquet; "
+                      ".gz ok (not Parquet)."),
     click.option("--test", "test", type=click.Path(dir_okay=False), help="Test file, same formats; labels optional."),
-    click.option("--dataset", help="Dataset by name: 'bbc', a folder under $NNZIP_DATA_DIR, or a Hugging Face hub name."),
+    click.option("--dataset",
+                 help="Dataset by name: 'bbc', a folder under $NNZIP_DATA_DIR, or a Hugging Face hub name."),
     click.option("--text-col", default="text", show_default=True, help="Text column of CSV/JSONL/Parquet files."),
     click.option("--label-col", default="label", show_default=True, help="Label column of CSV/JSONL/Parquet files."),
     click.option("--encoding-errors", default="strict", show_default=True, type=click.Choice(["strict", "replace"]),
@@ -121,20 +122,25 @@ model_options = _options(
                  help="gzip-knn: 'exact' compresses every pair (the published method); 'rerank' ranks only the "
                       "candidates a cheap first stage proposes, by the exact distance."),
     click.option("--n-candidates", type=click.IntRange(min=1),
-                 help="Candidates per test text with --search rerank.  [default: nnzip.candidates.DEFAULT_N_CANDIDATES]"),
+                 help="Candidates per test text with --search rerank.  "
+                      "[default: nnzip.candidates.DEFAULT_N_CANDIDATES]"),
 )
 # transformer options, by flag: the model parameter each sets
 _TRAINING_FLAGS = {"--checkpoint": "model_name", "--max-epochs": "epochs", "--max-length": "max_length"}
 training_options = _options(
-    click.option("--checkpoint", help="transformer: Hugging Face checkpoint or local folder to fine-tune  "
-                                      "[default: distilbert-base-uncased; offline: sentence-transformers/all-MiniLM-L6-v2]"),
-    click.option("--max-epochs", type=click.IntRange(min=1), help="transformer: most passes over the training set  [default: 3]"),
+    click.option("--checkpoint",
+                 help="transformer: Hugging Face checkpoint or local folder to fine-tune  [default: "
+                      "distilbert-base-uncased; offline: sentence-transformers/all-MiniLM-L6-v2]"),
+    click.option("--max-epochs", type=click.IntRange(min=1),
+                 help="transformer: most passes over the training set  [default: 3]"),
     click.option("--max-length", type=click.IntRange(min=8), help="transformer: tokens read per text  [default: 256]"),
 )
 run_options = _options(
     click.option("--n-jobs", default=-1, show_default=True, type=int,
-                 help="Threads/processes; -1 for all cores, 1 for one. (The library's default is 1, as in scikit-learn.)"),
-    click.option("--random-state", default=0, show_default=True, type=int, help="Seed for random tie-breaking and training."),
+                 help="Threads/processes; -1 for all cores, 1 for one. "
+                      "(The library's default is 1, as in scikit-learn.)"),
+    click.option("--random-state", default=0, show_default=True, type=int,
+                 help="Seed for random tie-breaking and training."),
     click.option("--cache-dir", type=click.Path(file_okay=False), envvar="NNZIP_CACHE_DIR",
                  default=lambda: str(default_cache_dir()), show_default="$NNZIP_CACHE_DIR, else ~/.cache/nnzip",
                  help="Keep finished neighbour blocks here, so that an interrupted or repeated run resumes."),
@@ -144,7 +150,8 @@ run_options = _options(
 output_options = _options(
     click.option("--output", type=click.Path(dir_okay=False),
                  help="Write predictions here (CSV), only if the run succeeds; missing folders are created."),
-    click.option("--metrics-json", type=click.Path(dir_okay=False), help="Write the figures here as JSON (same rules)."),
+    click.option("--metrics-json", type=click.Path(dir_okay=False),
+                 help="Write the figures here as JSON (same rules)."),
 )
 
 
@@ -221,4 +228,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

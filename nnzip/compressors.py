@@ -17,6 +17,7 @@ import lzma
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import joblib
 import numpy as np
@@ -47,7 +48,7 @@ def _lzma_len(data: bytes) -> int:
 
 
 @functools.cache
-def _zstd() -> object:
+def _zstd() -> Any:
     import zstandard
 
     return zstandard.ZstdCompressor(level=19)

@@ -461,7 +461,8 @@ def load_hub(name: str, text_col: str | None = None, label_col: str | None = Non
         dd = datasets.load_dataset(name)
     except Exception as exc:  # offline, unknown name and bad configs all surface here
         raise InputError(
-            f"could not load {name!r} from the Hugging Face hub ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+            f"could not load {name!r} from the Hugging Face hub "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
             f"It is not 'bbc' nor local ({_local_names()}). Offline? Point at local files with --train/--test, "
             f"or put {name}/train.tsv.gz and {name}/test.tsv.gz under ${DATA_DIR_ENV}"
         ) from None
@@ -472,9 +473,11 @@ def load_hub(name: str, text_col: str | None = None, label_col: str | None = Non
     for split in ("train", "test"):
         ds = dd[split]
         if text_col not in ds.column_names:
-            raise InputError(f"hub dataset {name!r} has no text column {text_col!r}; columns: {', '.join(ds.column_names)}")
+            raise InputError(
+                f"hub dataset {name!r} has no text column {text_col!r}; columns: {', '.join(ds.column_names)}")
         if label_col not in ds.column_names:
-            raise InputError(f"hub dataset {name!r} has no label column {label_col!r}; columns: {', '.join(ds.column_names)}")
+            raise InputError(
+                f"hub dataset {name!r} has no label column {label_col!r}; columns: {', '.join(ds.column_names)}")
         labels = ds[label_col]
         feature = ds.features[label_col]
         if isinstance(feature, datasets.ClassLabel):
@@ -483,7 +486,9 @@ def load_hub(name: str, text_col: str | None = None, label_col: str | None = Non
     return check_dataset(Dataset(name, *parts["train"], *parts["test"], [f"Hugging Face hub dataset {name}"]))
 
 
-def load_dataset(name: str, text_col: str | None = None, label_col: str | None = None, encoding_errors: str = "strict") -> Dataset:
+def load_dataset(
+    name: str, text_col: str | None = None, label_col: str | None = None, encoding_errors: str = "strict"
+) -> Dataset:
     """Load a dataset by name: ``bbc`` (embedded), a local ``$NNZIP_DATA_DIR`` dataset, else the hub.
 
     A local dataset with only a test set is an error saying so (it is not looked up on the hub).

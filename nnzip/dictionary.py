@@ -43,7 +43,9 @@ _CHUNK = 2048
 def _compressor(zdict):
     # frames without checksum, content size or dictionary id: those bytes are the same for every
     # class (or, for a trained dictionary's id, vary with the id) and only blur the comparison
-    return zstandard.ZstdCompressor(dict_data=zdict, write_checksum=False, write_content_size=False, write_dict_id=False)
+    return zstandard.ZstdCompressor(
+        dict_data=zdict, write_checksum=False, write_content_size=False, write_dict_id=False
+    )
 
 
 class _PreparedDict:
@@ -55,7 +57,7 @@ class _PreparedDict:
 
     def __init__(self, data: bytes, raw: bool, level: int) -> None:
         self.data, self.raw, self.level = data, raw, level
-        self._zdict = None
+        self._zdict: zstandard.ZstdCompressionDict | None = None
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_zdict": None}
@@ -193,7 +195,8 @@ class ZstdDictionaryClassifier(ClassifierMixin, TextEstimator):
         short = [(c, n) for c, n in zip(classes.tolist(), counts.tolist()) if n < per]
         if short:
             listed = ", ".join(f"{c!r} ({n})" for c, n in short)
-            raise InputError(f"dicts_per_class={per} needs at least {per} training texts per class; too few in {listed}")
+            raise InputError(
+                f"dicts_per_class={per} needs at least {per} training texts per class; too few in {listed}")
         dictionaries = []
         for code, label in enumerate(classes.tolist()):
             members = np.flatnonzero(codes == code)
@@ -203,7 +206,7 @@ class ZstdDictionaryClassifier(ClassifierMixin, TextEstimator):
         self.dictionaries_ = dictionaries
         self.dictionary_class_ = np.repeat(np.arange(len(classes), dtype=np.int64), per)
         self.n_samples_fit_ = len(texts)
-        self._zdicts = None
+        self._zdicts: list[_PreparedDict] | None = None
         return self
 
     def _build(self, group: list[bytes], label) -> bytes:
@@ -213,7 +216,8 @@ class ZstdDictionaryClassifier(ClassifierMixin, TextEstimator):
             return content if self.dict_size is None else content[-int(self.dict_size):]
         size = TRAINED_DICT_SIZE if self.dict_size is None else int(self.dict_size)
         try:
-            return zstandard.train_dictionary(size, group, level=int(self.level)).as_bytes()
+            samples: list[bytes | bytearray | memoryview] = list(group)
+            return zstandard.train_dictionary(size, samples, level=int(self.level)).as_bytes()
         except zstandard.ZstdError as exc:
             raise InputError(
                 f"zstd could not train a {size}-byte dictionary on {len(group)} texts of class {label!r} ({exc}); "
@@ -222,12 +226,13 @@ class ZstdDictionaryClassifier(ClassifierMixin, TextEstimator):
 
     def _prepared(self) -> list[_PreparedDict]:
         """The dictionaries with precomputed compression tables, built once (before any thread starts)."""
-        if getattr(self, "_zdicts", None) is None:
+        zdicts = getattr(self, "_zdicts", None)
+        if zdicts is None:
             zdicts = [_PreparedDict(data, self.dict_type == "raw", int(self.level)) for data in self.dictionaries_]
             for zdict in zdicts:
                 zdict.zdict()
             self._zdicts = zdicts
-        return self._zdicts
+        return zdicts
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()

@@ -19,7 +19,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -100,7 +100,7 @@ def run_blocks(
     client: Client | None = None,
     pairs_per_row: int = 0,
     progress: Callable[[int], object] | None = None,
-) -> Iterator[tuple[int, Any]]:
+) -> Generator[tuple[int, Any], None, None]:
     """Yield ``(b, fn(shared, blocks[b], n_jobs, progress))`` for every block, as each finishes.
 
     Here, in order, on ``n_jobs`` threads or processes (``client`` None), or as tasks on a Dask
@@ -136,8 +136,8 @@ def _run_on_cluster(
     another worker (the replicas of ``shared`` survive there); the caller sees nothing but the
     result. That is the scheduler's own rescheduling, not ``retries`` (which reruns tasks that
     raised): a task is given up only after killing ``distributed.scheduler.allowed-failures``
-    workers (3 by default), and then the search fails with ``KilledWorker``. When the consumer stops early (an error, Ctrl-C), the tasks not yet finished are
-    cancelled.
+    workers (3 by default), and then the search fails with ``KilledWorker``. When the consumer
+    stops early (an error, Ctrl-C), the tasks not yet finished are cancelled.
 
     Every task runs with ``n_jobs=1``: nnzip's serial kernels, never numba's ``parallel=True``
     twins. That is the one configuration that is safe whatever the workers look like: numba's

@@ -66,7 +66,8 @@ _PAIRS_PER_CALL = 1 << 15
 def check_n_candidates(n_candidates: int | None, k: int) -> None:
     """The k nearest must be among the candidates: ``n_candidates`` (when given) is at least ``k``."""
     if n_candidates is not None and n_candidates < k:
-        raise ConfigError(f"n_candidates={n_candidates} is smaller than k={k}: the k nearest must be among the candidates")
+        raise ConfigError(
+            f"n_candidates={n_candidates} is smaller than k={k}: the k nearest must be among the candidates")
 
 
 @dataclass
@@ -299,14 +300,16 @@ class NCDIndex(TextEstimator):
         self._side = TrainingSide(texts, lengths).with_lengths(comp, jobs)
         self._side_digest: str | None = None
         self.train_texts_ = texts
-        self.train_lengths_ = self._side.lengths
+        self.train_lengths_: np.ndarray = self._side.lengths  # type: ignore[assignment]  # measured just now
         self.n_samples_fit_ = len(texts)
         m = 0
         if self.search == "rerank":
             m = DEFAULT_N_CANDIDATES if self.n_candidates is None else int(self.n_candidates)
         # every training text a candidate: that is the exact search, and it is run as such
         self.n_candidates_ = m if 0 < m < len(texts) else 0
-        self.candidate_index_ = CandidateIndex(n_jobs=jobs).fit(texts, self._side.lengths) if self.n_candidates_ else None
+        self.candidate_index_ = None
+        if self.n_candidates_:
+            self.candidate_index_ = CandidateIndex(n_jobs=jobs).fit(texts, self.train_lengths_)
         return self
 
     def _search(self, k: int, cache: BlockCache | None) -> _Search:

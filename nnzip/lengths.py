@@ -41,7 +41,7 @@ _PARALLEL_MIN_TEXTS = 64
 def numba_threads(n: int) -> Iterator[None]:
     """Run numba's parallel kernels on ``n`` threads inside the block; the previous number is restored."""
     previous = numba.get_num_threads()
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     try:
         yield
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-
+from typing import Any, cast
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -20,7 +20,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _distances
 from .errors import ConfigError, InputError
-from .validation import POSITIVE_INT, RANDOM_STATE, IsCallable, Options, check_labels, check_n_neighbors, validate_params
+from .validation import (
+    POSITIVE_INT,
+    RANDOM_STATE,
+    IsCallable,
+    Options,
+    check_labels,
+    check_n_neighbors,
+    validate_params,
+)
 
 TIE_BREAKS = ("nearest", "decrement", "random", "lowest")
 WEIGHTS = ("uniform", "distance")
@@ -97,7 +105,7 @@ def neighbor_weights(dist: np.ndarray, weights: str | Callable) -> np.ndarray:
         rows = zero.any(axis=1)
         w[rows] = zero[rows].astype(np.float64)
         return w
-    w = np.asarray(weights(dist), dtype=np.float64)
+    w = np.asarray(cast(Callable, weights)(dist), dtype=np.float64)
     if w.shape != dist.shape:
         raise ConfigError(f"weights callable returned shape {w.shape}, expected {dist.shape}")
     return w
@@ -198,6 +206,14 @@ class KNeighborsVoteMixin:
     """
 
     _parameter_constraints: dict = {"n_neighbors": POSITIVE_INT, **VOTE_CONSTRAINTS}
+    # set by the estimator's __init__ and fit
+    n_neighbors: int
+    tie_break: str
+    weights: str | Callable
+    random_state: Any
+    classes_: np.ndarray
+    _y: np.ndarray
+    n_samples_fit_: int
 
     def _fit_labels(self, y, n_samples: int) -> None:
         self.classes_, self._y = check_labels(y, n_samples)

@@ -67,9 +67,9 @@ class Interval(Constraint):
     def is_satisfied_by(self, value: object) -> bool:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, self.kind):
             return False
-        if self.kind is Real and not math.isfinite(float(value)):  # type: ignore[arg-type]
+        v = float(value)
+        if self.kind is Real and not math.isfinite(v):
             return False
-        v = float(value)  # type: ignore[arg-type]
         if self.left is not None and (v < self.left or (v == self.left and self.closed in ("right", "neither"))):
             return False
         return not (
@@ -79,9 +79,11 @@ class Interval(Constraint):
     def describe(self) -> str:
         left, right = self.left, self.right
         if self.kind is Integral:
-            if right is None:
-                return {None: "an int", 0: "a non-negative int", 1: "a positive int"}.get(left, f"an int >= {left}")
-            return f"an int <= {right}" if left is None else f"an int from {left} to {right}"
+            if right is not None:
+                return f"an int <= {right}" if left is None else f"an int from {left} to {right}"
+            if left is None:
+                return "an int"
+            return {0: "a non-negative int", 1: "a positive int"}.get(int(left), f"an int >= {left}")
         if left is None and right is None:
             return "a number"
         if right is None and left == 0:
@@ -192,7 +194,7 @@ def validate_params(constraints: Mapping[str, list | str], params: Mapping[str, 
     """
     for name, value in params.items():
         allowed = constraints.get(name, NO_VALIDATION)
-        if allowed == NO_VALIDATION:
+        if isinstance(allowed, str):  # NO_VALIDATION
             continue
         if any(value is None if c is None else c.is_satisfied_by(value) for c in allowed):
             continue
@@ -200,7 +202,8 @@ def validate_params(constraints: Mapping[str, list | str], params: Mapping[str, 
         if isinstance(value, str) and named:
             others = [_describe(c) for c in allowed if c not in named]
             choices = ", ".join(str(o) for c in named for o in c.options)
-            raise ConfigError(f"unknown {name} {value!r}; choose one of {choices}" + (f" or {_join(others)}" if others else ""))
+            alternatives = f" or {_join(others)}" if others else ""
+            raise ConfigError(f"unknown {name} {value!r}; choose one of {choices}{alternatives}")
         raise ConfigError(f"{name} must be {_join([_describe(c) for c in allowed])}, got {_show(value)}")
 
 

@@ -12,16 +12,18 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.metrics.pairwise import cosine_distances
 
 import nnzip.neighbors
-from nnzip.baselines import CountCosineKNN, EmbeddingKNN, JaccardKNN, TfidfLogReg, TfidfSVM, TransformerClassifier
-from nnzip.baselines import _hf
+from nnzip.baselines import CountCosineKNN, EmbeddingKNN, JaccardKNN, TfidfLogReg, TfidfSVM, TransformerClassifier, _hf
 from nnzip.errors import ConfigError, InputError, MissingDependencyError
 from nnzip.models import MODELS, make_model, model_class, model_params
 
 RNG = np.random.default_rng(0)
 PHRASES = {
-    "sport": ["football match goal striker", "tennis players serve volley", "league season coach trophy", "runners marathon record"],
-    "tech": ["software computer chips processor", "internet browser network servers", "smartphone battery screen apps", "robots algorithms data"],
-    "food": ["pasta tomato basil garlic", "bread butter cheese honey", "soup carrots onions pepper", "salad lemon olive herbs"],
+    "sport": ["football match goal striker", "tennis players serve volley", "league season coach trophy",
+              "runners marathon record"],
+    "tech": ["software computer chips processor", "internet browser network servers", "smartphone battery screen apps",
+             "robots algorithms data"],
+    "food": ["pasta tomato basil garlic", "bread butter cheese honey", "soup carrots onions pepper",
+             "salad lemon olive herbs"],
 }
 # appearance order differs from sorted order, so column-order mistakes show
 ORDER = ["tech", "sport", "food"]
@@ -135,7 +137,8 @@ def test_cosine_neighbours_match_a_stable_argsort_of_sklearn_distances(monkeypat
     assert idx.tolist() == expected.tolist()
     assert np.allclose(dist, np.take_along_axis(full, expected, axis=1))
     # duplicated training texts are exact ties: the lower training index comes first
-    first_same_bag = [min(j for j, u in enumerate(X_TRAIN) if sorted(u.split()) == sorted(t.split())) for t in X_TRAIN[:4]]
+    first_same_bag = [min(j for j, u in enumerate(X_TRAIN) if sorted(u.split()) == sorted(t.split()))
+                      for t in X_TRAIN[:4]]
     assert idx[6:, 0].tolist() == first_same_bag and np.allclose(dist[6:, 0], 0)
     # tiny blocks and several threads give the same neighbours
     monkeypatch.setattr(nnzip.neighbors, "BLOCK_CELLS", len(X_TRAIN) * 3)
@@ -176,8 +179,8 @@ def test_labels_keep_their_type():
 
 
 def test_make_model_names_every_model_and_rejects_unknown():
-    assert MODELS == ("gzip-knn", "count-cosine-knn", "jaccard-knn", "tfidf-logreg", "tfidf-svm", "embedding-knn", "transformer",
-                      "zstd-dict")
+    assert MODELS == ("gzip-knn", "count-cosine-knn", "jaccard-knn", "tfidf-logreg", "tfidf-svm", "embedding-knn",
+                      "transformer", "zstd-dict")
     assert make_model("tfidf-logreg", C=2.0).C == 2.0
     assert isinstance(make_model("jaccard-knn", n_neighbors=5), JaccardKNN)
     assert make_model("tfidf-svm", strict=False, n_neighbors=3, C=0.5).get_params()["C"] == 0.5

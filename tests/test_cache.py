@@ -6,7 +6,8 @@ import pytest
 from nnzip.cache import BlockCache
 
 PETS = ["the cat sat on the mat", "my dog chased the cat", "a kitten and a puppy play", "the dog barked at the cat"]
-MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again", "shares of the bank fell"]
+MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again",
+         "shares of the bank fell"]
 
 
 def test_read_only_cache_warns_once_and_the_run_goes_on(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import nnzip
 from nnzip.candidates import CandidateIndex
 from nnzip.data import load_local
+
 from test_ngrams import oracle_grams, text
 
 

@@ -17,10 +17,12 @@ import nnzip
 from nnzip import NCDKNeighborsClassifier, top_k_tie_accuracy
 from nnzip.data import load_local
 from nnzip.errors import InputError
+
 from test_neighbors import ref_vote
 
 PETS = ["the cat sat on the mat", "my dog chased the cat", "a kitten and a puppy play", "the dog barked at the cat"]
-MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again", "shares of the bank fell"]
+MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again",
+         "shares of the bank fell"]
 X_TRAIN = PETS + MONEY
 Y_TRAIN = ["pets"] * 4 + ["money"] * 4
 X_TEST = ["a cat and a dog", "stock market shares fell", "the puppy sat", "bond yields rose"]
@@ -145,7 +147,8 @@ def test_r8_accuracies_match_slow_reference(data_dir):
     clf = NCDKNeighborsClassifier(n_neighbors=3, n_jobs=2).fit(ds.X_train, ds.y_train)
     dist, idx = clf.kneighbors(X_test)
     assert idx.tolist() == ref_idx.tolist()
-    for k, tie_break in [(1, "nearest"), (2, "nearest"), (2, "decrement"), (2, "lowest"), (3, "nearest"), (3, "decrement")]:
+    variants = [(1, "nearest"), (2, "nearest"), (2, "decrement"), (2, "lowest"), (3, "nearest"), (3, "decrement")]
+    for k, tie_break in variants:
         pred = clf.set_params(n_neighbors=k, tie_break=tie_break).vote(dist[:, :k], idx[:, :k])[0]
         assert np.mean(pred == np.array(y_test)) == ref_accuracy(k, tie_break), (k, tie_break)
     assert top_k_tie_accuracy(y_test, labels[idx[:, :2]]) == np.mean(

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from nnzip.cli import cli
 
 PETS = ["the cat sat on the mat", "my dog chased the cat", "a kitten and a puppy play", "the dog barked at the cat"]
-MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again", "shares of the bank fell"]
+MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again",
+         "shares of the bank fell"]
 
 
 def write_tsv(path, labels, texts, gz=False):
@@ -23,7 +24,8 @@ def write_tsv(path, labels, texts, gz=False):
 @pytest.fixture
 def files(tmp_path):
     train = write_tsv(tmp_path / "train.tsv.gz", ["pets"] * 4 + ["money"] * 4, PETS + MONEY, gz=True)
-    test = write_tsv(tmp_path / "test.tsv", ["pets", "money", "pets"], ["a cat and a dog", "stock market shares fell", PETS[0]])
+    test = write_tsv(tmp_path / "test.tsv", ["pets", "money", "pets"],
+                     ["a cat and a dog", "stock market shares fell", PETS[0]])
     return train, test
 
 
@@ -67,7 +69,8 @@ def test_csv_jsonl_with_columns(tmp_path):
         w.writerows([[t, "pets"] for t in PETS] + [[t, "money"] for t in MONEY])
     test = tmp_path / "test.jsonl"
     test.write_text("\n".join(json.dumps({"body": t, "topic": "pets"}) for t in ["the cat sat", "a dog"]) + "\n")
-    r = run("classify", "--train", str(train), "--test", str(test), "--text-col", "body", "--label-col", "topic", "-k", "1", "-q")
+    r = run("classify", "--train", str(train), "--test", str(test), "--text-col", "body", "--label-col", "topic",
+            "-k", "1", "-q")
     assert r.exit_code == 0, r.output
     assert "accuracy" in r.output
     r = run("classify", "--train", str(train), "--test", str(test), "--text-col", "text")
@@ -188,7 +191,9 @@ def test_local_dataset_by_name(monkeypatch, tmp_path):
 def test_rerank_search_from_the_command_line(files, tmp_path):
     train, test = files
     outs = {}
-    for mode in (["--search", "exact"], ["--search", "rerank", "--n-candidates", "3"], ["--search", "rerank", "--n-candidates", "8"]):
+    modes = (["--search", "exact"], ["--search", "rerank", "--n-candidates", "3"],
+             ["--search", "rerank", "--n-candidates", "8"])
+    for mode in modes:
         out = tmp_path / f"{'-'.join(mode)}.csv"
         r = run("classify", "--train", train, "--test", test, "-k", "1", "--no-cache", "--output", str(out), *mode)
         assert r.exit_code == 0, r.output
@@ -225,7 +230,8 @@ def test_transformer_from_the_command_line_with_a_step_bar(files, tmp_path, tiny
     # one bar over every planned step (8 texts: 1 step per epoch after the validation split), with its ETA
     assert re.search(r"fine-tuning, epoch 2/2: 100%\|.*\| 2/2 \[", r.output)
     figures = json.loads((tmp_path / "m.json").read_text())
-    assert figures["model"] == "transformer" and figures["device"] == "cpu: cpu" and figures["checkpoint"] == tiny_encoder
+    assert figures["model"] == "transformer" and figures["device"] == "cpu: cpu"
+    assert figures["checkpoint"] == tiny_encoder
     assert figures["max_epochs"] == 2 and figures["max_length"] == 16 and figures["epochs_run"] == 2
     assert "k" not in figures and "compressor" not in figures  # kNN options are not the transformer's
 
@@ -239,7 +245,8 @@ def test_transformer_options_belong_to_the_transformer(files):
 def test_transformer_checkpoint_that_cannot_load_is_one_line(files, tmp_path):
     pytest.importorskip("transformers")
     train, test = files
-    r = run("classify", "--train", train, "--test", test, "--model", "transformer", "--checkpoint", str(tmp_path / "nowhere"))
+    r = run("classify", "--train", train, "--test", test, "--model", "transformer",
+            "--checkpoint", str(tmp_path / "nowhere"))
     assert r.exit_code == 1
     assert "cannot load the checkpoint" in r.output and "sentence-transformers/all-MiniLM-L6-v2" in r.output
     assert len([line for line in r.output.splitlines() if line.startswith("Error:")]) == 1

@@ -92,11 +92,12 @@ def test_local_r8_matches_manifest(data_dir):
 
 # texts as people have them: any character, newlines and TABs where the format can carry them
 # the characters that break readers come often: line ends, TAB, quotes, commas, BOM, NEL, spaces
-_any_text = st.text(st.one_of(st.sampled_from(list('\r\n\t",\ufeff\x85 ')), st.characters(blacklist_categories=("Cs",))),
-                    max_size=30)
+_any_text = st.text(st.one_of(st.sampled_from(list('\r\n\t",\ufeff\x85 ')),
+                              st.characters(blacklist_categories=("Cs",))), max_size=30)
 # a label never starts a TSV with U+FEFF: that is a byte-order mark, dropped by design
-_label = st.one_of(st.integers(-5, 5), st.text(st.characters(blacklist_categories=("Cs",),
-                                                             blacklist_characters="\n\t\r\ufeff"), min_size=1, max_size=8))
+_label = st.one_of(st.integers(-5, 5),
+                   st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\t\r\ufeff"),
+                           min_size=1, max_size=8))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -117,7 +118,8 @@ def test_readers_round_trip(tmp_path, rows, fmt, bom, crlf, quoting):
     elif base == "csv":  # CSV labels are strings; a '\r\n' inside a quoted field is a line end too
         rows = [(t.replace("\r\n", "\n"), str(lab)) for t, lab in rows]
         out = io.StringIO()
-        csv.writer(out, lineterminator=eol, quoting=quoting).writerows([("text", "label"), *[(t, lab) for t, lab in rows]])
+        writer = csv.writer(out, lineterminator=eol, quoting=quoting)
+        writer.writerows([("text", "label"), *[(t, lab) for t, lab in rows]])
         body = out.getvalue()
     else:  # JSON escapes every control character, so anything goes
         labels = [lab for _, lab in rows]

@@ -214,12 +214,14 @@ def slow_y_tables(text: bytes) -> np.ndarray:
                 short, short_cand = best, cand
             if best >= nice or count == K._MAX_CHAIN:
                 break
-        rows[q] = (same[0], (best if best > 2 else 0) | count << 9 | (short if short > 2 else 0) << 22, cand | short_cand << 16)
+        lengths = (best if best > 2 else 0) | count << 9 | (short if short > 2 else 0) << 22
+        rows[q] = (same[0], lengths, cand | short_cand << 16)
     return rows.astype(np.int32)  # column 2 wraps past 32,767 as the kernel's int32 does
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.one_of(st.binary(max_size=300), st.text(alphabet="ab ", max_size=400).map(str.encode)), min_size=1, max_size=4))
+@given(st.lists(st.one_of(st.binary(max_size=300), st.text(alphabet="ab ", max_size=400).map(str.encode)),
+                min_size=1, max_size=4))
 def test_y_tables_equal_their_definition(Y):
     data, offsets = pack(Y)
     got = K.y_tables(data, offsets)

@@ -87,7 +87,8 @@ def test_pack_then_unpack_gives_the_runner_the_same_tokens(tmp_path, tokenizer, 
     # the runner's seeded subsample picks the same rows, and the model reads the same tokens
     assert cut.y_train == full.y_train and cut.y_test == full.y_test and len(cut.X_test) == 3
     for a, b in ((full.X_train, cut.X_train), (full.X_test, cut.X_test)):
-        assert tokenizer(a, truncation=True, max_length=16)["input_ids"] == tokenizer(b, truncation=True, max_length=16)["input_ids"]
+        ids = [tokenizer(texts, truncation=True, max_length=16)["input_ids"] for texts in (a, b)]
+        assert ids[0] == ids[1]
     assert sum(map(len, cut.X_train)) < sum(map(len, full.X_train))
 
 

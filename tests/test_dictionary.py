@@ -135,7 +135,8 @@ def test_refit_replaces_the_dictionaries():
         ({"temperature": 0}, ConfigError, "temperature must be a positive number"),
         ({"temperature": float("nan")}, ConfigError, "temperature must be a positive number"),
         ({"n_jobs": 0}, ConfigError, "n_jobs must be a non-zero int"),
-        ({"dict_type": "trained", "dicts_per_class": 1}, InputError, "could not train a 112640-byte dictionary on 6 texts of class"),
+        ({"dict_type": "trained", "dicts_per_class": 1}, InputError,
+         "could not train a 112640-byte dictionary on 6 texts of class"),
     ],
 )
 def test_bad_parameters_fail_in_fit_with_one_clear_error(params, error, message):

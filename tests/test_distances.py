@@ -14,7 +14,8 @@ def test_distances_per_cell_equal_per_column():
     cxy = gen.integers(30, 700, (4, 6))
     for metric in (K.NCD, K.CDM, K.CLM):
         np.testing.assert_array_equal(
-            K.distances_from_lengths_rows(cxy, cx, np.tile(cy, (4, 1)), metric), K.distances_from_lengths(cxy, cx, cy, metric)
+            K.distances_from_lengths_rows(cxy, cx, np.tile(cy, (4, 1)), metric),
+            K.distances_from_lengths(cxy, cx, cy, metric),
         )
 
 
@@ -44,7 +45,8 @@ def test_zero_denominator_gives_nan():
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0, float("nan")]), min_size=6, max_size=6), min_size=1, max_size=5),
+    st.lists(st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0, float("nan")]), min_size=6, max_size=6),
+             min_size=1, max_size=5),
     st.integers(1, 6),
 )
 def test_stable_top_k_equals_stable_argsort(rows, k):

@@ -22,11 +22,11 @@ from click.testing import CliRunner
 distributed = pytest.importorskip("distributed", reason="needs the distributed extra: pip install 'nnzip[distributed]'")
 
 import nnzip  # noqa: E402
-from nnzip.validation import resolve_n_jobs  # noqa: E402
 from nnzip.cache import BlockCache  # noqa: E402
 from nnzip.cli import cli  # noqa: E402
 from nnzip.distributed import WORKER_ENV, active_client, connect, local_cluster  # noqa: E402
 from nnzip.errors import ConfigError, MissingDependencyError  # noqa: E402
+from nnzip.validation import resolve_n_jobs  # noqa: E402
 
 TOPICS = {
     "sport": "match goal team player season coach league score win cup",
@@ -224,8 +224,9 @@ def test_connect_rejects_bad_addresses(address):
 def test_a_scheduler_without_workers_is_one_error():
     with distributed.LocalCluster(n_workers=0, processes=False, host="127.0.0.1", protocol="tcp",
                                   dashboard_address=None) as empty:
-        with pytest.raises(ConfigError, match="has no workers.*dask worker"), connect(empty.scheduler_address, wait_for_workers=0.5):
-            pass
+        with pytest.raises(ConfigError, match="has no workers.*dask worker"):
+            with connect(empty.scheduler_address, wait_for_workers=0.5):
+                pass
 
 
 def test_missing_extra_is_one_line(monkeypatch, tmp_path):
@@ -267,7 +268,8 @@ def test_cli_against_a_real_scheduler_and_workers(tmp_path):
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, **WORKER_ENV}
     # the workers run this interpreter, so they import this checkout's nnzip
-    cmds = [[sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]]
+    cmds = [[sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
+             "--no-dashboard"]]
     cmds += [[sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--host", "127.0.0.1",
               "--no-dashboard", "--no-nanny"]] * 2
     procs = []
@@ -287,7 +289,8 @@ def test_cli_against_a_real_scheduler_and_workers(tmp_path):
                                    catch_exceptions=False)
             assert local.exit_code == 0 and remote.exit_code == 0, (local.output, remote.output)
             assert (tmp_path / "remote.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
-            ran = watcher.run(lambda dask_worker: sum("nnzip-compute_block" in str(entry[0]) for entry in dask_worker.state.log))
+            ran = watcher.run(
+                lambda dask_worker: sum("nnzip-compute_block" in str(entry[0]) for entry in dask_worker.state.log))
             assert sum(ran.values()) > 0, ran
     finally:
         for p in reversed(procs):

@@ -60,7 +60,8 @@ def test_quick_run_writes_runs_tables_and_matches_the_classifier(tmp_path):
 
 
 def test_few_shot_run_draws_seeded_shots_and_plots(tmp_path):
-    text = TINY.replace('models = ["gzip-knn", "tfidf-logreg"]', 'models = ["gzip-knn"]') + "shots = [2, 4]\nseeds = [0, 1]\n"
+    text = TINY.replace('models = ["gzip-knn", "tfidf-logreg"]', 'models = ["gzip-knn"]')
+    text += "shots = [2, 4]\nseeds = [0, 1]\n"
     cfg, _, computed = run(tmp_path, text, limit=8)
     assert computed == 2 * 2 * 3
     runs = load_runs("tiny", tmp_path / "results")
@@ -77,7 +78,8 @@ def test_few_shot_run_draws_seeded_shots_and_plots(tmp_path):
 
 
 def test_leakage_run_scores_without_and_with_the_duplicated_test_items(tmp_path):
-    text = TINY.replace('[[1, "nearest"], [2, "nearest"], [2, "lowest"]]', '[[1, "nearest"]]') + "remove_duplicates = true\n"
+    text = TINY.replace('[[1, "nearest"], [2, "nearest"], [2, "lowest"]]', '[[1, "nearest"]]')
+    text += "remove_duplicates = true\n"
     cfg, _, computed = run(tmp_path, text, limit=60)
     assert computed == 2
     ds = _train_test(cfg, "bbc", 60, None, 0)
@@ -160,7 +162,8 @@ def test_config_errors_are_clear(tmp_path, text, message):
 def test_cli_runs_a_named_config_and_reports(tmp_path):
     path = write_config(tmp_path, TINY)
     args = ["--results-dir", str(tmp_path / "r")]
-    result = CliRunner().invoke(main, ["run", str(path), "--limit-test", "6", "--cache-dir", str(tmp_path / "c"), *args])
+    result = CliRunner().invoke(main, ["run", str(path), "--limit-test", "6", "--cache-dir", str(tmp_path / "c"),
+                                       *args])
     assert result.exit_code == 0, result.output
     assert "4 runs computed" in result.output
     assert (tmp_path / "r" / "tiny.md").exists()
@@ -216,7 +219,8 @@ def test_a_quick_run_is_not_reused_by_a_full_run(tmp_path):
     _, _, computed = run(tmp_path, LOGREG, limit=None)  # the full test set: a different result, not the quick one
     assert computed == 1
     runs = load_runs("tiny", tmp_path / "results")
-    assert sorted(r["n_test"] for r in runs) == [6, len(_train_test(load_config(write_config(tmp_path, LOGREG)), "bbc", None, None, 0).X_test)]
+    full = _train_test(load_config(write_config(tmp_path, LOGREG)), "bbc", None, None, 0)
+    assert sorted(r["n_test"] for r in runs) == [6, len(full.X_test)]
     assert run(tmp_path, LOGREG, limit=6)[2] == 0 and run(tmp_path, LOGREG, limit=None)[2] == 0
     # the config's own limit and the same --limit-test are one and the same run
     assert run(tmp_path, LOGREG + "limit_test = 6\n", limit=None)[2] == 0
@@ -255,8 +259,15 @@ datasets = ["bbc"]
 models = ["transformer", "tfidf-logreg"]
 shots = [2]
 seeds = [0]
-model_params.transformer = {{ model_name = "{encoder}", epochs = 2, max_steps = 3, batch_size = 5, validation_fraction = 0.0, verbose = 0 }}
 model_params_for.transformer = {{ bbc = {{ max_length = 16 }} }}
+
+[model_params.transformer]
+model_name = "{encoder}"
+epochs = 2
+max_steps = 3
+batch_size = 5
+validation_fraction = 0.0
+verbose = 0
 """
 
 

@@ -55,7 +55,8 @@ def test_nearest_neighbors_uses_given_train_lengths():
         nnzip.nearest_neighbors(TEXTS, Y, 2, y_lengths=lengths[:3])
 
 
-@pytest.mark.parametrize("k, match", [(0, "positive"), (5, "larger than the number of training items"), (1.5, "positive")])
+@pytest.mark.parametrize("k, match",
+                         [(0, "positive"), (5, "larger than the number of training items"), (1.5, "positive")])
 def test_bad_k(k, match):
     with pytest.raises(ValueError, match=match):
         nnzip.nearest_neighbors(["a"], ["b", "c", "d"], k)
@@ -264,8 +265,10 @@ def test_bad_index_parameters_fail_before_any_compression(monkeypatch):
     from nnzip import lengths
 
     monkeypatch.setattr(lengths, "text_lengths", lambda *a: pytest.fail("compressed before the check"))
-    for params, match in [({"compressor": "rar"}, "unknown compressor 'rar'"), ({"block_size": 0}, "block_size must be"),
-                          ({"n_jobs": 0}, "n_jobs must be a non-zero int"), ({"metric": "l2"}, "unknown metric 'l2'")]:
+    for params, match in [({"compressor": "rar"}, "unknown compressor 'rar'"),
+                          ({"block_size": 0}, "block_size must be"),
+                          ({"n_jobs": 0}, "n_jobs must be a non-zero int"),
+                          ({"metric": "l2"}, "unknown metric 'l2'")]:
         with pytest.raises(nnzip.ConfigError, match=match):
             nnzip.NCDIndex(**params).fit(Y_CACHE)
     with pytest.raises(nnzip.InputError, match="k=0|k must be a positive int"):

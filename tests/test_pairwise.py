@@ -55,7 +55,8 @@ def test_pairwise_compressed_len_order_is_test_space_train():
     [
         ("zlib", lambda b: len(zlib.compress(b, 9))),
         ("bz2", lambda b: len(bz2.compress(b, 9))),
-        ("lzma", lambda b: len(lzma.compress(b, filters=[{"id": lzma.FILTER_LZMA2, "preset": 9, "dict_size": 1 << 20}]))),
+        ("lzma", lambda b: len(lzma.compress(b, filters=[{"id": lzma.FILTER_LZMA2, "preset": 9,
+                                                          "dict_size": 1 << 20}]))),
     ],
 )
 def test_python_compressors_match_their_library(name, fn):

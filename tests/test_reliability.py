@@ -27,10 +27,12 @@ from nnzip import data
 from nnzip.cache import BlockCache
 from nnzip.errors import InputError
 from nnzip.models import MODELS, make_model
+
 from test_validation import BAD_LABELS
 
 PETS = ["the cat sat on the mat", "my dog chased the cat", "a kitten and a puppy play", "the dog barked at the cat"]
-MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again", "shares of the bank fell"]
+MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again",
+         "shares of the bank fell"]
 TEST = [("pets", "a cat and a dog"), ("money", "stock market shares fell")]
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -139,7 +141,8 @@ CASES = [
          "a line ends at `\\n` with an optional `\\r` before it, in every format; a lone `\\r` inside a text is kept",
          _bom_crlf, 0, "accuracy 1.0000", covered_by="test_readers_round_trip"),
     Case("A CSV field longer than 131,072 characters", "read (the csv field limit is raised while reading)",
-         lambda t: ["--train", make_train_tsv(t), "--test", csv_file(t / "long.csv", [("pets", "cat " * 50000)]), "-k", "1"],
+         lambda t: ["--train", make_train_tsv(t), "--test", csv_file(t / "long.csv", [("pets", "cat " * 50000)]),
+                    "-k", "1"],
          0, "8 train, 1 test"),
     Case("A suffix in capitals (`.CSV`, `.Tsv.GZ`)", "recognised: suffixes are case-insensitive",
          lambda t: ["--train", tsv(t / "TRAIN.Tsv.GZ", TRAIN, gz=True), "--test", csv_file(t / "TEST.CSV", TEST),
@@ -154,22 +157,26 @@ CASES = [
          covered_by="test_bad_files"),
     Case("An unlabelled test file whose texts contain a TAB",
          "error: none of its \"labels\" is a training label, and why that happens (never a silent accuracy 0)",
-         lambda t: ["--train", make_train_tsv(t), "--test", tsv(t / "test.tsv", [("a cat", "and a dog"), ("shares", "fell")])],
+         lambda t: ["--train", make_train_tsv(t),
+                    "--test", tsv(t / "test.tsv", [("a cat", "and a dog"), ("shares", "fell")])],
          1, "none of the 2 test labels"),
     Case("Test labels that never occur in training", "warning with their number; the others are scored",
-         lambda t: ["--train", make_train_tsv(t), "--test", tsv(t / "test.tsv", TEST + [("birds", "a parrot")]), "-k", "1"],
+         lambda t: ["--train", make_train_tsv(t), "--test", tsv(t / "test.tsv", TEST + [("birds", "a parrot")]),
+                    "-k", "1"],
          0, "1 of 3 test items have a label that never occurs in training"),
     Case("`--output` equal to `--train` or `--test` (also through a symlink)",
          "error before anything is read; the input is untouched", _output_untouched_symlink, 1,
          "is an input file", _same_bytes("train.tsv", lambda t: "".join(f"{a}\t{b}\n" for a, b in TRAIN).encode())),
     Case("`--output` equal to `--metrics-json`", "error before anything is read",
-         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "--output", str(t / "o"), "--metrics-json",
-                    f"{t}/./o"], 1, "are the same file"),
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "--output", str(t / "o"),
+                    "--metrics-json", f"{t}/./o"], 1, "are the same file"),
     Case("An output under a path whose parent is a file, or not writable", "error before anything is computed",
-         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "--output", str(t / "train.tsv" / "p.csv")],
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t),
+                    "--output", str(t / "train.tsv" / "p.csv")],
          1, "cannot be written"),
     Case("An output in a folder that does not exist", "the folder is created; files get the user's umask",
-         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "-k", "1", "--output", str(t / "new" / "p.csv")],
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "-k", "1",
+                    "--output", str(t / "new" / "p.csv")],
          0, "accuracy", lambda t, out: (t / "new" / "p.csv").is_file(), covered_by="test_outputs_get_the_umask"),
     Case("A `--cache-dir` that cannot be written (read-only, or under a file)",
          "one warning, then the run goes on without the cache",

@@ -84,7 +84,7 @@ class BadType:
 def test_every_parameter_is_checked_before_any_work(estimator, monkeypatch):
     from nnzip import lengths
 
-    monkeypatch.setattr(lengths, "text_lengths", lambda *a: pytest.fail("compressed before the parameters were checked"))
+    monkeypatch.setattr(lengths, "text_lengths", lambda *a: pytest.fail("compressed before the checks"))
     for name, allowed in estimator._parameter_constraints.items():
         if allowed == NO_VALIDATION:
             continue

@@ -14,9 +14,11 @@ from nnzip.baselines._hf import MINILM  # noqa: E402
 from nnzip.errors import ConfigError, InputError  # noqa: E402
 
 RNG = np.random.default_rng(0)
-POS = ["great wonderful excellent film loved it", "superb acting brilliant story", "fantastic and moving", "a delightful joy"]
+POS = ["great wonderful excellent film loved it", "superb acting brilliant story", "fantastic and moving",
+       "a delightful joy"]
 NEG = ["terrible awful boring film hated it", "dreadful acting weak story", "horrible and dull", "a painful mess"]
-X = [f"{RNG.choice(POS)} {RNG.choice(POS)}" for _ in range(60)] + [f"{RNG.choice(NEG)} {RNG.choice(NEG)}" for _ in range(60)]
+X = [f"{RNG.choice(POS)} {RNG.choice(POS)}" for _ in range(60)]
+X += [f"{RNG.choice(NEG)} {RNG.choice(NEG)}" for _ in range(60)]
 Y = ["pos"] * 60 + ["neg"] * 60
 
 
