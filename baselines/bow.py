@@ -18,7 +18,7 @@ from numbers import Real
 import numpy as np
 from scipy import sparse
 from scipy.special import softmax
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics.pairwise import pairwise_distances
@@ -33,7 +33,7 @@ from nnzip.validation import (
     RANDOM_STATE,
     InstanceOf,
     Interval,
-    TextEstimator,
+    TextClassifier,
     as_texts,
     check_labels,
 )
@@ -47,7 +47,7 @@ def _opitz_preprocess(text: str) -> str:
     return text.lower().translate(_SPLIT_PUNCT)
 
 
-class _SparseKNN(KNeighborsVoteMixin, ClassifierMixin, TextEstimator):
+class _SparseKNN(KNeighborsVoteMixin, TextClassifier):
     """kNN over a sparse bag-of-words matrix; subclasses give the vectorizer and the distance."""
 
     def _vectorizer(self) -> CountVectorizer:
@@ -56,27 +56,13 @@ class _SparseKNN(KNeighborsVoteMixin, ClassifierMixin, TextEstimator):
     def _distances(self, queries: sparse.csr_matrix, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
-    def fit(self, X: Sequence[str], y) -> _SparseKNN:
-        """Fit the vocabulary on the training texts and store their vectors and labels.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes
-            Training texts.
-        y : array-like of shape (n_samples,)
-            Labels.
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
+    def _fit(self, X, y) -> None:
+        """Fit the vocabulary on the training texts and store their vectors and labels."""
         texts = as_texts(X, "X")
         self._fit_labels(y, len(texts))
         self.vectorizer_ = self._vectorizer()
         self.train_matrix_ = self.vectorizer_.fit_transform(texts).tocsr()
         self.n_samples_fit_ = len(texts)
-        return self
 
     def _kneighbors(self, X: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         texts = as_texts(X, "X")
@@ -94,14 +80,11 @@ class CountCosineKNN(_SparseKNN):
         Neighbours that vote.
     max_features : int or None, default=10000
         Vocabulary size: the most frequent training tokens (Raschka used 10,000).
-    tie_break : {"nearest", "decrement", "random", "lowest"}, default="nearest"
-        How a tied vote is resolved; see :func:`nnzip.neighbors.vote`.
-    weights : {"uniform", "distance"} or callable, default="uniform"
-        Vote weights, as in scikit-learn.
+    tie_break, weights, random_state
+        The vote, as in every kNN model of nnzip: see :func:`nnzip.neighbors.vote`
+        (defaults ``"nearest"``, ``"uniform"``, ``None``).
     n_jobs : int or None, default=None
         Threads for the distance blocks (joblib semantics).
-    random_state : int, RandomState or None, default=None
-        Seed for ``tie_break="random"``.
 
     Attributes
     ----------
@@ -156,14 +139,11 @@ class JaccardKNN(_SparseKNN):
     ----------
     n_neighbors : int, default=2
         Neighbours that vote.
-    tie_break : {"nearest", "decrement", "random", "lowest"}, default="nearest"
-        How a tied vote is resolved; see :func:`nnzip.neighbors.vote`.
-    weights : {"uniform", "distance"} or callable, default="uniform"
-        Vote weights, as in scikit-learn.
+    tie_break, weights, random_state
+        The vote, as in every kNN model of nnzip: see :func:`nnzip.neighbors.vote`
+        (defaults ``"nearest"``, ``"uniform"``, ``None``).
     n_jobs : int or None, default=None
         Threads for the distance blocks (joblib semantics).
-    random_state : int, RandomState or None, default=None
-        Seed for ``tie_break="random"``.
 
     Attributes
     ----------
@@ -207,42 +187,23 @@ class JaccardKNN(_SparseKNN):
         return 1.0 - inter / np.maximum(union, 1.0)
 
 
-class _TfidfLinear(ClassifierMixin, TextEstimator):
+class _TfidfLinear(TextClassifier):
     """TF-IDF features (sublinear tf) + a linear model, fitted as one scikit-learn pipeline."""
 
     def _model(self) -> BaseEstimator:
         raise NotImplementedError
 
-    def fit(self, X: Sequence[str], y) -> _TfidfLinear:
-        """Fit TF-IDF and the linear model.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes
-            Training texts.
-        y : array-like of shape (n_samples,)
-            Labels.
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
+    def _fit(self, X, y) -> None:
+        """Fit TF-IDF and the linear model."""
         texts = as_texts(X, "X")
         classes, codes = check_labels(y, len(texts))
         vectorizer = TfidfVectorizer(sublinear_tf=True, max_features=self.max_features, ngram_range=self.ngram_range)
         # fit on class indices so that classes_ is np.unique(y) whatever the model does with labels
         self.pipeline_ = Pipeline([("tfidf", vectorizer), ("model", self._model())]).fit(texts, codes)
         self.classes_ = classes
-        return self
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
-        """Predicted label of each text.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes
-            Texts.
+        """Predicted label of each text in ``X`` (sequence of str or bytes).
 
         Returns
         -------

@@ -14,18 +14,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import ClassifierMixin
 from tqdm.auto import tqdm
 
 from nnzip.cache import BlockCache
 from nnzip.fileio import atomic_write
 from nnzip.neighbors import KNeighborsVoteMixin, block_top_k
-from nnzip.validation import N_JOBS, PATH, POSITIVE_INT, VERBOSE, InstanceOf, TextEstimator, as_texts
+from nnzip.validation import N_JOBS, PATH, POSITIVE_INT, VERBOSE, InstanceOf, TextClassifier, as_texts
 
 from ._hf import MINILM, pick_device, require, resolve_model
 
 
-class EmbeddingKNN(KNeighborsVoteMixin, ClassifierMixin, TextEstimator):
+class EmbeddingKNN(KNeighborsVoteMixin, TextClassifier):
     """Mean-pooled transformer sentence embeddings + cosine kNN.
 
     Parameters
@@ -141,12 +140,7 @@ class EmbeddingKNN(KNeighborsVoteMixin, ClassifierMixin, TextEstimator):
         atomic_write(path, lambda f: np.save(f, vector), binary=True)
 
     def embed(self, X: Sequence[str]) -> np.ndarray:
-        """L2-normalised sentence embeddings, one row per text.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes
-            Texts.
+        """L2-normalised sentence embeddings, one row per text of ``X`` (sequence of str or bytes).
 
         Returns
         -------
@@ -167,26 +161,12 @@ class EmbeddingKNN(KNeighborsVoteMixin, ClassifierMixin, TextEstimator):
                 self._save_atomic(paths[i], vector)
         return np.stack([np.load(p) for p in paths])
 
-    def fit(self, X: Sequence[str], y) -> EmbeddingKNN:
-        """Embed the training texts and store them with their labels.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes
-            Training texts.
-        y : array-like of shape (n_samples,)
-            Labels.
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
+    def _fit(self, X, y) -> None:
+        """Embed the training texts and store them with their labels."""
         texts = as_texts(X, "X")
         self._fit_labels(y, len(texts))
         self.train_embeddings_ = self.embed(texts)
         self.n_samples_fit_ = len(texts)
-        return self
 
     def _kneighbors(self, X: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         queries = self.embed(X).astype(np.float64)

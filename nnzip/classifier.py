@@ -6,17 +6,16 @@ import os
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import validate_data
 
 from .errors import InputError
 from .index import NCDIndex, check_n_candidates
 from .neighbors import KNeighborsVoteMixin, top_k
 from .pairwise import METRICS
-from .validation import Options, TextEstimator, as_bytes
+from .validation import Options, TextClassifier, as_bytes
 
 
-class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, TextEstimator):
+class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
     """k-nearest-neighbour classifier over a compression distance (gzip + kNN).
 
     The distance between a query ``x`` and a training text ``y`` is computed from compressed
@@ -50,16 +49,11 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, TextEstimato
     verbose : int, default=0
         Show a progress bar on terminals when non-zero.
     search : {"exact", "rerank"}, default="exact"
-        ``"exact"`` compresses every (query, training text) pair: the published method.
-        ``"rerank"`` lets a first stage fitted on the training texts (an exact byte 5-gram
-        index that estimates how many bytes gzip saves on each pair, :mod:`nnzip.candidates`)
-        propose ``n_candidates`` training texts per query, and ranks those by the exact
-        distance: same distances, tie order and vote, only fewer pairs compressed.
+        ``"exact"`` compresses every (query, training text) pair: the published method;
+        ``"rerank"`` ranks only the candidates a first stage proposes, by the exact distance
+        (same distances, tie order and vote, fewer pairs). See :class:`nnzip.NCDIndex`.
     n_candidates : int, default=None
-        Candidates per query with ``search="rerank"`` (None:
-        :data:`nnzip.candidates.DEFAULT_N_CANDIDATES`); at least the training set size is
-        the exact search. Measured recall and agreement per dataset and ``n_candidates``:
-        ``benchmarks/rerank.md``.
+        Candidates per query with ``search="rerank"``; see :class:`nnzip.NCDIndex`.
 
     Attributes
     ----------
@@ -132,26 +126,13 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, TextEstimato
         super()._validate_params()
         check_n_candidates(self.n_candidates, self.n_neighbors)
 
-    def fit(self, X, y) -> NCDKNeighborsClassifier:
-        """Store the training texts, their labels and compressed lengths (in :attr:`index_`).
-
-        Parameters
-        ----------
-        X : sequence of str or bytes, or array of shape (n_samples, n_samples)
-            Training texts, or with ``metric="precomputed"`` a distance matrix.
-        y : array-like of shape (n_samples,)
-            Labels (str or int).
-
-        Returns
-        -------
-        self : NCDKNeighborsClassifier
-        """
-        self._validate_params()
+    def _fit(self, X, y) -> None:
+        """Store the training texts, their labels and compressed lengths (in :attr:`index_`)."""
         if self.metric == "precomputed":
             X = validate_data(self, X, dtype=np.float64, reset=True)
             self._fit_labels(y, X.shape[0])
             self.n_samples_fit_ = X.shape[0]
-            return self
+            return
         index = NCDIndex(compressor=self.compressor, metric=self.metric, search=self.search,
                          n_candidates=self.n_candidates, n_jobs=self.n_jobs, cache_dir=self.cache_dir,
                          verbose=self.verbose)
@@ -162,7 +143,6 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, ClassifierMixin, TextEstimato
         self.train_texts_ = self.index_.train_texts_
         self.train_lengths_ = self.index_.train_lengths_
         self.n_samples_fit_ = len(texts)
-        return self
 
     def _training_queries(self):
         if self.metric == "precomputed":

@@ -13,7 +13,6 @@ import numpy as np
 import zstandard
 from joblib import Parallel, delayed
 from scipy.special import softmax
-from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
@@ -24,7 +23,7 @@ from .validation import (
     VERBOSE,
     Interval,
     Options,
-    TextEstimator,
+    TextClassifier,
     as_bytes,
     check_labels,
     resolve_n_jobs,
@@ -77,7 +76,7 @@ def _column_lengths(texts: list[bytes], prepared: _PreparedDict) -> list[int]:
     return [len(compress(t)) for t in texts]
 
 
-class ZstdDictionaryClassifier(ClassifierMixin, TextEstimator):
+class ZstdDictionaryClassifier(TextClassifier):
     """Compression classifier with one or more zstd dictionaries per class (ftcc's method).
 
     ``fit`` splits each class's training texts round-robin into ``dicts_per_class`` groups
@@ -173,21 +172,8 @@ class ZstdDictionaryClassifier(ClassifierMixin, TextEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-    def fit(self, X, y) -> ZstdDictionaryClassifier:
-        """Build the class dictionaries.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes
-            Training texts.
-        y : array-like of shape (n_samples,)
-            Labels (str or int).
-
-        Returns
-        -------
-        self : ZstdDictionaryClassifier
-        """
-        self._validate_params()
+    def _fit(self, X, y) -> None:
+        """Build the class dictionaries."""
         texts = as_bytes(X, "X")
         classes, codes = check_labels(y, len(texts))
         per = int(self.dicts_per_class)
@@ -207,7 +193,6 @@ class ZstdDictionaryClassifier(ClassifierMixin, TextEstimator):
         self.dictionary_class_ = np.repeat(np.arange(len(classes), dtype=np.int64), per)
         self.n_samples_fit_ = len(texts)
         self._zdicts: list[_PreparedDict] | None = None
-        return self
 
     def _build(self, group: list[bytes], label) -> bytes:
         """One dictionary's bytes from a group of training texts."""
@@ -240,12 +225,7 @@ class ZstdDictionaryClassifier(ClassifierMixin, TextEstimator):
         return state
 
     def compressed_lengths(self, X) -> np.ndarray:
-        """Compressed length of each query with each dictionary.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes
-            Queries.
+        """Compressed length of each query in ``X`` (sequence of str or bytes) with each dictionary.
 
         Returns
         -------
@@ -280,12 +260,7 @@ class ZstdDictionaryClassifier(ClassifierMixin, TextEstimator):
         return lengths.reshape(len(lengths), len(self.classes_), per).mean(axis=2)
 
     def predict(self, X) -> np.ndarray:
-        """The class whose dictionaries compress each query smallest (ties: first in ``classes_``).
-
-        Parameters
-        ----------
-        X : sequence of str or bytes
-            Queries.
+        """The class whose dictionaries compress each query in ``X`` smallest (ties: first in ``classes_``).
 
         Returns
         -------
@@ -296,11 +271,6 @@ class ZstdDictionaryClassifier(ClassifierMixin, TextEstimator):
 
     def decision_function(self, X) -> np.ndarray:
         """Negative class lengths ``-L_c(x)`` in bytes: the larger, the likelier.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes
-            Queries.
 
         Returns
         -------
@@ -320,11 +290,6 @@ class ZstdDictionaryClassifier(ClassifierMixin, TextEstimator):
         ``p_c(x) = softmax_c(-(L_c(x) - min_c' L_c'(x)) / temperature)``: each byte a class's
         dictionaries need beyond the best class's divides its odds by ``e ** (1 / temperature)``.
         These are scores for ranking and thresholds, not calibrated probabilities.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes
-            Queries.
 
         Returns
         -------

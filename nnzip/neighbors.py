@@ -297,12 +297,7 @@ class KNeighborsVoteMixin:
         return self.classes_[codes], scores / totals
 
     def predict(self, X) -> np.ndarray:
-        """Predicted label of each query.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes (or what ``kneighbors`` takes)
-            Queries.
+        """Predicted label of each query in ``X`` (what ``kneighbors`` takes).
 
         Returns
         -------
@@ -311,12 +306,7 @@ class KNeighborsVoteMixin:
         return self.vote(*self.kneighbors(X))[0]
 
     def predict_proba(self, X) -> np.ndarray:
-        """Vote share of each class among the neighbours, columns in ``classes_`` order.
-
-        Parameters
-        ----------
-        X : sequence of str or bytes (or what ``kneighbors`` takes)
-            Queries.
+        """Vote share of each class among the neighbours of each query in ``X``, columns in ``classes_`` order.
 
         Returns
         -------

@@ -22,7 +22,7 @@ from typing import Any
 
 import joblib
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .distributed import in_dask_task
 from .errors import ConfigError, InputError
@@ -225,6 +225,32 @@ class TextEstimator(BaseEstimator):
 
     def _validate_params(self) -> None:
         validate_params(self._parameter_constraints, self.get_params(deep=False))
+
+
+class TextClassifier(ClassifierMixin, TextEstimator):
+    """Base of every nnzip classifier: ``fit`` checks the parameters first, then calls ``_fit(X, y)``."""
+
+    def _fit(self, X: Any, y: Any) -> None:
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: Any) -> TextClassifier:
+        """Fit the model on training texts and their labels; every parameter is checked first.
+
+        Parameters
+        ----------
+        X : sequence of str or bytes
+            Training texts (a distance matrix for ``NCDKNeighborsClassifier(metric="precomputed")``).
+        y : array-like of shape (n_samples,)
+            Labels: str, int or bool, all of one type.
+
+        Returns
+        -------
+        self
+            The fitted classifier.
+        """
+        self._validate_params()
+        self._fit(X, y)
+        return self
 
 
 def check_params(estimator: BaseEstimator) -> None:

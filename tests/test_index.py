@@ -5,20 +5,10 @@ import zlib
 
 import numpy as np
 import pytest
+from test_pairwise import TEXTS
 
 import nnzip
 from nnzip import index as index_module
-
-TEXTS = [
-    "the cat sat on the mat",
-    "stocks fell sharply in early trading",
-    "",
-    "a",
-    "the dog sat on the log",
-    "shares rose after the earnings report",
-    "héllo wörld ✓ unicode",
-    "the cat sat on the mat",
-]
 
 
 def gz(b: bytes) -> int:
