@@ -250,3 +250,17 @@ def test_transformer_checkpoint_that_cannot_load_is_one_line(files, tmp_path):
     assert r.exit_code == 1
     assert "cannot load the checkpoint" in r.output and "sentence-transformers/all-MiniLM-L6-v2" in r.output
     assert len([line for line in r.output.splitlines() if line.startswith("Error:")]) == 1
+
+
+@pytest.mark.parametrize("command", [[], ["classify"], ["datasets"]])
+def test_every_command_has_help_under_both_names(command):
+    for flag in ("-h", "--help"):
+        r = run(*command, flag)
+        assert r.exit_code == 0 and r.output.startswith("Usage: ")
+
+
+def test_bad_model_parameters_fail_before_anything_is_read():
+    r = run("classify", "--train", "missing.tsv", "--test", "missing.tsv", "--random-state", "-1")
+    assert r.exit_code == 1
+    assert r.output.strip() == ("Error: random_state must be an int from 0 to 4294967295, a numpy RandomState or None, "
+                                "got -1")
