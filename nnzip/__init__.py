@@ -11,8 +11,9 @@ from .compressors import COMPRESSORS, get_compressor
 from .dictionary import ZstdDictionaryClassifier
 from .engine import compressed_len, nearest_neighbors, pairwise_compressed_len, pairwise_distances, warmup
 from .errors import ConfigError, InputError, MissingDependencyError, NNZipError
-from .metrics import top_k_tie_accuracy
+from .metrics import evaluate_order, tie_order_effect, top_k_tie_accuracy, top_k_tie_hits
 from .neighbors import TIE_BREAKS, vote
+from .tied_neighbors import TiedNeighbors
 
 __all__ = [
     "COMPRESSORS",
@@ -23,13 +24,17 @@ __all__ = [
     "MissingDependencyError",
     "NCDKNeighborsClassifier",
     "NNZipError",
+    "TiedNeighbors",
     "__version__",
     "compressed_len",
+    "evaluate_order",
     "get_compressor",
     "nearest_neighbors",
     "pairwise_compressed_len",
     "pairwise_distances",
+    "tie_order_effect",
     "top_k_tie_accuracy",
+    "top_k_tie_hits",
     "vote",
     "warmup",
 ]
