@@ -136,6 +136,10 @@ class TiedNeighbors:
             row = int(rows[distances > np.repeat(self.boundary_distance, lengths)][0])
             raise InputError(f"row {row} has entries beyond its k-th distance")
 
+    def __reduce__(self):
+        # rebuilt through __init__ on unpickling: checked and read-only again
+        return type(self), (self.indptr, self.indices, self.distances, self.n_neighbors, self.n_samples_fit)
+
     @classmethod
     def from_distances(cls, D, n_neighbors: int) -> TiedNeighbors:
         """Reference builder from a dense distance matrix (exact, O(n_queries n_train log)).

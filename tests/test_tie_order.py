@@ -2,6 +2,7 @@
 against brute force over every order of tiny training sets and against the real classifier."""
 
 import itertools
+import pickle
 from collections import Counter
 from fractions import Fraction
 
@@ -167,6 +168,8 @@ def test_structure_is_read_only_and_leaves_the_callers_arrays_alone():
     with pytest.raises(AttributeError):
         again.n_neighbors = 3
     assert again.row_lengths.tolist() == [3, 4]
+    back = pickle.loads(pickle.dumps(again))
+    assert not back.indices.flags.writeable and back.indices.tolist() == again.indices.tolist()
 
 
 @pytest.mark.parametrize(
