@@ -10,9 +10,10 @@ from .compressors import COMPRESSORS, get_compressor
 from .dictionary import ZstdDictionaryClassifier
 from .errors import ConfigError, InputError, MissingDependencyError, NNZipError
 from .index import NCDIndex, nearest_neighbors, warmup
-from .metrics import top_k_tie_accuracy
+from .metrics import evaluate_order, tie_order_effect, top_k_tie_accuracy, top_k_tie_hits
 from .neighbors import TIE_BREAKS, vote
 from .pairwise import METRICS, compressed_len, pairwise_compressed_len, pairwise_distances
+from .tied_neighbors import TiedNeighbors
 
 __all__ = [
     "COMPRESSORS",
@@ -24,14 +25,18 @@ __all__ = [
     "NCDIndex",
     "NCDKNeighborsClassifier",
     "NNZipError",
+    "TiedNeighbors",
     "ZstdDictionaryClassifier",
     "__version__",
     "compressed_len",
+    "evaluate_order",
     "get_compressor",
     "nearest_neighbors",
     "pairwise_compressed_len",
     "pairwise_distances",
+    "tie_order_effect",
     "top_k_tie_accuracy",
+    "top_k_tie_hits",
     "vote",
     "warmup",
 ]
