@@ -160,20 +160,28 @@ def test_rerank_ranks_its_candidates_exactly(monkeypatch):
     proposed = {}
     real = CandidateIndex.candidates
 
-    def spy(self, xs, m, n_jobs=1, x_lengths=None):
-        cols = real(self, xs, m, n_jobs, x_lengths)
+    def spy(self, xs, m, n_jobs=1, x_lengths=None, include=None):
+        cols = real(self, xs, m, n_jobs, x_lengths, include)
         proposed.update({x: row for x, row in zip(xs, cols)})
         return cols
 
     monkeypatch.setattr(CandidateIndex, "candidates", spy)
-    dist, idx = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 3, search="rerank", n_candidates=6, block_size=7)
+    index = nnzip.NCDIndex(search="rerank", n_candidates=6, block_size=7).fit(Y_CACHE)
+    dist, idx = index.kneighbors(X_CACHE, 3)
+    tied = index.tied_neighbors(X_CACHE, 3)
     full = nnzip.pairwise_distances(X_CACHE, Y_CACHE)
+    # the first stage names distinct texts in byte order
+    distinct = sorted({y.encode() for y in Y_CACHE})
     for r, x in enumerate(X_CACHE):
         cols = proposed[x.encode()]
-        assert len(set(cols.tolist())) == 6 and cols.min() >= 0 and cols.max() < len(Y_CACHE)
-        order = sorted(cols.tolist(), key=lambda j: (full[r, j], j))[:3]
-        assert idx[r].tolist() == order
-        assert dist[r].tolist() == [full[r, j] for j in order]
+        assert len(set(cols.tolist())) == 6 and cols.min() >= 0 and cols.max() < len(distinct)
+        items = [j for j, y in enumerate(Y_CACHE) if y.encode() in {distinct[c] for c in cols}]
+        order = sorted(items, key=lambda j: (full[r, j], j))
+        assert idx[r].tolist() == order[:3]
+        assert dist[r].tolist() == [full[r, j] for j in order[:3]]
+        # every candidate tied with the third is there too, and nothing else
+        kth = full[r, order[2]]
+        assert tied.row(r)[1].tolist() == [j for j in order if full[r, j] <= kth]
 
 
 def test_rerank_cache_is_keyed_by_search_mode(tmp_path, monkeypatch):
