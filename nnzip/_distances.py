@@ -55,6 +55,18 @@ def _id(cols, r, c):
     return c if cols.shape[0] == 0 else cols[r, c]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _insert(dists, values, lo, end, d, v):
+    """Put ``(d, v)`` into the sorted ``dists[lo:end]`` (``values`` alongside), after its equals."""
+    pos = end
+    while pos > lo and d < dists[pos - 1]:
+        dists[pos] = dists[pos - 1]
+        values[pos] = values[pos - 1]
+        pos -= 1
+    dists[pos] = d
+    values[pos] = v
+
+
 @njit(cache=True, nogil=True)
 def _kth(dist, r, k, weight, cols, buf_d, buf_w):
     """The k-th smallest distance of row ``r``, a column counting ``weight[id]`` times.
@@ -70,13 +82,7 @@ def _kth(dist, r, k, weight, cols, buf_d, buf_w):
         if total >= k and not d < buf_d[size - 1]:
             continue
         w = weight[_id(cols, r, c)]
-        pos = size
-        while pos > 0 and d < buf_d[pos - 1]:
-            buf_d[pos] = buf_d[pos - 1]
-            buf_w[pos] = buf_w[pos - 1]
-            pos -= 1
-        buf_d[pos] = d
-        buf_w[pos] = w
+        _insert(buf_d, buf_w, 0, size, d, w)
         size += 1
         total += w
         if total >= k:
@@ -154,12 +160,6 @@ def tied_top_k(dist, k, weight, cols):
                 tie += 1
                 continue
             # fewer than k are strictly nearer: an insertion sort, stable (ids ascend with c)
-            pos = lo + n_below
-            while pos > lo and d < out[pos - 1]:
-                out[pos] = out[pos - 1]
-                ids[pos] = ids[pos - 1]
-                pos -= 1
-            out[pos] = d
-            ids[pos] = j
+            _insert(out, ids, lo, lo + n_below, d, j)
             n_below += 1
     return indptr, ids, out

@@ -544,11 +544,8 @@ class KNeighborsVoteMixin:
 
         Parameters
         ----------
-        X : sequence of str or bytes (or what the model takes), optional
-            Queries. When omitted (models that keep their training texts), the neighbours of
-            each training item other than itself.
-        n_neighbors : int, optional
-            Defaults to the constructor's ``n_neighbors``.
+        X, n_neighbors
+            As in :meth:`tied_neighbors`.
         return_distance : bool, default=True
             Whether to return the distances too.
 
@@ -591,8 +588,8 @@ class KNeighborsVoteMixin:
         if not isinstance(neighbors, TiedNeighbors):
             raise InputError(f"vote takes a TiedNeighbors (from tied_neighbors), got {type(neighbors).__name__}")
         if neighbors.n_samples_fit != self.n_samples_fit_:
-            raise InputError(f"the neighbours index {neighbors.n_samples_fit} training items; this model has "
-                             f"{self.n_samples_fit_}")
+            raise InputError(f"the neighbours are from a training set of {neighbors.n_samples_fit} items; this model "
+                             f"has {self.n_samples_fit_}")
         if self.distance_ties == "index":
             distances, indices = neighbors.top_k()
             codes, scores = vote(distances, self._y[indices], len(self.classes_), tie_break=self.tie_break,

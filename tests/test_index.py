@@ -271,3 +271,33 @@ def test_bad_index_parameters_fail_before_any_compression(monkeypatch):
             nnzip.NCDIndex(**params).fit(Y_CACHE)
     with pytest.raises(nnzip.InputError, match="k=0|k must be a positive int"):
         nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 0)
+
+
+def test_cache_is_keyed_by_the_code_and_shared_by_reorderings_of_the_training_set(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from nnzip import cache as cache_module
+
+    here = Path(cache_module.__file__).parent
+    assert all((here / name).is_file() for name in cache_module.FINGERPRINTED)  # no part of it goes unread
+    first = nnzip.NCDIndex(block_size=5, cache_dir=tmp_path).fit(Y_CACHE).tied_neighbors(X_CACHE, 3)
+    calls = _count_blocks(monkeypatch)
+    n = len(Y_CACHE)
+    again = nnzip.NCDIndex(block_size=5, cache_dir=tmp_path).fit(Y_CACHE[::-1]).tied_neighbors(X_CACHE, 3)
+    assert calls == []  # the same texts in another order: the same blocks, read back
+    back = again.reorder(np.arange(len(X_CACHE)), n - 1 - np.arange(n))
+    assert back.indices.tolist() == first.indices.tolist() and back.distances.tolist() == first.distances.tolist()
+    # another kernel (or tie convention) never reads these blocks
+    monkeypatch.setattr(cache_module, "code_fingerprint", lambda: "another kernel")
+    nnzip.NCDIndex(block_size=5, cache_dir=tmp_path).fit(Y_CACHE).tied_neighbors(X_CACHE, 3)
+    assert calls == [5, 5, 5, 5]
+
+
+def test_duplicate_training_texts_are_compressed_once():
+    Y = Y_CACHE[:6] * 3
+    index = nnzip.NCDIndex().fit(Y)
+    assert index.n_distinct_ == 6 and index.train_lengths_.tolist() == [gz(y.encode()) for y in Y]
+    full = nnzip.pairwise_distances(X_CACHE, Y)
+    got = index.tied_neighbors(X_CACHE, 4)
+    want = nnzip.TiedNeighbors.from_distances(full, 4)
+    assert got.indices.tolist() == want.indices.tolist() and got.distances.tolist() == want.distances.tolist()
