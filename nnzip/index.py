@@ -457,17 +457,17 @@ class NCDIndex(TextEstimator):
     def estimate_seconds(self, X: TextsLike, *, seed: int = 0) -> float:
         """Wall time the pairs of an exact search of ``X`` would take here, from a short calibration.
 
-        Times a seeded sample of up to 8 queries against up to 256 of the training texts (a
-        fraction of a second) and scales by the number of pairs; the gzip kernel's per-text
+        Times a seeded sample of up to 8 queries against up to 256 of the distinct training
+        texts (a fraction of a second) and scales by the number of pairs it compresses; the gzip kernel's per-text
         tables, which a search of that many queries builds once (see
         :meth:`nnzip.lengths.TrainingSide.tables`), are timed on the sample first and scaled by
-        the number of training texts. Call :func:`warmup` first, or the estimate includes
+        the number of distinct training texts. Call :func:`warmup` first, or the estimate includes
         compiling the kernels.
         """
         check_is_fitted(self)
         comp = get_compressor(self.compressor)
         jobs = resolve_n_jobs(self.n_jobs)
-        xs, ys = as_bytes(X, "X"), self.train_texts_
+        xs, ys = as_bytes(X, "X"), self._side.texts  # the search pairs each query with the distinct texts
         rng = np.random.default_rng(seed)
         qx = [xs[i] for i in rng.choice(len(xs), min(8, len(xs)), replace=False)]
         qy = TrainingSide([ys[i] for i in rng.choice(len(ys), min(256, len(ys)), replace=False)])
