@@ -1,12 +1,14 @@
 """Every code example in the documentation runs, and the site builds with ``mkdocs build --strict``.
 
-``python`` blocks of a page run in order in one fresh namespace per page. ``bash`` and
-``console`` blocks run their commands: ``nnzip ...`` (or ``python -m nnzip ...``) through click's
-``CliRunner``; in a ``console`` block the lines after a ``$ `` command are its expected output
-(``...`` stands for any text in a line, a line of only ``...`` for any lines), and the command
-must fail exactly when that output holds an ``Error:`` line. Everything runs in a folder holding the files the
-pages name (``train.tsv.gz``, ``test.tsv.gz``, ``train.csv``, ``test.csv``, ``new.txt``),
-made from the embedded BBC News split.
+``python`` blocks of a page run in order in one fresh namespace per page; ``bash`` and
+``console`` blocks run their commands in order, in one fresh folder per page: ``nnzip ...`` (or
+``python -m nnzip ...``) through click's ``CliRunner``; in a ``console`` block the lines after a
+``$ `` command are its expected output (``...`` stands for any text in a line, a line of only
+``...`` for any lines), and the command must fail exactly when that output holds an ``Error:``
+line. Everything runs in a folder holding the files the pages name (``train.tsv.gz``,
+``test.tsv.gz``, ``train.csv``, ``test.csv``, ``new.txt``), made from the embedded BBC News split.
+
+The docstring examples that the API pages show run as doctests.
 
 A block that needs what a test run does not have says so in the line above it,
 ``<!-- needs: KIND -->``, and is skipped with the reason of its KIND in ``NEEDS``; ``data`` and
@@ -16,7 +18,9 @@ A block that needs what a test run does not have says so in the line above it,
 from __future__ import annotations
 
 import csv
+import doctest
 import gzip
+import importlib
 import os
 import re
 import shlex
@@ -200,26 +204,66 @@ def output_matches(want: str, got: str) -> bool:
     return re.fullmatch("".join(pattern), text) is not None
 
 
-SHELL_BLOCKS = [b for b in ALL_BLOCKS if b.lang in {"bash", "console"}]
+SHELL_PAGES = sorted({b.page for b in ALL_BLOCKS if b.lang in {"bash", "console"}})
 
 
-@pytest.mark.parametrize("block", SHELL_BLOCKS, ids=[b.where for b in SHELL_BLOCKS])
-def test_shell_examples(block, workdir):
-    reason = skip_reason(block)
-    if reason:
-        pytest.skip(reason)
-    cmds = commands(block)
-    assert cmds, f"{block.where}: no commands"
-    for command, want in cmds:
-        result = run_command(command, block.where)
-        if want is None:
-            assert result.exit_code == 0, f"{block.where}: {command!r} failed:\n{result.output}"
+@pytest.mark.parametrize("page", SHELL_PAGES, ids=[str(p.relative_to(DOCS)) for p in SHELL_PAGES])
+def test_shell_examples(page, workdir):
+    """The page's bash and console blocks, in order, in one folder (a later block may read what
+    an earlier one wrote, as a reader following the page would)."""
+    shell = [b for b in blocks(page) if b.lang in {"bash", "console"}]
+    skipped = []
+    for block in shell:
+        reason = skip_reason(block)
+        if reason:
+            skipped.append(reason)
             continue
-        fails = any(line.startswith("Error:") for line in want.splitlines())
-        assert (result.exit_code != 0) == fails, f"{block.where}: {command!r} exit {result.exit_code}:\n{result.output}"
-        assert output_matches(want, result.output), (
-            f"{block.where}: output of {command!r} differs from the page:\n--- page\n{want}--- actual\n{result.output}"
-        )
+        cmds = commands(block)
+        assert cmds, f"{block.where}: no commands"
+        for command, want in cmds:
+            result = run_command(command, block.where)
+            if want is None:
+                assert result.exit_code == 0, f"{block.where}: {command!r} failed:\n{result.output}"
+                continue
+            fails = any(line.startswith("Error:") for line in want.splitlines())
+            assert (result.exit_code != 0) == fails, (
+                f"{block.where}: {command!r} exit {result.exit_code}:\n{result.output}"
+            )
+            assert output_matches(want, result.output), (
+                f"{block.where}: output of {command!r} differs from the page:\n--- page\n{want}--- actual\n"
+                f"{result.output}"
+            )
+    if len(skipped) == len(shell):
+        pytest.skip("; ".join(skipped))
+
+
+def test_output_matches():
+    assert output_matches("a ...\n...\nc\n", "a b\nx\ny\nc\n")
+    assert output_matches("a ...\n...\nc\n", "a b  \nc\n")
+    assert not output_matches("a\nc\n", "a\nb\nc\n")
+    assert not output_matches("a ... z\n", "a b\nz\n")
+
+
+def documented_modules() -> list[str]:
+    """The modules whose docstrings the API pages show (``::: nnzip.X`` lines)."""
+    found = set()
+    for page in sorted((DOCS / "api").glob("*.md")):
+        for ident in re.findall(r"^::: ([\w.]+)$", page.read_text(encoding="utf-8"), re.M):
+            try:
+                found.add(importlib.import_module(ident).__name__)
+                continue
+            except ImportError:
+                pass
+            parent, name = ident.rsplit(".", 1)
+            found.add(getattr(getattr(importlib.import_module(parent), name), "__module__", parent))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("name", documented_modules())
+def test_docstring_examples(name):
+    """The examples in the docstrings that the API pages show run and print what they say."""
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{name}: {result.failed} of {result.attempted} docstring examples failed"
 
 
 def test_mkdocs_build_strict(tmp_path):
@@ -229,10 +273,3 @@ def test_mkdocs_build_strict(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert r.returncode == 0, r.stdout + r.stderr
     assert (tmp_path / "site" / "api" / "classifiers" / "index.html").is_file()
-
-
-def test_output_matches():
-    assert output_matches("a ...\n...\nc\n", "a b\nx\ny\nc\n")
-    assert output_matches("a ...\n...\nc\n", "a b  \nc\n")
-    assert not output_matches("a\nc\n", "a\nb\nc\n")
-    assert not output_matches("a ... z\n", "a b\nz\n")
