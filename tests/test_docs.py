@@ -1,4 +1,5 @@
-"""Every code example in the documentation runs, and the site builds with ``mkdocs build --strict``.
+"""Every code example in the documentation (``docs/`` and the README) runs, and the site builds
+with ``mkdocs build --strict``.
 
 ``python`` blocks of a page run in order in one fresh namespace per page; ``bash`` and
 ``console`` blocks run their commands in order, in one fresh folder per page: ``nnzip ...`` (or
@@ -8,7 +9,9 @@
 line. Everything runs in a folder holding the files the pages name (``train.tsv.gz``,
 ``test.tsv.gz``, ``train.csv``, ``test.csv``, ``new.txt``), made from the embedded BBC News split.
 
-The docstring examples that the API pages show run as doctests.
+The docstring examples that the API pages show run as doctests. A table that a page quotes
+from a result file (the README cannot include one) says so in the line above it,
+``<!-- quoted from PATH -->``, and must stand in that file line for line.
 
 A block that needs what a test run does not have says so in the line above it,
 ``<!-- needs: KIND -->``, and is skipped with the reason of its KIND in ``NEEDS``; ``data`` and
@@ -84,7 +87,7 @@ def blocks(page: Path) -> list[Block]:
     return found
 
 
-PAGES = sorted(DOCS.rglob("*.md"))
+PAGES = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
 ALL_BLOCKS = [b for page in PAGES for b in blocks(page)]
 
 
@@ -148,7 +151,7 @@ def test_blocks_are_known():
 PY_PAGES = sorted({b.page for b in ALL_BLOCKS if b.lang == "python"})
 
 
-@pytest.mark.parametrize("page", PY_PAGES, ids=[str(p.relative_to(DOCS)) for p in PY_PAGES])
+@pytest.mark.parametrize("page", PY_PAGES, ids=[str(p.relative_to(ROOT)) for p in PY_PAGES])
 def test_python_examples(page, workdir):
     namespace: dict = {"__name__": "__docs__"}
     skipped = []
@@ -207,7 +210,7 @@ def output_matches(want: str, got: str) -> bool:
 SHELL_PAGES = sorted({b.page for b in ALL_BLOCKS if b.lang in {"bash", "console"}})
 
 
-@pytest.mark.parametrize("page", SHELL_PAGES, ids=[str(p.relative_to(DOCS)) for p in SHELL_PAGES])
+@pytest.mark.parametrize("page", SHELL_PAGES, ids=[str(p.relative_to(ROOT)) for p in SHELL_PAGES])
 def test_shell_examples(page, workdir):
     """The page's bash and console blocks, in order, in one folder (a later block may read what
     an earlier one wrote, as a reader following the page would)."""
@@ -242,6 +245,23 @@ def test_output_matches():
     assert output_matches("a ...\n...\nc\n", "a b  \nc\n")
     assert not output_matches("a\nc\n", "a\nb\nc\n")
     assert not output_matches("a ... z\n", "a b\nz\n")
+
+
+QUOTED = re.compile(r"^<!-- quoted from (\S+) -->\n((?:\|.*\n)+)", re.M)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_quoted_tables_are_in_their_files(page):
+    for source, table in QUOTED.findall(page.read_text(encoding="utf-8")):
+        lines = (ROOT / source).read_text(encoding="utf-8").splitlines()
+        rows = table.splitlines()
+        assert any(lines[i:i + len(rows)] == rows for i in range(len(lines))), (
+            f"{page.relative_to(ROOT)}: the table quoted from {source} is not in it (regenerated?): copy it again"
+        )
+
+
+def test_readme_quotes_a_table():
+    assert QUOTED.search((ROOT / "README.md").read_text(encoding="utf-8")), "the README's headline table is unmarked"
 
 
 def documented_modules() -> list[str]:

@@ -1,10 +1,10 @@
 """Real users' files and real users' mistakes (issue 13): each kind of bad input and what nnzip does.
 
-``CASES`` is the table of the README's "Reliability" section: ``test_readme_table_is_the_cases``
-checks that the README shows exactly these rows, and ``test_case`` runs every row that is a
-command through the CLI (with ``catch_exceptions=False``, so an unexpected exception fails the
-test instead of being swallowed). Rows answered by a dedicated test name it in ``covered_by``.
-Print the table with ``python tests/test_reliability.py``.
+``CASES`` is the table of the documentation's "Reliability" page (``docs/cli/reliability.md``):
+``test_docs_table_is_the_cases`` checks that the page shows exactly these rows, and
+``test_case`` runs every row that is a command through the CLI (with ``catch_exceptions=False``,
+so an unexpected exception fails the test instead of being swallowed). Rows answered by a
+dedicated test name it in ``covered_by``. Print the table with ``python tests/test_reliability.py``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ PETS = ["the cat sat on the mat", "my dog chased the cat", "a kitten and a puppy
 MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again",
          "shares of the bank fell"]
 TEST = [("pets", "a cat and a dog"), ("money", "stock market shares fell")]
-README = Path(__file__).resolve().parents[1] / "README.md"
+TABLE_PAGE = Path(__file__).resolve().parents[1] / "docs" / "cli" / "reliability.md"
 
 
 def tsv(path: Path, rows, *, bom=False, eol="\n", gz=False) -> str:
@@ -209,12 +209,12 @@ def render_table() -> str:
     return "\n".join(lines)
 
 
-def test_readme_table_is_the_cases():
-    text = README.read_text()
+def test_docs_table_is_the_cases():
+    text = TABLE_PAGE.read_text(encoding="utf-8")
     start, end = "<!-- reliability table: python tests/test_reliability.py -->", "<!-- end of reliability table -->"
-    assert start in text and end in text, "the README's reliability table markers are missing"
+    assert start in text and end in text, f"the reliability table markers are missing from {TABLE_PAGE}"
     shown = text.split(start, 1)[1].split(end, 1)[0].strip()
-    assert shown == render_table(), "README table differs from CASES: regenerate with python tests/test_reliability.py"
+    assert shown == render_table(), f"{TABLE_PAGE} differs from CASES: regenerate with python tests/test_reliability.py"
 
 
 def test_every_covering_test_exists():
