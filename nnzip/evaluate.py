@@ -230,6 +230,7 @@ def classify(
     remove_duplicates: bool = False,
     output: str | os.PathLike | None = None,
     metrics_json: str | os.PathLike | None = None,
+    report: str | os.PathLike | None = None,
     say: Callable[[str], object] | None = None,
 ) -> Evaluation:
     """The classify job: check everything, read the data, fit, predict, score, write.
@@ -253,6 +254,8 @@ def classify(
     metrics_json : path, optional
         Write the figures here as JSON, with the model, dataset, recorded parameters
         (:data:`RECORDED`) and where a trained model ran (its ``run_info()``).
+    report : path, optional
+        Write an HTML report here (:func:`nnzip.report.write_report`; needs ``nnzip[report]``).
     say : callable, optional
         Receives notes for the person running the job (the data, duplicates, a long search
         ahead); with it, test texts shared with the training set above 1% are also warned about.
@@ -273,7 +276,11 @@ def classify(
     check_params(clf)
     inputs = data_from.inputs() if isinstance(data_from, DataSpec) else []
     # before reading anything: an output must not be an input or another output, and must be writable
-    check_output_paths({"--output": output, "--metrics-json": metrics_json}, inputs)
+    check_output_paths({"--output": output, "--metrics-json": metrics_json, "--report": report}, inputs)
+    if report is not None:
+        from .report import require_report_libraries
+
+        require_report_libraries()
     takes = set(model_params(model))
     cache_dir = params.get("cache_dir") if "cache_dir" in takes else None
     if cache_dir and not BlockCache(cache_dir).check_writable():  # type: ignore[arg-type]
@@ -300,6 +307,10 @@ def classify(
         recorded = {name: params[p] for name, p in RECORDED.items() if p in takes and params.get(p) is not None}
         info = clf.run_info() if hasattr(clf, "run_info") else {}
         write_json(metrics_json, {**ev.metrics, "model": model, "dataset": ds.name, **info, **recorded})
+    if report:
+        from .report import write_report
+
+        write_report(report, ev, title=f"nnzip classify: {ds.name} with {model}", say=say)
     return ev
 
 

@@ -307,10 +307,29 @@ class NCDIndex(TextEstimator):
             m = DEFAULT_N_CANDIDATES if self.n_candidates is None else int(self.n_candidates)
         # every training text a candidate: that is the exact search, and it is run as such
         self.n_candidates_ = m if 0 < m < len(texts) else 0
+        self._fit_first_stage(jobs)
+        return self
+
+    def _fit_first_stage(self, n_jobs: int) -> None:
         self.candidate_index_ = None
         if self.n_candidates_:
-            self.candidate_index_ = CandidateIndex(n_jobs=jobs).fit(texts, self.train_lengths_)
-        return self
+            self.candidate_index_ = CandidateIndex(n_jobs=n_jobs).fit(self.train_texts_, self.train_lengths_)
+
+    def __getstate__(self) -> dict:
+        # the training texts and lengths are kept once, in the training side (packed); the first
+        # stage is rebuilt from them, like the kernel's tables: a saved model holds no index
+        # arrays that a kernel would read without bounds checks
+        state = super().__getstate__()
+        return {k: v for k, v in state.items()
+                if k not in ("train_texts_", "train_lengths_", "_side_digest", "candidate_index_")}
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        if "_side" in state:
+            self._side_digest = None
+            self.train_texts_ = self._side.texts
+            self.train_lengths_ = self._side.lengths  # type: ignore[assignment]
+            self._fit_first_stage(resolve_n_jobs(self.n_jobs))
 
     def _search(self, k: int, cache: BlockCache | None) -> _Search:
         """The search for the ``k`` nearest: rerank with at least ``k`` candidates, or exact."""
