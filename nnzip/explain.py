@@ -44,10 +44,10 @@ def tied_neighbors(model: BaseEstimator, X) -> TiedNeighbors:
     Built from what the classifier offers (``kneighbors``), asking for more neighbours until
     each row's last one lies beyond its k-th distance (or every training item is in).
     """
-    k, n = int(model.n_neighbors), int(model.n_samples_fit_)  # type: ignore[attr-defined]
+    k, n = int(model.n_neighbors), int(model.n_samples_fit_)
     m = min(n, 2 * k + 8)
     while True:
-        dist, idx = model.kneighbors(X, m)  # type: ignore[attr-defined]
+        dist, idx = model.kneighbors(X, m)
         kth = dist[:, k - 1]
         if m == n or (dist[:, -1] > kth).all():
             break
@@ -60,7 +60,7 @@ def tied_neighbors(model: BaseEstimator, X) -> TiedNeighbors:
 
 def training_labels(model: BaseEstimator, indices: np.ndarray) -> np.ndarray:
     """Labels of training items of a fitted kNN model, by index."""
-    return model.classes_[model._y[indices]]  # type: ignore[attr-defined]  # the kNN mixin's class codes
+    return model.classes_[model._y[indices]]  # the kNN mixin's class codes
 
 
 def is_knn(model: BaseEstimator) -> bool:
@@ -322,21 +322,21 @@ def explain(model: BaseEstimator, text: str | bytes, *, reuse: bool = True) -> E
     query = raw.decode("utf-8", "replace")
     nb = tied_neighbors(model, [query])
     dist, idx = nb.top_k()
-    predicted_arr, proba = model.vote(dist, idx)  # type: ignore[attr-defined]
+    predicted_arr, proba = model.vote(dist, idx)
     predicted = predicted_arr[0]
-    classes = model.classes_  # type: ignore[attr-defined]
+    classes = model.classes_
     votes = {_plain(c): float(p) for c, p in zip(classes, proba[0]) if p > 0}
     top = proba[0].max()
     vote_tie = [_plain(c) for c, p in zip(classes, proba[0]) if np.isclose(p, top, rtol=1e-12, atol=0.0)]
     row_dist, row_idx = nb.row(0)
-    k = int(model.n_neighbors)  # type: ignore[attr-defined]
+    k = int(model.n_neighbors)
     boundary = float(nb.boundary_distance[0])
     at_boundary = row_idx[row_dist == boundary]
     tied_labels: dict = {}
     for label in training_labels(model, at_boundary):
         tied_labels[_plain(label)] = tied_labels.get(_plain(label), 0) + 1
     effect = tie_order_effect(nb, training_labels(model, np.arange(nb.n_samples_fit)), [predicted],
-                              tie_break=model.tie_break, weights=model.weights)  # type: ignore[attr-defined]
+                              tie_break=model.tie_break, weights=model.weights)
     over_orders = {_plain(c): float(p) for c, p in zip(effect.classes, effect.prediction_proba[0]) if p > 0}
     train_texts = getattr(model, "train_texts_", None)
     why_not = _explains_reuse(model) if reuse else "not asked for"
@@ -357,10 +357,10 @@ def explain(model: BaseEstimator, text: str | bytes, *, reuse: bool = True) -> E
     if why_not is None:
         from .pairwise import compressed_len
 
-        query_len = int(compressed_len([raw], compressor=model.index_.compressor)[0])  # type: ignore[attr-defined]
+        query_len = int(compressed_len([raw], compressor=model.index_.compressor)[0])
     return Explanation(
         model=name_of(model) or type(model).__name__, query=query, predicted=_plain(predicted), n_neighbors=k,
-        tie_break=str(model.tie_break), weights=str(model.weights),  # type: ignore[attr-defined]
+        tie_break=str(model.tie_break), weights=str(model.weights),
         neighbors=neighbors, votes=votes, vote_tie=vote_tie if len(vote_tie) > 1 else [],
         boundary_distance=boundary, tied_beyond=int(len(row_idx) - k), tied_labels=tied_labels,
         order_dependent=bool(effect.order_dependent[0]), prediction_over_orders=over_orders,

@@ -26,6 +26,7 @@ from .fileio import check_output_paths, writable_dir_problem
 from .index import warmup
 from .models import make_model, model_params
 from .persistence import SavedModel, open_model, save_model, text_digests
+from .tied_neighbors import TiedNeighbors
 from .validation import check_params
 
 #: Run settings that ``predict`` and ``explain`` may change on a loaded model (not its results).
@@ -117,7 +118,8 @@ def _digest_list(digests: np.ndarray) -> list[bytes]:
     return [row.tobytes() for row in digests]
 
 
-def predict_saved(saved: SavedModel, ds: Dataset, *, with_ties: bool = False) -> tuple[Evaluation, object]:
+def predict_saved(saved: SavedModel, ds: Dataset, *,
+                  with_ties: bool = False) -> tuple[Evaluation, TiedNeighbors | None]:
     """Predict the test part of ``ds`` with a loaded model and score it as ``classify`` does.
 
     ``ds.X_train`` is not used (the model is fitted); duplicates between the training set and
@@ -133,8 +135,8 @@ def predict_saved(saved: SavedModel, ds: Dataset, *, with_ties: bool = False) ->
             tied = tied_neighbors(model, ds.X_test)
             neighbors = tied.top_k()  # what kneighbors returns, from the same search
         else:
-            neighbors = model.kneighbors(ds.X_test)  # type: ignore[attr-defined]
-        predictions = model.vote(*neighbors)[0]  # type: ignore[attr-defined]
+            neighbors = model.kneighbors(ds.X_test)
+        predictions = model.vote(*neighbors)[0]
         neighbor_labels = training_labels(model, neighbors[1]).astype(object)
     else:
         predictions = np.asarray(model.predict(ds.X_test))
@@ -194,7 +196,7 @@ def predict_job(
     X, y = data.read_file(input_path, text_col, label_col, encoding_errors)
     if not X:
         raise InputError(f"{input_path}: no texts in it")
-    classes = np.asarray(model.classes_).tolist()  # type: ignore[attr-defined]
+    classes = np.asarray(model.classes_).tolist()
     # the label rules of classify, against the model's classes (the texts are not needed for them)
     ds = data.check_dataset(Dataset(Path(input_path).name, [""] * len(classes), classes, X, y))
     ds = Dataset(ds.name, [], [], X, y)

@@ -280,7 +280,10 @@ def save_model(model: BaseEstimator, path: str | os.PathLike, *, training_texts=
         zf.writestr(HEADER, json.dumps(header, indent=1))
         if digests is not None:
             zf.writestr(DIGESTS, _npy(digests))
-    atomic_write(path, lambda f: f.write(buf.getvalue()), binary=True)
+    def write(f) -> None:
+        f.write(buf.getvalue())
+
+    atomic_write(path, write, binary=True)
 
 
 def _skops_dumps(model: BaseEstimator) -> bytes:
@@ -298,7 +301,7 @@ def _save_folder(model: BaseEstimator, path: Path, header: dict, digests: np.nda
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        model.save(tmp)  # type: ignore[attr-defined]
+        model.save(tmp)
         (tmp / HEADER).write_text(json.dumps(header, indent=1), encoding="utf-8")
         if digests is not None:
             (tmp / DIGESTS).write_bytes(_npy(digests))
@@ -515,7 +518,8 @@ def check_fitted_state(model: BaseEstimator, path: str | os.PathLike = "the mode
     codes = getattr(model, "_y", None)
     if codes is not None:
         codes = np.asarray(codes)
-        if codes.shape != (n,) or codes.dtype.kind not in "iu" or (n and (codes.min() < 0 or codes.max() >= len(classes))):
+        out_of_range = bool(n) and (codes.min() < 0 or codes.max() >= len(classes))
+        if codes.shape != (n,) or codes.dtype.kind not in "iu" or out_of_range:
             raise bad("its training labels do not match its classes")
     index = getattr(model, "index_", None)
     if index is not None:
@@ -536,6 +540,6 @@ def check_fitted_state(model: BaseEstimator, path: str | os.PathLike = "the mode
     dict_class = getattr(model, "dictionary_class_", None)
     if dict_class is not None:
         dict_class = np.asarray(dict_class)
-        if (len(dict_class) != len(model.dictionaries_) or dict_class.dtype.kind not in "iu"  # type: ignore[attr-defined]
+        if (len(dict_class) != len(model.dictionaries_) or dict_class.dtype.kind not in "iu"
                 or dict_class.min() < 0 or dict_class.max() >= len(classes)):
             raise bad("its dictionaries do not match its classes")

@@ -67,7 +67,8 @@ def confusion_png(y_true, y_pred, labels: list) -> str:
     try:
         ConfusionMatrixDisplay.from_predictions(
             y_true, y_pred, labels=labels, display_labels=[str(c) for c in labels], ax=ax, colorbar=False,
-            cmap="Blues", xticks_rotation="vertical", values_format="d", text_kw={"fontsize": 8 if len(labels) > 12 else 10})
+            cmap="Blues", xticks_rotation="vertical", values_format="d",
+            text_kw={"fontsize": 8 if len(labels) > 12 else 10})
         ax.set_title("Confusion matrix (rows: true class, columns: predicted)")
         fig.tight_layout()
         buf = io.BytesIO()
@@ -124,10 +125,10 @@ def _tie_figures(ev: Evaluation, tied: TiedNeighbors | None, say: Callable[[str]
     labelled = ev.dataset.y_test is not None
     # without labels the order dependence of the predictions is still exact: score against the predictions
     y_test = ev.dataset.y_test if labelled else ev.predictions.tolist()
-    out = {"k": tied.n_neighbors, "n": tied.n_queries, "labelled": labelled,
+    out: dict = {"k": tied.n_neighbors, "n": tied.n_queries, "labelled": labelled,
            "with_boundary_ties": int((tied.row_lengths > tied.n_neighbors).sum())}
     try:
-        effect = tie_order_effect(tied, y_train, y_test, tie_break=model.tie_break, weights=model.weights)  # type: ignore[attr-defined]
+        effect = tie_order_effect(tied, y_train, y_test, tie_break=model.tie_break, weights=model.weights)
     except NNZipError as exc:  # too many label sequences to enumerate: say so, approximate nothing
         out["error"] = str(exc)
         return out
@@ -240,8 +241,12 @@ def write_report(path: str | os.PathLike, ev: Evaluation, *, tied: TiedNeighbors
         When the file cannot be written.
     """
     page = render_report(ev, tied=tied, title=title, say=say)
+
+    def write(f) -> None:
+        f.write(page)
+
     try:
-        atomic_write(path, lambda f: f.write(page))
+        atomic_write(path, write)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
     if say is not None:
