@@ -17,7 +17,7 @@ import datetime
 import io
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -29,8 +29,18 @@ from .metrics import tie_order_effect
 from .models import name_of
 
 if TYPE_CHECKING:
-    from .evaluate import Evaluation
+    from .data import Dataset
     from .tied_neighbors import TiedNeighbors
+
+
+class Evaluation(Protocol):
+    """What a report reads of a run: :class:`nnzip.evaluate.Evaluation` (the classify job's and predict's)."""
+
+    model: Any
+    dataset: Dataset
+    predictions: np.ndarray
+    neighbors: tuple[np.ndarray, np.ndarray] | None
+    metrics: dict
 
 #: Misclassified test texts shown (a seeded sample when there are more).
 SAMPLE_SIZE = 12
