@@ -64,11 +64,8 @@ def model_params(name: str, request) -> dict:
     return params
 
 
-@pytest.mark.parametrize("name", MODELS)
-@pytest.mark.parametrize("search", ["exact", "rerank"])
+@pytest.mark.parametrize(("name", "search"), [(name, "exact") for name in MODELS] + [("gzip-knn", "rerank")])
 def test_predictions_after_loading_equal_classify(name, search, files, tmp_path, request):
-    if search == "rerank" and name != "gzip-knn":
-        pytest.skip("rerank is a gzip-knn search")
     train, test = files
     params = {**model_params(name, request), "search": search, "n_candidates": 5}
     ev = classify(name, DataSpec(train, test), params)

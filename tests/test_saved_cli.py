@@ -166,3 +166,13 @@ def test_report_path_that_cannot_be_written_fails_first(model, tmp_path):
     one_error(run("predict", "--model", model, "--input", test, "--report", test), "--report", "is an input file")
     one_error(run("predict", "--model", model, "--input", test, "--report", model), "is an input file")
     one_error(run("predict", "--model", model, "--input", test, "--report", tmp_path), "--report", "is a directory")
+
+
+def test_fit_on_a_dataset_by_name(tmp_path):
+    out = tmp_path / "bbc.nnzip"
+    r = run("fit", "--dataset", "bbc", "--model-out", out)
+    assert r.exit_code == 0, r.output
+    assert "bbc (training split): 1780 training texts, 5 classes" in r.output
+    one_error(run("fit", "--dataset", "bbc", "--train", out, "--model-out", tmp_path / "x.nnzip"),
+              "one of them")
+    one_error(run("fit", "--model-out", tmp_path / "x.nnzip"), "give a training file (--train) or a dataset name")
