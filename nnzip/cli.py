@@ -219,7 +219,8 @@ def _model_params(model, k, distance_ties, tie_break, compressor, metric, search
     if training and model != "transformer":
         raise click.UsageError(f"{', '.join(training)}: for --model transformer only")
     return {"n_neighbors": k, "distance_ties": distance_ties, "tie_break": tie_break, "compressor": compressor,
-            "metric": metric, "n_jobs": n_jobs, "cache_dir": cache_dir, "random_state": random_state, "verbose": 0 if quiet else 1,
+            "metric": metric, "n_jobs": n_jobs, "cache_dir": cache_dir, "random_state": random_state,
+            "verbose": 0 if quiet else 1,
             "search": search, "n_candidates": n_candidates,
             **{_TRAINING_FLAGS[flag]: value for flag, value in training.items()}}
 

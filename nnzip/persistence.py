@@ -9,8 +9,10 @@ any other type (a user's function, a class from elsewhere) is refused before any
 is built, and nothing in a model file is ever unpickled or executed.
 
 Beside the skops payload the file holds ``nnzip-model.json``: the nnzip version, the model's
-name, parameters and classes, the versions of the libraries it ran with, a fingerprint of
-nnzip's kernel and search code, and a *probe*: the model's outputs on a few of its training
+name, parameters (``distance_ties`` and the vote's other rules among them) and classes, the
+versions of the libraries it ran with, the fingerprint of the code its predictions follow from
+(:func:`nnzip.cache.code_fingerprint` of :data:`nnzip.cache.MODEL_CODE`, which covers the
+runtime zlib's version too), and a *probe*: the model's outputs on a few of its training
 texts. Loading compares all of it with this installation. A different code fingerprint is
 refused (the results could differ); so is a probe that gives other outputs here (a library
 or a compressor that computes differently). Other differences are reported as a warning. The
@@ -28,9 +30,7 @@ files) with the same ``nnzip-model.json`` beside them.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -50,6 +50,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator
 
 from ._version import __version__
+from .cache import MODEL_CODE, code_fingerprint
 from .errors import InputError, MissingDependencyError
 from .fileio import atomic_write
 from .models import name_of
@@ -79,28 +80,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "nnzip.baselines.embedding.EmbeddingKNN",
     _CSR,  # the bag-of-words kNN training matrices (checked in full after loading)
 )
-#: Modules whose code decides a model's results: the code fingerprint covers these files.
-RESULT_MODULES: tuple[str, ...] = (
-    "nnzip._deflate", "nnzip._distances", "nnzip._ngrams", "nnzip.lengths", "nnzip.compressors",
-    "nnzip.pairwise", "nnzip.neighbors", "nnzip.candidates", "nnzip.index", "nnzip.classifier",
-    "nnzip.dictionary", "nnzip.baselines.bow", "nnzip.baselines.embedding", "nnzip.baselines.transformer",
-)
 # libraries whose versions are recorded (results may depend on them; the probe tells)
 _LIBRARIES = ("numpy", "scipy", "scikit-learn", "numba", "skops", "zstandard", "lz4", "torch", "transformers")
-
-
-# LEAD (merge with issue 22): issue 22 adds a code fingerprint for the block cache's keys in
-# cache.py. Both must be one function; keep whichever covers RESULT_MODULES and use it here.
-@functools.cache
-def code_fingerprint() -> str:
-    """SHA-256 (first 16 hex digits) of the source of :data:`RESULT_MODULES`."""
-    h = hashlib.sha256()
-    for name in RESULT_MODULES:
-        spec = importlib.util.find_spec(name)
-        origin = spec.origin if spec is not None else None
-        h.update(name.encode() + b"\0")
-        h.update(Path(origin).read_bytes() if origin else b"")
-    return h.hexdigest()[:16]
 
 
 def environment() -> dict[str, str]:
@@ -215,7 +196,7 @@ def _header(model: BaseEstimator, name: str, probe: dict) -> dict:
         "classes": None if classes is None else np.asarray(classes).tolist(),
         "n_samples_fit": getattr(model, "n_samples_fit_", None),
         "environment": environment(),
-        "code_fingerprint": code_fingerprint(),
+        "code_fingerprint": code_fingerprint(MODEL_CODE),
         "probe": probe,
     }
 
@@ -398,12 +379,13 @@ def _check_compatible(header: dict, path: Path) -> list[str]:
     if header["format"] != FORMAT:
         raise InputError(f"{path} is an nnzip model file of format {header['format']}; this nnzip "
                          f"({__version__}) reads format {FORMAT}{diff_text}. Refit the model with this version")
-    if header["code_fingerprint"] != code_fingerprint():
+    here = code_fingerprint(MODEL_CODE)
+    if header["code_fingerprint"] != here:
         saved = header.get("environment", {}).get("nnzip", "?")
         raise InputError(
-            f"{path} was saved by nnzip {saved} with other kernel and search code (fingerprint "
-            f"{header['code_fingerprint']}, here {code_fingerprint()}), so its predictions here could differ"
-            f"{diff_text}. Refit it with this version (nnzip fit), or predict with nnzip {saved}")
+            f"{path} was saved by nnzip {saved} with other kernel, search or voting code, or another zlib "
+            f"(code fingerprint {str(header['code_fingerprint'])[:16]}, here {here[:16]}), so its predictions here "
+            f"could differ{diff_text}. Refit it with this version (nnzip fit), or predict with nnzip {saved}")
     return differs
 
 
@@ -473,7 +455,7 @@ def _load_zip(zf: zipfile.ZipFile, path: Path, header: dict) -> BaseEstimator:
     except UntrustedTypesFoundException as exc:
         raise InputError(f"{path} holds types nnzip does not load ({exc}); nnzip loads only the types it "
                          "writes itself, so this file was not written by nnzip or was altered") from None
-    except (zipfile.BadZipFile, zlib.error, KeyError, ValueError, TypeError, AttributeError, OSError,
+    except (zipfile.BadZipFile, zlib.error, KeyError, IndexError, ValueError, TypeError, AttributeError, OSError,
             EOFError, ImportError) as exc:
         raise _not_a_model(path, f"{type(exc).__name__}: {str(exc)[:200]}") from None
     want = header.get("estimator")
@@ -521,10 +503,16 @@ def check_fitted_state(model: BaseEstimator, path: str | os.PathLike = "the mode
         out_of_range = bool(n) and (codes.min() < 0 or codes.max() >= len(classes))
         if codes.shape != (n,) or codes.dtype.kind not in "iu" or out_of_range:
             raise bad("its training labels do not match its classes")
+    order = getattr(model, "_content_order", None)
+    if order is not None:
+        order = np.asarray(order)
+        if (order.shape != (n,) or order.dtype.kind not in "iu"
+                or not np.array_equal(np.sort(order), np.arange(order.size))):
+            raise bad("its order of the training texts is not a permutation of them")
     index = getattr(model, "index_", None)
     if index is not None:
-        side = index._side
-        if len(side) != n or np.shape(side.lengths) != (n,):
+        side, m = index._side, index.n_distinct_
+        if index.n_samples_fit_ != n or len(side) != m or np.shape(side.lengths) != (m,):
             raise bad("its training texts and lengths do not match its size")
     matrix = getattr(model, "train_matrix_", None)
     if matrix is not None:

@@ -10,11 +10,12 @@ import pytest
 import skops.io as sio
 
 from nnzip import NCDKNeighborsClassifier, load_model, save_model
+from nnzip.cache import MODEL_CODE, code_fingerprint
 from nnzip.errors import InputError
 from nnzip.evaluate import DataSpec, classify
 from nnzip.jobs import fit_job, predict_job
 from nnzip.models import MODELS, make_model
-from nnzip.persistence import DIGESTS, HEADER, TRUSTED_TYPES, check_fitted_state, code_fingerprint, open_model
+from nnzip.persistence import DIGESTS, HEADER, TRUSTED_TYPES, check_fitted_state, open_model
 
 RNG = np.random.default_rng(7)
 TOPICS = {
@@ -107,7 +108,7 @@ def test_file_records_what_it_is(tmp_path):
     saved = open_model(path)
     h = saved.header
     assert h["model"] == "gzip-knn" and h["params"]["n_neighbors"] == 2 and h["params"]["cache_dir"] is None
-    assert h["environment"]["nnzip"] and h["code_fingerprint"] == code_fingerprint()
+    assert h["environment"]["nnzip"] and h["code_fingerprint"] == code_fingerprint(MODEL_CODE)
     assert h["classes"] == ["cats", "money", "sport"] and h["n_samples_fit"] == 60
     assert len(h["probe"]["texts"]) == 8 and len(h["probe"]["scores"]) == 8 + 64
     assert saved.training_digests.shape == (60, 16)
@@ -157,7 +158,7 @@ def test_model_from_another_version_is_refused(saved_file, tmp_path):
     with pytest.raises(InputError) as err:
         load_model(other)
     message = str(err.value)
-    assert "saved by nnzip 0.0.9 with other kernel and search code" in message
+    assert "saved by nnzip 0.0.9 with other kernel, search or voting code" in message
     assert "0123456789abcdef" in message and "scikit-learn 1.5.0 then" in message and "\n" not in message
 
 
