@@ -226,18 +226,30 @@ def evaluate(model: BaseEstimator, ds: Dataset, *, remove_duplicates: bool = Fal
     fit_seconds = time.perf_counter() - start
     if on_fitted is not None:
         on_fitted(model)
+    return predict_scored(model, ds, remove_duplicates=remove_duplicates, fit_seconds=fit_seconds)
+
+
+def predict_scored(model: BaseEstimator, ds: Dataset, *, remove_duplicates: bool = False,
+                   scored: Dataset | None = None, fit_seconds: float = 0.0) -> Evaluation:
+    """Predict the test part of ``ds`` with a fitted model and score it: :func:`evaluate` after the fit.
+
+    ``scored``: the data to score on when it differs from ``ds`` (a saved model: the training
+    part as digests of the texts with the model's labels, :func:`nnzip.jobs.predict_saved`).
+    """
     start = time.perf_counter()
     neighbors = neighbor_labels = tied = None
+    scored = ds if scored is None else scored
     if hasattr(model, "tied_neighbors") and hasattr(model, "vote"):
         tied = model.tied_neighbors(ds.X_test)
         predictions = model.vote(tied, ds.X_test)[0]
         neighbors = model.cut_ties(tied)
-        neighbor_labels = np.asarray(ds.y_train, dtype=object)[neighbors[1]]
+        neighbor_labels = np.asarray(scored.y_train, dtype=object)[neighbors[1]]
     else:
         predictions = np.asarray(model.predict(ds.X_test))
     predict_seconds = time.perf_counter() - start
     vote_rule = {"tie_break": model.tie_break, "weights": model.weights} if tied is not None else {}
-    metrics = {**score(ds, predictions, neighbor_labels, remove_duplicates=remove_duplicates, tied=tied, **vote_rule),
+    metrics = {**score(scored, predictions, neighbor_labels, remove_duplicates=remove_duplicates, tied=tied,
+                       **vote_rule),
                "seconds": round(fit_seconds + predict_seconds, 3)}
     return Evaluation(model, ds, predictions, neighbors, tied, metrics, fit_seconds, predict_seconds)
 

@@ -20,13 +20,12 @@ from sklearn.base import BaseEstimator
 from . import data
 from .data import Dataset
 from .errors import InputError
-from .evaluate import Evaluation, score, write_json, write_predictions
-from .explain import Explanation, explain, is_knn, tied_neighbors, training_labels
+from .evaluate import Evaluation, predict_scored, write_json, write_predictions
+from .explain import Explanation, explain, is_knn, training_labels
 from .fileio import check_output_paths, writable_dir_problem
 from .index import warmup
 from .models import make_model, model_params
 from .persistence import SavedModel, open_model, save_model, text_digests
-from .tied_neighbors import TiedNeighbors
 from .validation import check_params
 
 #: Run settings that ``predict`` and ``explain`` may change on a loaded model (not its results).
@@ -118,38 +117,23 @@ def _digest_list(digests: np.ndarray) -> list[bytes]:
     return [row.tobytes() for row in digests]
 
 
-def predict_saved(saved: SavedModel, ds: Dataset, *,
-                  with_ties: bool = False) -> tuple[Evaluation, TiedNeighbors | None]:
+def predict_saved(saved: SavedModel, ds: Dataset) -> Evaluation:
     """Predict the test part of ``ds`` with a loaded model and score it as ``classify`` does.
 
     ``ds.X_train`` is not used (the model is fitted); duplicates between the training set and
-    the test texts are counted from the file's digests of the training texts. With
-    ``with_ties`` a kNN model's search also returns every training item tied with the k-th
-    (:func:`nnzip.explain.tied_neighbors`), returned second (else ``None``).
+    the test texts are counted from the file's digests of the training texts. A kNN model's
+    search keeps every training item tied with the k-th (``ev.tied``), from which it votes and
+    the distance-tie figures are computed, as in the classify job.
     """
-    model = saved.model
-    start = time.perf_counter()
-    neighbors = neighbor_labels = tied = None
-    if is_knn(model):
-        if with_ties:
-            tied = tied_neighbors(model, ds.X_test)
-            neighbors = tied.top_k()  # what kneighbors returns, from the same search
-        else:
-            neighbors = model.kneighbors(ds.X_test)
-        predictions = model.vote(*neighbors)[0]
-        neighbor_labels = training_labels(model, neighbors[1]).astype(object)
-    else:
-        predictions = np.asarray(model.predict(ds.X_test))
-    seconds = time.perf_counter() - start
-    scored = ds
-    if saved.training_digests is not None:
-        # the duplicates rule of score() on digests: equal texts have equal digests
-        scored = Dataset(ds.name, _digest_list(saved.training_digests), [], _digest_list(text_digests(ds.X_test)),
-                         ds.y_test)
-    metrics = {**score(scored, predictions, neighbor_labels), "seconds": round(seconds, 3)}
-    if saved.training_digests is None:
-        metrics["duplicates"] = None  # unknown: the file has no digests of its training texts
-    return Evaluation(model, ds, predictions, neighbors, metrics, 0.0, seconds), tied
+    model, digests = saved.model, saved.training_digests
+    y_train = training_labels(model, np.arange(model.n_samples_fit_)).tolist() if is_knn(model) else []
+    # the duplicates rule of score() on digests: equal texts have equal digests
+    scored = Dataset(ds.name, [] if digests is None else _digest_list(digests), y_train,
+                     ds.X_test if digests is None else _digest_list(text_digests(ds.X_test)), ds.y_test)
+    ev = predict_scored(model, ds, scored=scored)
+    if digests is None:  # unknown: the file has no digests of its training texts
+        ev.metrics |= {"duplicates": None, "n_train": saved.header.get("n_samples_fit")}
+    return ev
 
 
 def predict_job(
@@ -204,7 +188,7 @@ def predict_job(
         f"({saved.header.get('n_samples_fit')} training texts, {len(classes)} classes)")
     if saved.name == "gzip-knn":
         warmup()
-    ev, tied = predict_saved(saved, ds, with_ties=report is not None)
+    ev = predict_saved(saved, ds)
     if output:
         write_predictions(output, ev)
     if metrics_json:
@@ -213,7 +197,7 @@ def predict_job(
     if report:
         from .report import write_report
 
-        write_report(report, ev, tied=tied, title=f"nnzip predict: {ds.name} with {Path(model_path).name}",
+        write_report(report, ev, title=f"nnzip predict: {ds.name} with {Path(model_path).name}",
                      say=say)
     return ev
 

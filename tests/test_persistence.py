@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import skops.io as sio
 
-from nnzip import NCDKNeighborsClassifier, load_model, save_model
+from nnzip import NCDIndex, NCDKNeighborsClassifier, load_model, save_model
 from nnzip.cache import MODEL_CODE, code_fingerprint
 from nnzip.errors import InputError
 from nnzip.evaluate import DataSpec, classify
 from nnzip.jobs import fit_job, predict_job
 from nnzip.models import MODELS, make_model
+from nnzip.neighbors import DISTANCE_TIES
 from nnzip.persistence import DIGESTS, HEADER, TRUSTED_TYPES, check_fitted_state, open_model
 
 RNG = np.random.default_rng(7)
@@ -76,10 +77,54 @@ def test_predictions_after_loading_equal_classify(name, search, files, tmp_path,
     assert again.predictions.tolist() == ev.predictions.tolist()
     for key in ("accuracy", "macro_f1", "top_k_tie_accuracy", "n_train", "n_test", "duplicates"):
         assert again.metrics[key] == ev.metrics[key], key
+    assert again.metrics.get("training_order") == ev.metrics.get("training_order")
     assert ev.metrics["duplicates"] >= 1
     if ev.neighbors is not None:
         assert np.array_equal(again.neighbors[0], ev.neighbors[0])
         assert np.array_equal(again.neighbors[1], ev.neighbors[1])
+
+
+# five copies of one text for three places (k=3), labelled so that the distance-tie rules disagree:
+# split gives cats 1.8 against money 1.2, all cats 3 against 2, index the first three (money twice)
+TIE_TEXT = "the tie text nobody else has"
+TIE_LABELS = ["money", "money", "cats", "cats", "cats"]
+
+
+@pytest.mark.parametrize("name", ["gzip-knn", "count-cosine-knn"])
+@pytest.mark.parametrize("rule", DISTANCE_TIES)
+def test_distance_ties_are_recorded_and_round_trip(name, rule, tmp_path):
+    train = write_tsv(tmp_path / "train.tsv", X_TRAIN + [TIE_TEXT] * 5, Y_TRAIN + TIE_LABELS)
+    test = write_tsv(tmp_path / "test.tsv", [TIE_TEXT] + X_TEST, ["money"] + Y_TEST)
+    params = {"n_neighbors": 3, "distance_ties": rule, "n_jobs": 1, "cache_dir": None, "verbose": 0}
+    ev = classify(name, DataSpec(train, test), params)
+    assert ev.predictions[0] == ("money" if rule == "index" else "cats")  # the rule decides this one
+    out = tmp_path / "model.nnzip"
+    fit_job(name, train=train, params=params, model_out=out)
+    saved = open_model(out)
+    assert saved.header["params"]["distance_ties"] == rule and saved.model.distance_ties == rule
+    again = predict_job(out, test, settings={"n_jobs": 1})
+    assert again.predictions.tolist() == ev.predictions.tolist()
+    for a, b in ((again.tied.indptr, ev.tied.indptr), (again.tied.indices, ev.tied.indices),
+                 (again.tied.distances, ev.tied.distances), (again.neighbors[1], ev.neighbors[1])):
+        assert np.array_equal(a, b)
+    assert again.metrics["training_order"] == ev.metrics["training_order"]
+    assert ev.metrics["training_order"]["n_order_dependent"] >= 1
+    X = [TIE_TEXT] + X_TEST
+    assert np.array_equal(saved.model.predict_proba(X), ev.model.predict_proba(X))
+
+
+def test_damaged_training_items_are_refused():
+    index = make_model("gzip-knn").fit(X_TRAIN + X_TRAIN[:5], Y_TRAIN + Y_TRAIN[:5]).index_
+    state = index.__getstate__()
+    assert "train_texts_" not in state and "candidate_index_" not in state
+    for change in ({"_items": index._items[::-1][1:]}, {"_copies": index._copies + 1},
+                   {"_items": np.zeros_like(index._items)}):
+        fresh = NCDIndex.__new__(NCDIndex)
+        with pytest.raises(ValueError, match="training items"):
+            fresh.__setstate__({**state, **change})
+    fresh = NCDIndex.__new__(NCDIndex)
+    fresh.__setstate__(state)
+    assert fresh.train_texts_ == index.train_texts_ and np.array_equal(fresh.train_lengths_, index.train_lengths_)
 
 
 def test_kernel_tables_are_not_stored(tmp_path):
