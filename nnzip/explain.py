@@ -15,6 +15,7 @@ Rendering: :meth:`Explanation.to_dict` (JSON) and :func:`render_text` (a termina
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,7 +27,7 @@ from .errors import InputError
 from .lengths import kernel_matches_zlib
 from .metrics import tie_order_effect
 from .models import name_of
-from .tied_neighbors import TiedNeighbors
+from .neighbors import DISTANCE_TIES, vote_weights
 from .validation import as_bytes
 
 #: Kinds of a training text's bytes in a pair's parse.
@@ -34,28 +35,6 @@ LITERAL, FROM_QUERY, FROM_ITSELF = "literal", "query", "itself"
 _KINDS = (LITERAL, FROM_QUERY, FROM_ITSELF)
 # characters of a training text shown in the terminal before it is cut
 _SHOWN_CHARS = 1500
-
-
-# LEAD (merge with issue 22): replace the body by ``return model.tied_neighbors(X)``; it searches
-# once where this asks kneighbors for more neighbours until every tie with the k-th is in.
-def tied_neighbors(model: BaseEstimator, X) -> TiedNeighbors:
-    """The k nearest training items of each query plus every item tied with the k-th distance.
-
-    Built from what the classifier offers (``kneighbors``), asking for more neighbours until
-    each row's last one lies beyond its k-th distance (or every training item is in).
-    """
-    k, n = int(model.n_neighbors), int(model.n_samples_fit_)
-    m = min(n, 2 * k + 8)
-    while True:
-        dist, idx = model.kneighbors(X, m)
-        kth = dist[:, k - 1]
-        if m == n or (dist[:, -1] > kth).all():
-            break
-        m = min(n, 4 * m)
-    keep = dist <= kth[:, None]
-    indptr = np.zeros(len(dist) + 1, dtype=np.int64)
-    np.cumsum(keep.sum(axis=1), out=indptr[1:])
-    return TiedNeighbors(indptr, idx[keep], dist[keep], k, n)
 
 
 def training_labels(model: BaseEstimator, indices: np.ndarray) -> np.ndarray:
@@ -186,15 +165,26 @@ def segments(raw: bytes, kinds: np.ndarray, names: tuple[str, ...]) -> list[tupl
 
 # ---- one query ------------------------------------------------------------------------------
 
+#: Tied neighbours beyond this many get no parse (they are listed, with label and distance).
+MAX_PARSED = 50
+
 
 @dataclass
 class Neighbor:
-    """One of the nearest training texts of a query."""
+    """One of the nearest training texts of a query, or one tied with the k-th.
+
+    ``in_k``: among the k that ``kneighbors`` returns (the model's cut of the tie);
+    ``at_boundary``: at the k-th distance; ``weight``: its share of the vote's total weight
+    under the model's ``distance_ties`` (0 for a tied text the vote leaves out).
+    """
 
     rank: int
     index: int
     label: object
     distance: float
+    in_k: bool
+    at_boundary: bool
+    weight: float
     text: str | None = None
     parse: PairParse | None = None
 
@@ -211,25 +201,33 @@ class Explanation:
         The text.
     predicted : label
         The model's prediction.
-    n_neighbors, tie_break, weights : int, str, str
+    n_neighbors, distance_ties, tie_break, weights : int, str, str, str
         The vote's settings.
     neighbors : list of Neighbor
-        The k nearest, nearest first (ties by training index), with their parse for gzip models.
+        The k nearest and every training text tied with the k-th, by (distance, training
+        index) (``model.tied_neighbors``), with their parse for gzip models.
     votes : dict
-        Vote share of each class among the neighbours (``predict_proba``'s row).
+        Vote share of each class (``predict_proba``'s row).
     vote_tie : list
-        The classes tied for the most votes (empty when one class had the most).
+        The classes tied for the most votes, between which ``tie_break`` decided (empty when
+        one class had the most).
     boundary_distance : float
         The k-th distance.
+    n_below : int
+        Training texts strictly nearer than the k-th distance.
     tied_beyond : int
-        Training texts at the k-th distance that are not among the k (a different training
-        order could have picked them instead).
+        Training texts at the k-th distance beyond the k places (``t - r``: ``t`` texts at it
+        share ``r = k - n_below`` places).
     tied_labels : dict
-        Labels of every training text at the k-th distance (those in and beyond the k), counted.
+        Labels of every training text at the k-th distance, counted.
+    by_distance_ties : dict
+        The prediction under each ``distance_ties`` rule (the model's other settings kept).
     order_dependent : bool
-        Whether another training order would predict another class.
+        Whether, with the training order deciding the tie (``distance_ties="index"``), another
+        order would predict another class.
     prediction_over_orders : dict
-        Share of all training orders predicting each class (exact, :func:`nnzip.tie_order_effect`).
+        Share of all training orders predicting each class under ``"index"`` (exact,
+        :func:`nnzip.tie_order_effect`).
     notes : list of str
         What could not be explained and why.
     """
@@ -238,25 +236,40 @@ class Explanation:
     query: str
     predicted: object
     n_neighbors: int
+    distance_ties: str
     tie_break: str
     weights: str
     neighbors: list[Neighbor]
     votes: dict
     vote_tie: list
     boundary_distance: float
+    n_below: int
     tied_beyond: int
     tied_labels: dict
+    by_distance_ties: dict
     order_dependent: bool
     prediction_over_orders: dict
     query_compressed: int | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def distance_tie_decided(self) -> bool:
+        """Whether the texts tied at the k-th distance decided the label: more of them than places,
+        and how they are counted (the ``distance_ties`` rule, or the order under ``"index"``) changes it."""
+        rules_differ = len({str(v) for v in self.by_distance_ties.values()}) > 1
+        return self.tied_beyond > 0 and (rules_differ or self.order_dependent)
+
+    @property
+    def decided_by(self) -> list[str]:
+        """What decided the label beyond the plain majority: ``"distance tie"``, ``"vote tie"`` (or none)."""
+        return ["distance tie"] * self.distance_tie_decided + ["vote tie"] * bool(self.vote_tie)
 
     def to_dict(self) -> dict:
         """JSON-ready form; spans are character offsets into each training text."""
         neighbors = []
         for nb in self.neighbors:
             item: dict = {"rank": nb.rank, "index": nb.index, "label": _plain(nb.label), "distance": nb.distance,
-                          "text": nb.text}
+                          "in_k": nb.in_k, "at_boundary": nb.at_boundary, "weight": nb.weight, "text": nb.text}
             if nb.parse is not None:
                 spans, at = [], 0
                 for text, kind in nb.parse.train_segments():
@@ -267,11 +280,17 @@ class Explanation:
             neighbors.append(item)
         return {
             "model": self.model, "query": self.query, "query_compressed": self.query_compressed,
-            "predicted": _plain(self.predicted), "n_neighbors": self.n_neighbors, "tie_break": self.tie_break,
-            "weights": self.weights, "votes": {str(k): v for k, v in self.votes.items()},
+            "predicted": _plain(self.predicted), "n_neighbors": self.n_neighbors,
+            "distance_ties": self.distance_ties, "tie_break": self.tie_break, "weights": self.weights,
+            "decided_by": self.decided_by,
+            "votes": {str(k): v for k, v in self.votes.items()},
             "vote_tie": [_plain(c) for c in self.vote_tie],
-            "distance_tie": {"boundary_distance": self.boundary_distance, "tied_beyond_k": self.tied_beyond,
+            "distance_tie": {"boundary_distance": self.boundary_distance, "nearer": self.n_below,
+                             "places_at_boundary": self.n_neighbors - self.n_below,
+                             "tied_beyond_k": self.tied_beyond,
                              "tied_labels": {str(k): v for k, v in self.tied_labels.items()},
+                             "decided": self.distance_tie_decided,
+                             "prediction_by_distance_ties": {k: _plain(v) for k, v in self.by_distance_ties.items()},
                              "order_dependent": self.order_dependent,
                              "prediction_over_orders": {str(k): v for k, v in self.prediction_over_orders.items()}},
             "neighbors": neighbors, "notes": self.notes,
@@ -292,8 +311,18 @@ def _explains_reuse(model: BaseEstimator) -> str | None:
     return None
 
 
+def _count(labels) -> dict:
+    out: dict = {}
+    for label in labels:
+        out[_plain(label)] = out.get(_plain(label), 0) + 1
+    return out
+
+
 def explain(model: BaseEstimator, text: str | bytes, *, reuse: bool = True) -> Explanation:
     """Explain the prediction of a fitted kNN model for one text.
+
+    One search (``model.tied_neighbors``) gives the k nearest training texts and every one tied
+    with the k-th; the model votes from it as ``predict`` does.
 
     Parameters
     ----------
@@ -302,7 +331,8 @@ def explain(model: BaseEstimator, text: str | bytes, *, reuse: bool = True) -> E
     text : str or bytes
         The text to classify (not empty).
     reuse : bool, default=True
-        For gzip and zlib models, parse each pair to show what the compressor reused.
+        For gzip and zlib models, parse each pair (the first :data:`MAX_PARSED` neighbours) to
+        show what the compressor reused.
 
     Returns
     -------
@@ -320,49 +350,56 @@ def explain(model: BaseEstimator, text: str | bytes, *, reuse: bool = True) -> E
     if not raw.strip():
         raise InputError("the text to explain is empty")
     query = raw.decode("utf-8", "replace")
-    nb = tied_neighbors(model, [query])
-    dist, idx = nb.top_k()
-    predicted_arr, proba = model.vote(dist, idx)
+    nb = model.tied_neighbors([raw])
+    predicted_arr, proba = model.vote(nb, [raw])
     predicted = predicted_arr[0]
     classes = model.classes_
     votes = {_plain(c): float(p) for c, p in zip(classes, proba[0]) if p > 0}
-    top = proba[0].max()
-    vote_tie = [_plain(c) for c, p in zip(classes, proba[0]) if np.isclose(p, top, rtol=1e-12, atol=0.0)]
+    vote_tie = [_plain(c) for c, p in zip(classes, proba[0]) if np.isclose(p, proba[0].max(), rtol=1e-12, atol=0.0)]
+    by_rule = {}
+    for rule in DISTANCE_TIES:
+        other = copy.copy(model)  # the same fitted search, another vote rule
+        other.distance_ties = rule
+        by_rule[rule] = _plain(other.vote(nb, [raw])[0][0])
     row_dist, row_idx = nb.row(0)
     k = int(model.n_neighbors)
     boundary = float(nb.boundary_distance[0])
-    at_boundary = row_idx[row_dist == boundary]
-    tied_labels: dict = {}
-    for label in training_labels(model, at_boundary):
-        tied_labels[_plain(label)] = tied_labels.get(_plain(label), 0) + 1
+    at_boundary = row_dist == boundary
+    weight = vote_weights(nb, model.weights, model.distance_ties)
+    weight = weight / (weight.sum() or 1.0)
+    in_k = set(model.cut_ties(nb)[1][0].tolist())
     effect = tie_order_effect(nb, training_labels(model, np.arange(nb.n_samples_fit)), [predicted],
                               tie_break=model.tie_break, weights=model.weights)
     over_orders = {_plain(c): float(p) for c, p in zip(effect.classes, effect.prediction_proba[0]) if p > 0}
     train_texts = getattr(model, "train_texts_", None)
     why_not = _explains_reuse(model) if reuse else "not asked for"
     notes = [] if why_not is None else [f"what the compressor reused is not shown: {why_not}"]
+    if why_not is None and len(row_idx) > MAX_PARSED:
+        notes.append(f"what gzip reused is shown for the first {MAX_PARSED} of the {len(row_idx)} neighbours")
     neighbors = []
-    for rank, (d, j) in enumerate(zip(dist[0].tolist(), idx[0].tolist()), 1):
-        label = training_labels(model, np.array([j]))[0]
+    for rank, (d, j) in enumerate(zip(row_dist.tolist(), row_idx.tolist()), 1):
         y = None if train_texts is None else train_texts[j]
         parse = None
-        if why_not is None and y is not None:
+        if why_not is None and y is not None and rank <= MAX_PARSED:
             try:
                 parse = pair_reuse(raw, y)
             except InputError as exc:
                 notes.append(f"neighbour {rank}: {exc}")
-        neighbors.append(Neighbor(rank, int(j), label, float(d), None if y is None else y.decode("utf-8", "replace"),
-                                  parse))
+        neighbors.append(Neighbor(rank, int(j), _plain(training_labels(model, np.array([j]))[0]), float(d),
+                                  j in in_k, bool(at_boundary[rank - 1]), float(weight[rank - 1]),
+                                  None if y is None else y.decode("utf-8", "replace"), parse))
     query_len = None
     if why_not is None:
         from .pairwise import compressed_len
 
         query_len = int(compressed_len([raw], compressor=model.index_.compressor)[0])
+    n_below = int((~at_boundary).sum())
     return Explanation(
         model=name_of(model) or type(model).__name__, query=query, predicted=_plain(predicted), n_neighbors=k,
-        tie_break=str(model.tie_break), weights=str(model.weights),
+        distance_ties=str(model.distance_ties), tie_break=str(model.tie_break), weights=str(model.weights),
         neighbors=neighbors, votes=votes, vote_tie=vote_tie if len(vote_tie) > 1 else [],
-        boundary_distance=boundary, tied_beyond=int(len(row_idx) - k), tied_labels=tied_labels,
+        boundary_distance=boundary, n_below=n_below, tied_beyond=int(len(row_idx) - k),
+        tied_labels=_count(training_labels(model, row_idx[at_boundary])), by_distance_ties=by_rule,
         order_dependent=bool(effect.order_dependent[0]), prediction_over_orders=over_orders,
         query_compressed=query_len, notes=notes)
 
@@ -370,10 +407,10 @@ def explain(model: BaseEstimator, text: str | bytes, *, reuse: bool = True) -> E
 # ---- terminal --------------------------------------------------------------------------------
 
 _TIE_RULES = {
-    "nearest": "the tied class whose nearest neighbour comes first wins",
+    "nearest": "the tied class whose nearest members are closest wins",
     "decrement": "the farthest neighbours are dropped until one class leads",
     "random": "a seeded draw among the tied classes",
-    "lowest": "the smallest tied class wins (the original code's rule)",
+    "lowest": "the first tied class in the classes' order wins",
 }
 
 
@@ -381,36 +418,60 @@ def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
+#: What each ``distance_ties`` rule does with the training texts tied at the k-th distance.
+DISTANCE_TIE_RULES = {
+    "split": "the places left at the k-th distance are shared equally by the texts tied there",
+    "all": "every text tied at the k-th distance counts fully",
+    "index": "the first texts tied at the k-th distance in training-file order take the places left",
+}
+
+
+def _distance_tie_lines(ex: Explanation) -> list[str]:
+    k, r = ex.n_neighbors, ex.n_neighbors - ex.n_below
+    t = r + ex.tied_beyond
+    if not ex.tied_beyond:
+        return [f"Distance tie: none (the {_ordinal(k)} distance {ex.boundary_distance:.6g} is not shared beyond "
+                "the k nearest)"]
+    labels = ", ".join(f"{c} ×{n}" for c, n in ex.tied_labels.items())
+    rule = DISTANCE_TIE_RULES[ex.distance_ties] + (f" (each counts {r}/{t})" if ex.distance_ties == "split" else "")
+    line = (f"Distance tie: {t} training texts at the {_ordinal(k)} distance {ex.boundary_distance:.6g} "
+            f"(labels there: {labels}) for the {r} place(s) left after {ex.n_below} nearer; "
+            f"distance_ties={ex.distance_ties!r}: {rule}.")
+    rules = ", ".join(f"{name} → {label}" for name, label in ex.by_distance_ties.items())
+    if ex.order_dependent:
+        shares = ", ".join(f"{c} {p:.3g}" for c, p in ex.prediction_over_orders.items())
+        orders = (" With the file order deciding ('index'), another training order could change it "
+                  f"(share of orders: {shares}).")
+    else:
+        orders = " No training order changes the prediction under 'index'."
+    return [line, f"  Prediction under each distance_ties rule: {rules}.{orders}"]
+
+
 def render_text(ex: Explanation, style: Callable[..., str] = lambda text, **kw: text) -> str:
     """The explanation for a terminal; ``style(text, fg=..., bold=..., underline=...)`` marks reused spans
     (``click.style``; the default leaves the text plain)."""
     lines = [f"Query{f' (C = {ex.query_compressed} bytes)' if ex.query_compressed else ''}: {_cut(ex.query)}"]
-    lines.append(f"Predicted: {style(str(ex.predicted), bold=True)}   "
-                 f"({ex.model}, k={ex.n_neighbors}, tie_break={ex.tie_break}, weights={ex.weights})")
+    lines.append(f"Predicted: {style(str(ex.predicted), bold=True)}   ({ex.model}, k={ex.n_neighbors}, "
+                 f"distance_ties={ex.distance_ties}, tie_break={ex.tie_break}, weights={ex.weights})")
     shares = ", ".join(f"{c} {v:.3g}" for c, v in sorted(ex.votes.items(), key=lambda kv: -kv[1]))
     vote = f"Vote shares: {shares}"
     if ex.vote_tie:
         vote += (f" — a tie between {', '.join(map(str, ex.vote_tie))}, decided by tie_break={ex.tie_break}: "
                  f"{_TIE_RULES.get(ex.tie_break, '')}")
     lines.append(vote)
-    if ex.tied_beyond:
-        labels = ", ".join(f"{c} ×{n}" for c, n in ex.tied_labels.items())
-        tie = (f"Distance tie: {ex.tied_beyond} more training text(s) at the {_ordinal(ex.n_neighbors)} distance "
-               f"{ex.boundary_distance:.6g} (labels there: {labels}); the k nearest took them in training-file order. ")
-        if ex.order_dependent:
-            shares = ", ".join(f"{c} {p:.3g}" for c, p in ex.prediction_over_orders.items())
-            tie += f"Another training order could change the prediction (share of orders: {shares})."
-        else:
-            tie += "No training order changes the prediction."
-        lines.append(tie)
-    else:
-        lines.append(f"Distance tie: none (the {_ordinal(ex.n_neighbors)} distance {ex.boundary_distance:.6g} "
-                     "is not shared beyond the k nearest)")
+    lines.extend(_distance_tie_lines(ex))
+    decided = {"distance tie": f"the distance tie (distance_ties={ex.distance_ties})",
+               "vote tie": f"the vote tie (tie_break={ex.tie_break})"}
+    lines.append("Decided by: " + (" and ".join(decided[d] for d in ex.decided_by) if ex.decided_by
+                                   else "the majority of the nearest texts (no tie decided it)"))
     lines.append("")
-    lines.append("Nearest training texts (query first in every pair; " + style("reused from the query", fg="green",
-                 bold=True) + ", " + style("repeated from the text itself", fg="cyan") + ", plain: literals):")
+    lines.append("Nearest training texts and every one tied with the k-th (query first in every pair; "
+                 + style("reused from the query", fg="green", bold=True) + ", "
+                 + style("repeated from the text itself", fg="cyan") + ", plain: literals):")
     for nb in ex.neighbors:
-        head = f"{nb.rank:>3}. #{nb.index}  {nb.label}  distance {nb.distance:.6g}"
+        head = f"{nb.rank:>3}. #{nb.index}  {nb.label}  distance {nb.distance:.6g}  vote weight {nb.weight:.3g}"
+        if nb.at_boundary and ex.tied_beyond:
+            head += "  [tied at the k-th distance" + ("" if nb.in_k else "; not among the k kneighbors returns") + "]"
         if nb.parse is not None:
             head += f"  C(x + ' ' + y) = {nb.parse.compressed} bytes"
         lines.append(head)

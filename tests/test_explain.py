@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from nnzip import NCDKNeighborsClassifier, TiedNeighbors
 from nnzip.errors import InputError
-from nnzip.explain import explain, pair_reuse, render_text, segments, tied_neighbors
+from nnzip.explain import explain, pair_reuse, render_text, segments
 from nnzip.models import make_model
 
 TRAIN = ["the cat sat on the mat with another cat", "stocks fell sharply as markets closed lower",
@@ -70,17 +70,19 @@ def test_explain_lists_the_neighbours_and_the_vote():
     clf = NCDKNeighborsClassifier(n_neighbors=2).fit(TRAIN, LABELS)
     ex = explain(clf, "a cat on the mat")
     dist, idx = clf.kneighbors(["a cat on the mat"])
-    assert [nb.index for nb in ex.neighbors] == idx[0].tolist()
-    assert [nb.distance for nb in ex.neighbors] == dist[0].tolist()
+    assert [nb.index for nb in ex.neighbors if nb.in_k] == idx[0].tolist()
+    assert [nb.distance for nb in ex.neighbors if nb.in_k] == dist[0].tolist()
     assert ex.predicted == clf.predict(["a cat on the mat"])[0] == "pets"
-    assert ex.votes == {"pets": 1.0} and ex.vote_tie == []
+    assert ex.votes == {"pets": 1.0} and ex.vote_tie == [] and ex.decided_by == []
+    assert ex.distance_ties == "split" and ex.by_distance_ties == {"split": "pets", "all": "pets", "index": "pets"}
     nb = ex.neighbors[0]
     assert nb.text == TRAIN[nb.index] and nb.parse is not None
     assert nb.parse.compressed == len(gzip.compress(b"a cat on the mat " + TRAIN[nb.index].encode(), 9))
     assert ex.query_compressed == len(gzip.compress(b"a cat on the mat", 9))
     d = ex.to_dict()
     assert d["neighbors"][0]["reuse"]["spans"][-1]["end"] == len(nb.text)
-    assert d["distance_tie"]["order_dependent"] is False
+    assert d["distance_tie"]["order_dependent"] is False and d["distance_ties"] == "split"
+    assert "Decided by: the majority of the nearest texts" in render_text(ex)
 
 
 def test_vote_and_distance_ties_are_reported():
@@ -88,25 +90,51 @@ def test_vote_and_distance_ties_are_reported():
     train = ["same words here"] * 4 + ["something else entirely"]
     clf = NCDKNeighborsClassifier(n_neighbors=2).fit(train, ["a", "b", "b", "a", "c"])
     ex = explain(clf, "same words")
-    assert ex.vote_tie == ["a", "b"] and ex.predicted == "a"  # nearest first: training index 0
-    assert ex.tied_beyond == 2 and ex.tied_labels == {"a": 2, "b": 2}
+    assert ex.vote_tie == ["a", "b"] and ex.predicted == "a"  # nearest members equal: the classes' order
+    assert ex.tied_beyond == 2 and ex.n_below == 0 and ex.tied_labels == {"a": 2, "b": 2}
+    # every tied text is listed, each with its share of the split vote
+    assert [nb.index for nb in ex.neighbors] == [0, 1, 2, 3]
+    assert [nb.weight for nb in ex.neighbors] == [0.25] * 4 and all(nb.at_boundary for nb in ex.neighbors)
+    assert sum(nb.in_k for nb in ex.neighbors) == 2
     assert ex.order_dependent and set(ex.prediction_over_orders) == {"a", "b"}
+    assert ex.decided_by == ["distance tie", "vote tie"]
     text = render_text(ex)
     assert "a tie between a, b, decided by tie_break=nearest" in text
-    assert "2 more training text(s) at the 2nd distance" in text and "Another training order" in text
+    assert "4 training texts at the 2nd distance" in text and "distance_ties='split'" in text
+    assert "(each counts 2/4)" in text and "another training order could change it" in text
+    assert "Decided by: the distance tie (distance_ties=split) and the vote tie (tie_break=nearest)" in text
     assert "\x1b[" not in text  # plain without a style function
+    d = ex.to_dict()
+    assert d["decided_by"] == ["distance tie", "vote tie"] and d["distance_tie"]["places_at_boundary"] == 2
+    assert [n["weight"] for n in d["neighbors"]] == [0.25] * 4
 
 
-def test_tied_neighbors_from_kneighbors_equals_the_reference():
+@pytest.mark.parametrize("rule, predicted, weights", [("split", "a", [1 / 3] * 3), ("all", "a", [1 / 3] * 3),
+                                                      ("index", "b", [1.0, 0.0, 0.0])])
+def test_the_distance_tie_rule_is_named_and_decides(rule, predicted, weights):
+    # one place (k=1) and three copies tied for it, labelled b, a, a: the rules disagree
+    train = ["same words here"] * 3 + ["something else entirely"]
+    clf = NCDKNeighborsClassifier(n_neighbors=1, distance_ties=rule).fit(train, ["b", "a", "a", "c"])
+    ex = explain(clf, "same words")
+    assert ex.predicted == predicted == clf.predict(["same words"])[0]
+    assert ex.by_distance_ties == {"split": "a", "all": "a", "index": "b"}
+    assert ex.decided_by == ["distance tie"] and ex.vote_tie == []
+    assert [nb.weight for nb in ex.neighbors] == pytest.approx(weights)
+    assert f"distance_ties={rule!r}" in render_text(ex)
+    assert ex.prediction_over_orders == pytest.approx({"a": 2 / 3, "b": 1 / 3})
+
+
+def test_explain_shows_every_neighbour_tied_with_the_kth():
     train = ["aa bb", "aa bb", "cc dd", "aa bb", "ee ff", "aa cc"]
     clf = NCDKNeighborsClassifier(n_neighbors=2).fit(train, list("xyzxyz"))
-    queries = ["aa bb", "cc", "ee ff gg"]
-    got = tied_neighbors(clf, queries)
     from nnzip import pairwise_distances
 
-    want = TiedNeighbors.from_distances(pairwise_distances(queries, train), 2)
-    assert np.array_equal(got.indptr, want.indptr) and np.array_equal(got.indices, want.indices)
-    assert np.array_equal(got.distances, want.distances)
+    for query in ["aa bb", "cc", "ee ff gg"]:
+        want = TiedNeighbors.from_distances(pairwise_distances([query], train), 2)
+        ex = explain(clf, query)
+        assert [nb.index for nb in ex.neighbors] == want.indices.tolist()
+        assert [nb.distance for nb in ex.neighbors] == want.distances.tolist()
+        assert sum(nb.weight for nb in ex.neighbors) == pytest.approx(1.0)
 
 
 def test_explain_other_models_and_bad_input():
