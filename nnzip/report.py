@@ -2,10 +2,12 @@
 
 The page holds the figures, per-class precision, recall and F1 (scikit-learn), a confusion
 matrix drawn by matplotlib and inlined as a PNG data URI, the leakage (test texts that are
-also training texts) and distance-tie figures (:func:`nnzip.tie_order_effect`), and a sample
-of misclassified texts with their nearest neighbours, the substrings gzip reused highlighted
-(:func:`nnzip.explain.pair_reuse`). CSS is inline and nothing is loaded from the network. The
-page comes from a Jinja2 template with autoescaping: every text in it is escaped.
+also training texts) and distance-tie figures (those the run computed: the ``training_order``
+figures of :func:`nnzip.evaluate.tie_figures`, from the run's neighbours with every training
+text tied at the k-th distance), and a sample of misclassified texts with those neighbours,
+the substrings gzip reused highlighted (:func:`nnzip.explain.pair_reuse`). CSS is inline and
+nothing is loaded from the network. The page comes from a Jinja2 template with autoescaping:
+every text in it is escaped.
 
 Needs the ``report`` extra (Jinja2 and matplotlib): :func:`require_report_libraries`.
 """
@@ -22,11 +24,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ._version import __version__
-from .errors import InputError, MissingDependencyError, NNZipError
-from .explain import is_knn, pair_reuse, tied_neighbors, training_labels
+from .errors import InputError, MissingDependencyError
+from .explain import DISTANCE_TIE_RULES, is_knn, pair_reuse, training_labels
 from .fileio import atomic_write
-from .metrics import tie_order_effect
 from .models import name_of
+from .neighbors import vote_weights
 
 if TYPE_CHECKING:
     from .data import Dataset
@@ -40,11 +42,14 @@ class Evaluation(Protocol):
     dataset: Dataset
     predictions: np.ndarray
     neighbors: tuple[np.ndarray, np.ndarray] | None
+    tied: TiedNeighbors | None
     metrics: dict
+
 
 #: Misclassified test texts shown (a seeded sample when there are more).
 SAMPLE_SIZE = 12
 _TEXT_CHARS = 2000  # characters of a text shown on the page
+_ROW_CAP = 20  # neighbours shown per example (the k nearest and those tied with the k-th)
 _TEMPLATE = "report.html.j2"
 
 
@@ -123,27 +128,18 @@ def _per_class(y_true, y_pred, labels: list) -> list[dict]:
             for i, c in enumerate(labels)]
 
 
-def _tie_figures(ev: Evaluation, tied: TiedNeighbors | None, say: Callable[[str], object]) -> dict | None:
-    model = ev.model
-    if not is_knn(model):
+def _tie_figures(ev: Evaluation) -> dict | None:
+    """The distance-tie figures of the run: how many rows have a tie at the k-th distance beyond
+    the k places, and the run's ``training_order`` figures (the index-ordered convention)."""
+    tied = ev.tied
+    if tied is None or not is_knn(ev.model):
         return None
-    if tied is None:
-        say("report: searching the neighbours again, with every training text tied with the k-th, for the "
-            "distance-tie figures")
-        tied = tied_neighbors(model, ev.dataset.X_test)
-    y_train = training_labels(model, np.arange(tied.n_samples_fit))
-    labelled = ev.dataset.y_test is not None
-    # without labels the order dependence of the predictions is still exact: score against the predictions
-    y_test = ev.dataset.y_test if labelled else ev.predictions.tolist()
-    out: dict = {"k": tied.n_neighbors, "n": tied.n_queries, "labelled": labelled,
-           "with_boundary_ties": int((tied.row_lengths > tied.n_neighbors).sum())}
-    try:
-        effect = tie_order_effect(tied, y_train, y_test, tie_break=model.tie_break, weights=model.weights)
-    except NNZipError as exc:  # too many label sequences to enumerate: say so, approximate nothing
-        out["error"] = str(exc)
-        return out
-    out.update(effect.summary())
-    return out
+    rule = ev.model.distance_ties
+    return {"k": tied.n_neighbors, "n": tied.n_queries, "labelled": ev.dataset.y_test is not None,
+            "distance_ties": rule, "rule": DISTANCE_TIE_RULES[rule],
+            "with_boundary_ties": int((tied.row_lengths > tied.n_neighbors).sum()),
+            # absent: no labels; None: too many label sequences to enumerate (nothing is approximated)
+            "computed": "training_order" in ev.metrics, "order": ev.metrics.get("training_order")}
 
 
 def _sample(ev: Evaluation, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
@@ -159,6 +155,23 @@ def _sample(ev: Evaluation, rng: np.random.Generator) -> tuple[np.ndarray, bool]
     return rows, ev.dataset.y_test is not None
 
 
+def _rows(ev: Evaluation, i: int) -> tuple[list, list, list, list]:
+    """Neighbours of test item ``i``: distances, indices, whether at the k-th distance beyond
+    the k places (tied), vote weights (shares); all tied ones when the run has them."""
+    if ev.tied is not None:
+        tied = ev.tied.take(np.array([i]))
+        dist, idx = tied.row(0)
+        k = tied.n_neighbors
+        boundary = dist == tied.boundary_distance[0]
+        w = vote_weights(tied, ev.model.weights, ev.model.distance_ties)
+        w = w / (w.sum() or 1.0)
+        tied_mark = (boundary & (len(dist) > k)).tolist()
+        return dist.tolist(), idx.tolist(), tied_mark, w.tolist()
+    assert ev.neighbors is not None
+    dist, idx = ev.neighbors[0][i], ev.neighbors[1][i]
+    return dist.tolist(), idx.tolist(), [False] * len(idx), [None] * len(idx)
+
+
 def _examples(ev: Evaluation, rows: np.ndarray) -> list[dict]:
     model = ev.model
     train_texts = _training_texts(ev)
@@ -167,13 +180,17 @@ def _examples(ev: Evaluation, rows: np.ndarray) -> list[dict]:
     for i in rows.tolist():
         query = _as_str(ev.dataset.X_test[i])
         item: dict = {"id": i, "query": [(_cut(query), "")], "predicted": str(ev.predictions[i]),
-                      "true": None if ev.dataset.y_test is None else str(ev.dataset.y_test[i]), "neighbors": []}
+                      "true": None if ev.dataset.y_test is None else str(ev.dataset.y_test[i]), "neighbors": [],
+                      "more": 0}
         if ev.neighbors is not None:
-            dist, idx = ev.neighbors
+            dist, idx, tied, weight = _rows(ev, i)
+            item["more"] = max(0, len(idx) - _ROW_CAP)
             used = np.zeros(len(query.encode("utf-8")), dtype=bool)
-            for rank, (d, j) in enumerate(zip(dist[i].tolist(), idx[i].tolist()), 1):
+            for rank, (d, j, t, w) in enumerate(zip(dist, idx, tied, weight), 1):
+                if rank > _ROW_CAP:
+                    break
                 nb: dict = {"rank": rank, "index": j, "label": str(training_labels(model, np.array([j]))[0]),
-                            "distance": d, "segments": None, "figures": None}
+                            "distance": d, "tied": t, "weight": w, "segments": None, "figures": None}
                 if train_texts is not None:
                     y = _as_str(train_texts[j])
                     nb["segments"] = [(_cut(y), "")]
@@ -195,26 +212,19 @@ def _examples(ev: Evaluation, rows: np.ndarray) -> list[dict]:
     return examples
 
 
-def render_report(ev: Evaluation, *, tied: TiedNeighbors | None = None, title: str = "nnzip report",
-                  say: Callable[[str], object] | None = None) -> str:
+def render_report(ev: Evaluation, *, title: str = "nnzip report") -> str:
     """The report page as a string (see the module's description).
 
     Parameters
     ----------
     ev : Evaluation
         A run: ``classify``'s, or ``predict``'s on a saved model.
-    tied : TiedNeighbors, optional
-        The neighbours with boundary ties, when the run already has them; otherwise a kNN
-        model is searched again for them.
     title : str
         The page's title.
-    say : callable, optional
-        Receives notes (e.g. that the neighbours are searched again).
     """
     require_report_libraries()
     import jinja2
 
-    say = say or (lambda msg: None)
     m = ev.metrics
     labelled = ev.dataset.y_test is not None
     classes = [c for c in np.asarray(getattr(ev.model, "classes_", [])).tolist()]
@@ -234,15 +244,15 @@ def render_report(ev: Evaluation, *, tied: TiedNeighbors | None = None, title: s
         title=title, created=datetime.datetime.now().isoformat(timespec="seconds"), version=__version__,
         model=name_of(ev.model) or type(ev.model).__name__, params=params, dataset=ev.dataset.name, metrics=m,
         labelled=labelled, classes=[str(c) for c in classes], per_class=per_class, confusion=confusion,
-        ties=_tie_figures(ev, tied, say), examples=_examples(ev, rows), misclassified=misclassified,
+        ties=_tie_figures(ev), examples=_examples(ev, rows), misclassified=misclassified,
         n_wrong=int((np.asarray(ev.dataset.y_test, dtype=object) != np.asarray(ev.predictions, dtype=object)).sum())
         if labelled else None,
         sample_size=SAMPLE_SIZE, is_knn=is_knn(ev.model),
     )
 
 
-def write_report(path: str | os.PathLike, ev: Evaluation, *, tied: TiedNeighbors | None = None,
-                 title: str = "nnzip report", say: Callable[[str], object] | None = None) -> None:
+def write_report(path: str | os.PathLike, ev: Evaluation, *, title: str = "nnzip report",
+                 say: Callable[[str], object] | None = None) -> None:
     """Write :func:`render_report`'s page to ``path``, atomically.
 
     Raises
@@ -250,7 +260,7 @@ def write_report(path: str | os.PathLike, ev: Evaluation, *, tied: TiedNeighbors
     InputError
         When the file cannot be written.
     """
-    page = render_report(ev, tied=tied, title=title, say=say)
+    page = render_report(ev, title=title)
 
     def write(f) -> None:
         f.write(page)

@@ -1,5 +1,6 @@
 """The HTML report: self-contained, every class on it, untrusted texts escaped, and it loads in a real browser."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from nnzip.cli import cli
 from nnzip.errors import MissingDependencyError
 from nnzip.evaluate import DataSpec, classify
+from nnzip.explain import DISTANCE_TIE_RULES
 
 pytest.importorskip("jinja2", reason="the report extra is not installed")
 pytest.importorskip("matplotlib", reason="the report extra is not installed")
@@ -92,6 +94,38 @@ def test_unlabelled_and_non_knn_reports(tmp_path):
     assert "predictions only" in text and "Predictions (" in text
     classify("tfidf-logreg", DataSpec(train, str(test)), {}, report=path)
     assert "Not a kNN model" in path.read_text()
+
+
+@pytest.mark.parametrize("rule", ["split", "index"])
+def test_report_shows_the_runs_distance_tie_figures(tmp_path, rule):
+    # five copies of one text, two labels, for k=3 places: a tie at the k-th distance the order could decide
+    tie = "the tie text nobody else has"
+    rows = [(c, t) for c in CLASSES for t in TEXTS[c]] + [(c, tie) for c in ["money"] * 2 + ["pets"] * 3]
+    train = write_tsv(tmp_path / "train.tsv", rows)
+    test = write_tsv(tmp_path / "test.tsv", [("money", tie), ("pets", "a cat on the mat"), ("money", "the bank")])
+    path, figures = tmp_path / "r.html", tmp_path / "m.json"
+    ev = classify("gzip-knn", DataSpec(train, test), {"n_neighbors": 3, "distance_ties": rule}, report=path,
+                  metrics_json=figures)
+    order = json.loads(figures.read_text())["training_order"]
+    assert order == ev.metrics["training_order"] and order["n_order_dependent"] >= 1
+    html = path.read_text()
+    text = " ".join("".join(parse(html).text).split())
+    boundary = int((ev.tied.row_lengths > 3).sum())
+    assert boundary >= 1 and f"{boundary} of 3 test texts have more training texts at their k-th distance" in text
+    assert f'distance_ties="{rule}"' in text and DISTANCE_TIE_RULES[rule] in text
+    table = re.search(r'<table id="tie-figures">(.*?)</table>', html, re.S).group(1)
+    cells = re.findall(r'<td class="num">([^<]*)</td>', table)
+    assert cells[:3] == [str(order["n_mixed_ties"]), str(order["n_order_dependent"]),
+                         str(order["n_correctness_order_dependent"])]
+    assert cells[3] == f"{order['accuracy_expected']:.4f}"
+    assert cells[4] == f"[{order['accuracy_min_bound']:.4f}, {order['accuracy_max_bound']:.4f}]"
+    # the misclassified tie text lists all five tied copies, marked, with their vote weights
+    if ev.predictions[0] != "money":
+        assert text.count("tied at the k-th") >= 5
+    unlabelled = tmp_path / "test.txt"
+    unlabelled.write_text(f"{tie}\nthe bank\n", encoding="utf-8")
+    classify("gzip-knn", DataSpec(train, str(unlabelled)), {"n_neighbors": 3, "distance_ties": rule}, report=path)
+    assert "needs test labels" in path.read_text()
 
 
 def test_missing_report_extra_is_one_line_before_any_work(tmp_path, monkeypatch):
