@@ -355,7 +355,7 @@ def classify(
     except KeyboardInterrupt:
         raise Interrupted(cache_dir, _KEPT.get(model, "")) from None
     if say is not None:
-        _note_ties(ev)
+        note_ties(ev)
     if output:
         write_predictions(output, ev)
     if metrics_json:
@@ -382,7 +382,14 @@ def _notes(say: Callable[[str], object], model: str, ds: Dataset) -> None:
                       UserWarning, stacklevel=3)
 
 
-def _note_ties(ev: Evaluation) -> None:
+def recorded_params(model: BaseEstimator) -> dict:
+    """A fitted model's parameters that a result file records (:data:`RECORDED`), under the file's names
+    (a saved model's: the classify job records those it was given)."""
+    params = model.get_params(deep=False)
+    return {name: params[p] for name, p in RECORDED.items() if params.get(p) is not None}
+
+
+def note_ties(ev: Evaluation) -> None:
     """One line when the training order would decide more than 1% of the predictions (index-ordered)."""
     figures = ev.metrics.get("training_order")
     if not figures or figures["n_order_dependent"] <= 0.01 * figures["n_queries"]:

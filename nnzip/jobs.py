@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator
 from . import data
 from .data import Dataset
 from .errors import InputError
-from .evaluate import Evaluation, predict_scored, write_json, write_predictions
+from .evaluate import Evaluation, note_ties, predict_scored, recorded_params, write_json, write_predictions
 from .explain import Explanation, explain, is_knn, training_labels
 from .fileio import check_output_paths, writable_dir_problem
 from .index import warmup
@@ -189,11 +189,12 @@ def predict_job(
     if saved.name == "gzip-knn":
         warmup()
     ev = predict_saved(saved, ds)
+    note_ties(ev)
     if output:
         write_predictions(output, ev)
     if metrics_json:
         write_json(metrics_json, {**ev.metrics, "model": saved.name, "model_file": str(model_path),
-                                  "dataset": ds.name})
+                                  "dataset": ds.name, **recorded_params(model)})
     if report:
         from .report import write_report
 

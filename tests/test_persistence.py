@@ -102,7 +102,9 @@ def test_distance_ties_are_recorded_and_round_trip(name, rule, tmp_path):
     fit_job(name, train=train, params=params, model_out=out)
     saved = open_model(out)
     assert saved.header["params"]["distance_ties"] == rule and saved.model.distance_ties == rule
-    again = predict_job(out, test, settings={"n_jobs": 1})
+    with pytest.warns(UserWarning, match=f"the file order would choose from.*distance_ties={rule!r}"):
+        again = predict_job(out, test, settings={"n_jobs": 1}, metrics_json=tmp_path / "m.json")
+    assert json.loads((tmp_path / "m.json").read_text())["distance_ties"] == rule
     assert again.predictions.tolist() == ev.predictions.tolist()
     for a, b in ((again.tied.indptr, ev.tied.indptr), (again.tied.indices, ev.tied.indices),
                  (again.tied.distances, ev.tied.distances), (again.neighbors[1], ev.neighbors[1])):
