@@ -13,6 +13,7 @@ from .index import NCDIndex, nearest_neighbors, warmup
 from .metrics import evaluate_order, tie_order_effect, top_k_tie_accuracy, top_k_tie_hits
 from .neighbors import DISTANCE_TIES, TIE_BREAKS, tied_vote, vote
 from .pairwise import METRICS, compressed_len, pairwise_compressed_len, pairwise_distances
+from .persistence import load_model, open_model, save_model
 from .tied_neighbors import TiedNeighbors
 
 __all__ = [
@@ -32,9 +33,12 @@ __all__ = [
     "compressed_len",
     "evaluate_order",
     "get_compressor",
+    "load_model",
     "nearest_neighbors",
+    "open_model",
     "pairwise_compressed_len",
     "pairwise_distances",
+    "save_model",
     "tie_order_effect",
     "top_k_tie_accuracy",
     "tied_vote",

@@ -68,6 +68,7 @@ _BL_ORDER = np.array([16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14,
 _STATIC_LTREE_LEN = np.array([8] * 144 + [9] * 112 + [7] * 24 + [8] * 8, dtype=np.int64)
 _STATIC_DTREE_LEN = np.full(_D_CODES, 5, dtype=np.int64)
 _NO_STREE = np.zeros(1, dtype=np.int64)
+_STORED, _FIXED, _DYNAMIC = 0, 1, 2  # block types, as deflate's BTYPE
 
 
 def _length_code_table() -> np.ndarray:
@@ -360,6 +361,8 @@ def _flush_block(tw, stored_len, bits, acc):
     """Bits after emitting the current block the way ``_tr_flush_block`` chooses to.
 
     ``tw`` holds the block's symbol frequencies; they are left modified (the caller resets).
+    ``acc[2:6]`` receive the block's type (``_STORED``, ``_FIXED``, ``_DYNAMIC``), its largest
+    literal/length and distance codes and ``max_blindex``, for :func:`_record_block`.
     """
     acc[0] = 0
     acc[1] = 0
@@ -395,10 +398,16 @@ def _flush_block(tw, stored_len, bits, acc):
     static_lenb = (static_len + 3 + 7) >> 3
     if static_lenb <= opt_lenb:
         opt_lenb = static_lenb
+    acc[3] = l_max
+    acc[4] = d_max
+    acc[5] = max_blindex
     if stored_len + 4 <= opt_lenb:
+        acc[2] = _STORED
         return ((bits + 3 + 7) & ~7) + 32 + 8 * stored_len
     if static_lenb == opt_lenb:
+        acc[2] = _FIXED
         return bits + 3 + static_len
+    acc[2] = _DYNAMIC
     return bits + 3 + opt_len
 
 
@@ -552,8 +561,101 @@ def _x_stop(win, p, best, base, grams):
     return base - best
 
 
+# Columns of deflate_tokens' arrays.
+_K_POS, _K_LENGTH, _K_DIST, _K_BITS, _K_BLOCK = 0, 1, 2, 3, 4
+_B_START, _B_END, _B_TYPE, _B_HEADER, _B_TOKENS, _B_BITS = 0, 1, 2, 3, 4, 5
+
+
 @njit(cache=True, nogil=True)
-def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, heads):
+def _record_token(rec, pos, length, dist):
+    """Append a token of a recording parse: a literal (``length`` 1, ``dist`` 0) or a match."""
+    tokens, _, count = rec
+    t = count[0]
+    tokens[t, _K_POS] = pos
+    tokens[t, _K_LENGTH] = length
+    tokens[t, _K_DIST] = dist
+    tokens[t, _K_BITS] = 0
+    tokens[t, _K_BLOCK] = count[1]
+    count[0] = t + 1
+
+
+@njit(cache=True, nogil=True)
+def _tree_bits(tw, l_max, d_max):
+    """Bits of a dynamic block's code-length description after its 3 + 14 + 3 per code length header
+    bits: the run-length codes of both trees (counted afresh: ``_build_tree`` may have given an
+    unused code a frequency of 1) times their lengths plus extra bits."""
+    counts = np.zeros(_BL_CODES, dtype=np.int64)
+    _scan_tree(tw[_T_LLEN], l_max, counts)
+    _scan_tree(tw[_T_DLEN], d_max, counts)
+    bl_len = tw[_T_BLEN]
+    total = 0
+    for c in range(_BL_CODES):
+        total += counts[c] * (bl_len[c] + _EXTRA_BLBITS[c])
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _record_block(rec, win, tw, acc, start, end, bits_before, bits_after):
+    """Close a block of a recording parse: each of its tokens' bits under the codes ``_flush_block``
+    chose (``acc[2:6]``, ``tw``), and the block's header bits, counted independently of its total
+    (``bits_after - bits_before``) so that the two can be checked against each other. A stored
+    block's tokens become one literal per byte, as the stream holds them.
+
+    The header holds everything that is not a token: the 3 block-type bits, for a stored block
+    the padding to a byte and the 32 bits of its length, for a Huffman block the end-of-block
+    code, and for a dynamic one the description of its codes.
+    """
+    tokens, blocks, count = rec
+    kind = acc[2]
+    if kind == _STORED:
+        # the stream holds the block's bytes as they are: whatever the parse matched, each byte
+        # is written (and explained) as itself; the block has as many bytes as the parse had
+        # tokens or more, and every token covers one byte or more, so the rows fit
+        for q in range(start, end):
+            t = count[2] + q - start
+            tokens[t, _K_POS] = q
+            tokens[t, _K_LENGTH] = 1
+            tokens[t, _K_DIST] = 0
+            tokens[t, _K_BLOCK] = count[1]
+        count[0] = count[2] + end - start
+    if kind == _DYNAMIC:
+        llen = tw[_T_LLEN]
+        dlen = tw[_T_DLEN]
+    else:
+        llen = _STATIC_LTREE_LEN
+        dlen = _STATIC_DTREE_LEN
+    token_bits = 0
+    for t in range(count[2], count[0]):
+        length = tokens[t, _K_LENGTH]
+        if kind == _STORED:
+            cost = 8
+        elif tokens[t, _K_DIST] == 0:
+            cost = llen[win[tokens[t, _K_POS]]]
+        else:
+            lc = _LENGTH_CODE[length - 3]
+            dc = _DIST_CODE[tokens[t, _K_DIST] - 1]
+            cost = llen[257 + lc] + _EXTRA_LBITS[lc] + dlen[dc] + _EXTRA_DBITS[dc]
+        tokens[t, _K_BITS] = cost
+        token_bits += cost
+    if kind == _STORED:
+        header = ((bits_before + 3 + 7) & ~7) - bits_before + 32
+    elif kind == _FIXED:
+        header = 3 + llen[_END_BLOCK]
+    else:
+        header = 3 + 14 + 3 * (acc[5] + 1) + _tree_bits(tw, acc[3], acc[4]) + llen[_END_BLOCK]
+    b = count[1]
+    blocks[b, _B_START] = start
+    blocks[b, _B_END] = end
+    blocks[b, _B_TYPE] = kind
+    blocks[b, _B_HEADER] = header
+    blocks[b, _B_TOKENS] = token_bits
+    blocks[b, _B_BITS] = bits_after - bits_before
+    count[1] = b + 1
+    count[2] = count[0]
+
+
+@njit(cache=True, nogil=True)
+def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, heads, rec):
     """Run ``deflate_slow`` from the state in ``st`` over ``win[:n]``.
 
     ``chain[p]`` holds, for every position ``p`` the parse may reach, the last earlier
@@ -569,6 +671,11 @@ def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, heads):
     In a pair, ``base`` is where ``y`` starts and ``grams`` holds :func:`_x_grams` of
     ``x + b" "``: the walk of a chain stops as soon as no candidate left in it can beat the
     best match found (see :func:`_x_stop`). ``base = 0`` turns this off.
+
+    ``rec`` is ``None`` when only the length is wanted; numba then compiles the parse without
+    any of the recording below (the branches on ``rec is not None`` are pruned before typing).
+    :func:`deflate_tokens` passes the arrays of :func:`_record_token` and :func:`_record_block`
+    to get every token and block of a whole-text parse.
     """
     tabled = ytab.shape[1] > 1
     lazy = base > 0 and tabled  # y's chain entries are looked up, not in chain[]
@@ -693,20 +800,30 @@ def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, heads):
             lfreq[257 + _LENGTH_CODE[prev_length - 3]] += 1
             dfreq[_DIST_CODE[p - 2 - prev_match]] += 1
             symbols += 1
+            if rec is not None:
+                _record_token(rec, p - 1, prev_length, p - 1 - prev_match)
             # the match's other positions are in the chains already: skip past them
             p += prev_length - 1
             available = 0
             match_length = 2
             if symbols == _SYM_LIMIT:
+                before = bits
                 bits = _flush_block(tw, p - block_start, bits, acc)
+                if rec is not None:
+                    _record_block(rec, win, tw, acc, block_start, p, before, bits)
                 _reset_block(tw)
                 block_start = p
                 symbols = 0
         elif available:
             lfreq[win[p - 1]] += 1
             symbols += 1
+            if rec is not None:
+                _record_token(rec, p - 1, 1, 0)
             if symbols == _SYM_LIMIT:
+                before = bits
                 bits = _flush_block(tw, p - block_start, bits, acc)
+                if rec is not None:
+                    _record_block(rec, win, tw, acc, block_start, p, before, bits)
                 _reset_block(tw)
                 block_start = p
                 symbols = 0
@@ -725,7 +842,12 @@ def _parse(win, n, known, st, tw, acc, chain, base, grams, ytab, heads):
         return 0
     if available:
         lfreq[win[p - 1]] += 1
+        if rec is not None:
+            _record_token(rec, p - 1, 1, 0)
+    before = bits
     bits = _flush_block(tw, p - block_start, bits, acc)
+    if rec is not None:
+        _record_block(rec, win, tw, acc, block_start, p, before, bits)
     return (bits + 7) >> 3
 
 
@@ -734,7 +856,7 @@ def _workspace():
     win = np.zeros(MAX_INPUT + 1 + _PAD, dtype=np.uint8)
     st = np.zeros(_N_STATE, dtype=np.int64)
     tw = np.zeros((_N_TREE_ROWS, _HEAP_SIZE + 2), dtype=np.int64)
-    acc = np.zeros(2, dtype=np.int64)
+    acc = np.zeros(6, dtype=np.int64)  # see _flush_block
     heads = np.zeros(32768, dtype=np.int32)  # 128 KiB: stays in L2 with the window and the chains
     chain = np.zeros(MAX_INPUT + 1, dtype=np.int32)
     grams = np.zeros((_GRAM_MAX - 2, 1 << (_GRAM_BITS - 6)), dtype=np.uint64)
@@ -823,7 +945,7 @@ def _single_lengths(data, offsets, lo, hi, step, counter, out):
             win[n : n + _PAD] = 0
             _start_text(st, tw, heads)
             _chain_text(win, 0, n - 2, heads, st[_S_XGEN], chain, False)
-            out[i] = _parse(win, n, n + _PAD, st, tw, acc, chain, 0, grams, _NO_TAB, heads) + GZIP_OVERHEAD
+            out[i] = _parse(win, n, n + _PAD, st, tw, acc, chain, 0, grams, _NO_TAB, heads, None) + GZIP_OVERHEAD
         i += 1
 
 
@@ -975,7 +1097,7 @@ def _pair_cells(xdata, xoff, ydata, yoff, ytab, cols, items, lo, hi, step, count
             # the positions whose 3 bytes lie inside x + b" ", then the part of x's parse that
             # no train text can change; n is only an upper bound here
             _chain_text(win, 0, nx - 1, heads, st[_S_XGEN], chain, False)
-            _parse(win, MAX_INPUT + _PAD, nx + 1, st, tw, acc, chain, 0, grams, _NO_TAB, heads)
+            _parse(win, MAX_INPUT + _PAD, nx + 1, st, tw, acc, chain, 0, grams, _NO_TAB, heads, None)
             _x_grams(win, nx, grams)
             saved_state[:] = st
             saved_lfreq[:] = lfreq[:_L_CODES]
@@ -995,7 +1117,7 @@ def _pair_cells(xdata, xoff, ydata, yoff, ytab, cols, items, lo, hi, step, count
             _pair_start(win, nx, n, ytab, b, heads, chain, st)
             lfreq[:_L_CODES] = saved_lfreq
             dfreq[:_D_CODES] = saved_dfreq
-            out[i, c] = _parse(win, n, n + _PAD, st, tw, acc, chain, nx + 1, grams, ytab, heads) + GZIP_OVERHEAD
+            out[i, c] = _parse(win, n, n + _PAD, st, tw, acc, chain, nx + 1, grams, ytab, heads, None) + GZIP_OVERHEAD
 
 
 @njit(cache=True, nogil=True)
@@ -1066,3 +1188,47 @@ def gzip_pair_lengths(xdata, xoff, ydata, yoff):
     items = _row_items(n_x, n_y)
     _pair_cells(xdata, xoff, ydata, yoff, y_tables(ydata, yoff), _NO_COLS, items, 0, n_x, 1, np.zeros(0, dtype=np.int64), out)
     return out
+
+
+@njit(cache=True, nogil=True)
+def deflate_tokens(text):
+    """The parse zlib's level-9 deflate makes of ``text``, token by token, with every token's cost.
+
+    The parse of one pair ``x + b" " + y`` is the parse of that text: the pair kernels emulate
+    exactly this parse, only faster. This entry point records it (a separate compilation of the
+    parse; the length kernels are compiled without the recording).
+
+    Parameters
+    ----------
+    text : ndarray of uint8
+        At most ``MAX_INPUT`` bytes.
+
+    Returns
+    -------
+    length : int
+        ``len(gzip.compress(text, 9))``, or -1 (and empty arrays) for a longer text.
+    tokens : ndarray of int64 of shape (n_tokens, 5)
+        Per token, in order: its position in ``text``, its length (1 for a literal), the
+        distance back to the copy's source (0 for a literal), its bits under its block's final
+        codes (code plus extra bits), and its block's number. These are the tokens the gzip
+        stream holds: a stored block's bytes are literals of 8 bits each, whatever the parse
+        found in them.
+    blocks : ndarray of int64 of shape (n_blocks, 6)
+        Per block: first and end position, type (0 stored, 1 fixed, 2 dynamic Huffman),
+        header bits (see ``_record_block``), the sum of its tokens' bits, and its bits as
+        the length computation counts them. For every block header + tokens = bits, and
+        ``(sum of bits + 7) // 8 + GZIP_OVERHEAD == length``.
+    """
+    n = text.shape[0]
+    tokens = np.zeros((max(n, 1), 5), dtype=np.int64)
+    blocks = np.zeros((n // _SYM_LIMIT + 2, 6), dtype=np.int64)
+    count = np.zeros(3, dtype=np.int64)  # tokens, blocks, first token of the open block
+    if n > MAX_INPUT:
+        return -1, tokens[:0], blocks[:0]
+    win, st, tw, acc, heads, chain, grams = _workspace()
+    win[:n] = text
+    win[n : n + _PAD] = 0
+    _start_text(st, tw, heads)
+    _chain_text(win, 0, n - 2, heads, st[_S_XGEN], chain, False)
+    length = _parse(win, n, n + _PAD, st, tw, acc, chain, 0, grams, _NO_TAB, heads, (tokens, blocks, count))
+    return length + GZIP_OVERHEAD, tokens[: count[0]].copy(), blocks[: count[1]].copy()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import os
 import warnings
 import zipfile
@@ -26,27 +27,42 @@ from ._version import __version__
 from .fileio import atomic_write, writable_dir_problem
 
 _FORMAT = 2
-#: The modules whose code determines what a cached search block holds: the deflate kernel and
-#: the lengths layer (with the compressors), distances and the tied top-k, the n-gram kernels and
-#: the rerank first stage, and the search itself (its block format and tie convention).
-FINGERPRINTED = ("_deflate.py", "_distances.py", "_ngrams.py", "compressors.py", "lengths.py", "pairwise.py",
-                 "candidates.py", "index.py")
+#: The modules (under ``nnzip``) whose code determines what a cached search block holds: the
+#: deflate kernel and the lengths layer (with the compressors), distances and the tied top-k, the
+#: n-gram kernels and the rerank first stage, and the search itself (its block format and tie convention).
+FINGERPRINTED = ("_deflate", "_distances", "_ngrams", "compressors", "lengths", "pairwise", "candidates", "index")
+#: The modules whose code determines what a saved model predicts: the search and, besides it, the
+#: neighbour structure, the votes and tie rules, the estimators and the baselines (a model file
+#: records their fingerprint, :mod:`nnzip.persistence`).
+MODEL_CODE = FINGERPRINTED + ("tied_neighbors", "neighbors", "classifier", "dictionary", "baselines.bow",
+                              "baselines.embedding", "baselines.transformer")
+
+
+def module_source(name: str) -> Path | None:
+    """The source file of the module ``nnzip.<name>``, or None when there is none (a frozen build)."""
+    try:
+        spec = importlib.util.find_spec(f"{__package__}.{name}")
+    except ImportError:
+        return None
+    origin = None if spec is None else spec.origin
+    return Path(origin) if origin and origin.endswith(".py") else None
 
 
 @functools.cache
-def code_fingerprint() -> str:
-    """SHA-256 of the source of :data:`FINGERPRINTED` and of the runtime zlib's version.
+def code_fingerprint(modules: tuple[str, ...] = FINGERPRINTED) -> str:
+    """SHA-256 of the source of ``modules`` (names under ``nnzip``) and of the runtime zlib's version.
 
-    The zlib version counts because inputs beyond the deflate kernel's exact range are
-    compressed by the runtime's zlib.
+    The default, :data:`FINGERPRINTED`, keys the block cache; a saved model records that of
+    :data:`MODEL_CODE`. The zlib version counts because inputs beyond the deflate kernel's
+    exact range are compressed by the runtime's zlib.
     """
     h = hashlib.sha256(f"zlib {zlib.ZLIB_RUNTIME_VERSION}".encode())
-    here = Path(__file__).resolve().parent
-    for name in FINGERPRINTED:
+    for name in modules:
         h.update(b"\0" + name.encode() + b"\0")
+        source = module_source(name)
         try:
-            h.update((here / name).read_bytes())
-        except OSError:  # no source shipped (a frozen build): the version has to do
+            h.update(source.read_bytes() if source is not None else b"unreadable")
+        except OSError:  # no source shipped: the version has to do
             h.update(b"unreadable")
     return h.hexdigest()
 

@@ -162,6 +162,16 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
         self.train_lengths_ = self.index_.train_lengths_
         self.n_samples_fit_ = len(texts)
 
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        return {k: v for k, v in state.items() if k not in ("train_texts_", "train_lengths_")}  # kept in index_
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        if "index_" in state:
+            self.train_texts_ = self.index_.train_texts_
+            self.train_lengths_ = self.index_.train_lengths_
+
     def _training_queries(self):
         if self.metric == "precomputed":
             raise InputError("kneighbors(X=None) needs the training texts; pass X with metric='precomputed'")

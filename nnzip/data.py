@@ -354,6 +354,18 @@ def check_dataset(ds: Dataset) -> Dataset:
     return ds
 
 
+def load_training_file(
+    path: str | os.PathLike, text_col: str = "text", label_col: str = "label", encoding_errors: str = "strict"
+) -> tuple[list[str], list]:
+    """Texts and labels of a training file: not empty, and labelled (see :func:`read_file`)."""
+    X, y = read_file(path, text_col, label_col, encoding_errors)
+    if not X:
+        raise InputError(f"{path}: the training set is empty")
+    if y is None:
+        raise InputError(f"{path}: the training file has no labels (column {label_col!r} or label<TAB>text)")
+    return X, y
+
+
 def load_files(
     train: str | os.PathLike,
     test: str | os.PathLike,
@@ -366,11 +378,7 @@ def load_files(
     Both files are read and checked (:func:`check_dataset`) before anything is computed.
     """
     file_format(train), file_format(test)  # an unknown suffix is reported before either file is read
-    X_train, y_train = read_file(train, text_col, label_col, encoding_errors)
-    if not X_train:
-        raise InputError(f"{train}: the training set is empty")
-    if y_train is None:
-        raise InputError(f"{train}: the training file has no labels (column {label_col!r} or label<TAB>text)")
+    X_train, y_train = load_training_file(train, text_col, label_col, encoding_errors)
     X_test, y_test = read_file(test, text_col, label_col, encoding_errors)
     if not X_test:
         raise InputError(f"{test}: the test set is empty")

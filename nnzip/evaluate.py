@@ -226,18 +226,30 @@ def evaluate(model: BaseEstimator, ds: Dataset, *, remove_duplicates: bool = Fal
     fit_seconds = time.perf_counter() - start
     if on_fitted is not None:
         on_fitted(model)
+    return predict_scored(model, ds, remove_duplicates=remove_duplicates, fit_seconds=fit_seconds)
+
+
+def predict_scored(model: BaseEstimator, ds: Dataset, *, remove_duplicates: bool = False,
+                   scored: Dataset | None = None, fit_seconds: float = 0.0) -> Evaluation:
+    """Predict the test part of ``ds`` with a fitted model and score it: :func:`evaluate` after the fit.
+
+    ``scored``: the data to score on when it differs from ``ds`` (a saved model: the training
+    part as digests of the texts with the model's labels, :func:`nnzip.jobs.predict_saved`).
+    """
     start = time.perf_counter()
     neighbors = neighbor_labels = tied = None
+    scored = ds if scored is None else scored
     if hasattr(model, "tied_neighbors") and hasattr(model, "vote"):
         tied = model.tied_neighbors(ds.X_test)
         predictions = model.vote(tied, ds.X_test)[0]
         neighbors = model.cut_ties(tied)
-        neighbor_labels = np.asarray(ds.y_train, dtype=object)[neighbors[1]]
+        neighbor_labels = np.asarray(scored.y_train, dtype=object)[neighbors[1]]
     else:
         predictions = np.asarray(model.predict(ds.X_test))
     predict_seconds = time.perf_counter() - start
     vote_rule = {"tie_break": model.tie_break, "weights": model.weights} if tied is not None else {}
-    metrics = {**score(ds, predictions, neighbor_labels, remove_duplicates=remove_duplicates, tied=tied, **vote_rule),
+    metrics = {**score(scored, predictions, neighbor_labels, remove_duplicates=remove_duplicates, tied=tied,
+                       **vote_rule),
                "seconds": round(fit_seconds + predict_seconds, 3)}
     return Evaluation(model, ds, predictions, neighbors, tied, metrics, fit_seconds, predict_seconds)
 
@@ -271,6 +283,7 @@ def classify(
     remove_duplicates: bool = False,
     output: str | os.PathLike | None = None,
     metrics_json: str | os.PathLike | None = None,
+    report: str | os.PathLike | None = None,
     say: Callable[[str], object] | None = None,
 ) -> Evaluation:
     """The classify job: check everything, read the data, fit, predict, score, write.
@@ -294,6 +307,8 @@ def classify(
     metrics_json : path, optional
         Write the figures here as JSON, with the model, dataset, recorded parameters
         (:data:`RECORDED`) and where a trained model ran (its ``run_info()``).
+    report : path, optional
+        Write an HTML report here (:func:`nnzip.report.write_report`; needs ``nnzip[report]``).
     say : callable, optional
         Receives notes for the person running the job (the data, duplicates, a long search
         ahead); with it, test texts shared with the training set above 1% are also warned about.
@@ -314,7 +329,11 @@ def classify(
     check_params(clf)
     inputs = data_from.inputs() if isinstance(data_from, DataSpec) else []
     # before reading anything: an output must not be an input or another output, and must be writable
-    check_output_paths({"--output": output, "--metrics-json": metrics_json}, inputs)
+    check_output_paths({"--output": output, "--metrics-json": metrics_json, "--report": report}, inputs)
+    if report is not None:
+        from .report import require_report_libraries
+
+        require_report_libraries()
     takes = set(model_params(model))
     cache_dir = params.get("cache_dir") if "cache_dir" in takes else None
     if cache_dir and not BlockCache(cache_dir).check_writable():  # type: ignore[arg-type]
@@ -336,13 +355,17 @@ def classify(
     except KeyboardInterrupt:
         raise Interrupted(cache_dir, _KEPT.get(model, "")) from None
     if say is not None:
-        _note_ties(ev)
+        note_ties(ev)
     if output:
         write_predictions(output, ev)
     if metrics_json:
         recorded = {name: params[p] for name, p in RECORDED.items() if p in takes and params.get(p) is not None}
         info = clf.run_info() if hasattr(clf, "run_info") else {}
         write_json(metrics_json, {**ev.metrics, "model": model, "dataset": ds.name, **info, **recorded})
+    if report:
+        from .report import write_report
+
+        write_report(report, ev, title=f"nnzip classify: {ds.name} with {model}", say=say)
     return ev
 
 
@@ -359,7 +382,14 @@ def _notes(say: Callable[[str], object], model: str, ds: Dataset) -> None:
                       UserWarning, stacklevel=3)
 
 
-def _note_ties(ev: Evaluation) -> None:
+def recorded_params(model: BaseEstimator) -> dict:
+    """A fitted model's parameters that a result file records (:data:`RECORDED`), under the file's names
+    (a saved model's: the classify job records those it was given)."""
+    params = model.get_params(deep=False)
+    return {name: params[p] for name, p in RECORDED.items() if params.get(p) is not None}
+
+
+def note_ties(ev: Evaluation) -> None:
     """One line when the training order would decide more than 1% of the predictions (index-ordered)."""
     figures = ev.metrics.get("training_order")
     if not figures or figures["n_order_dependent"] <= 0.01 * figures["n_queries"]:

@@ -360,19 +360,59 @@ class NCDIndex(TextEstimator):
         self.train_lengths_: np.ndarray = self._side.lengths[inverse]  # type: ignore[index]  # measured just now
         self.n_samples_fit_ = len(texts)
         self.n_distinct_ = len(distinct)
+        self._fit_first_stage(jobs)
+        return self
+
+    def _fit_first_stage(self, n_jobs: int) -> None:
+        """The rerank first stage on the distinct training texts (None when every search is exact)."""
         self._estimate_m = 0
         self.candidate_index_ = None
         if self.search == "rerank":
             self._estimate_m = DEFAULT_N_CANDIDATES if self.n_candidates is None else int(self.n_candidates)
-            if self._estimate_m < len(distinct):
-                self.candidate_index_ = CandidateIndex(n_jobs=jobs).fit(distinct, self._side.lengths)  # type: ignore[arg-type]
+            if self._estimate_m < self.n_distinct_:
+                self.candidate_index_ = CandidateIndex(n_jobs=n_jobs).fit(self._side.texts, self._side.lengths)  # type: ignore[arg-type]
         self.n_candidates_ = 0
         if self.candidate_index_ is not None:
             self.n_candidates_ = self.candidate_index_.width(self._estimate_m)
             # every distinct text a candidate: that is the exact search, and it is run as such
-            if self.n_candidates_ >= len(distinct):
+            if self.n_candidates_ >= self.n_distinct_:
                 self.candidate_index_, self.n_candidates_ = None, 0
-        return self
+
+    def _check_items(self) -> None:
+        """Raise ValueError unless the item arrays (read from a file) describe the training side."""
+        n, copies, items, ptr = self.n_samples_fit_, self._copies, self._items, self._items_ptr
+        if not all(isinstance(a, np.ndarray) and a.dtype == np.int64 and a.ndim == 1 for a in (copies, items, ptr)):
+            raise ValueError("the training items are not int64 vectors")
+        if (len(copies) != len(self._side) or self.n_distinct_ != len(copies) or (copies.size and copies.min() < 1)
+                or int(copies.sum()) != n or not np.array_equal(ptr, np.concatenate([[0], np.cumsum(copies)]))
+                or not np.array_equal(np.sort(items), np.arange(n))):
+            raise ValueError("the training items do not match the distinct training texts")
+
+    def _inverse(self) -> np.ndarray:
+        """The distinct text of each training item (the inverse of ``_items`` grouped by ``_items_ptr``)."""
+        inverse = np.empty(self.n_samples_fit_, dtype=np.int64)
+        inverse[self._items] = np.repeat(np.arange(len(self._copies)), self._copies)
+        return inverse
+
+    def __getstate__(self) -> dict:
+        # the training texts and lengths are kept once, in the training side (the distinct texts,
+        # packed) and the item arrays; the first stage is rebuilt from them, like the kernel's
+        # tables: a saved model holds no index arrays that a kernel would read without bounds checks
+        state = super().__getstate__()
+        return {k: v for k, v in state.items()
+                if k not in ("train_texts_", "train_lengths_", "_side_digest", "candidate_index_", "_estimate_m",
+                             "n_candidates_")}
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        if "_side" in state:
+            self._side_digest = None
+            self._check_items()
+            inverse = self._inverse()
+            texts = self._side.texts
+            self.train_texts_ = [texts[i] for i in inverse.tolist()]
+            self.train_lengths_ = self._side.lengths[inverse]  # type: ignore[index]
+            self._fit_first_stage(resolve_n_jobs(self.n_jobs))
 
     def _search(self, k: int, cache: BlockCache | None) -> _Search:
         """The search for the ``k`` nearest: rerank with at least ``k`` candidates, or exact."""

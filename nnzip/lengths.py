@@ -159,9 +159,10 @@ class TrainingSide:
     """The training side of a search, prepared once: UTF-8 texts, packed, with their lengths.
 
     A fitted index keeps one, so a search neither re-encodes nor re-packs the training set.
-    Pickled (a fitted model saved, the side scattered to Dask workers) it keeps its texts and
-    lengths only: the packed copy is rebuilt from the texts in a fraction of a second, and
-    the kernel's tables (12 bytes per byte of text) where they are first needed.
+    Pickled or saved (a fitted model saved, the side scattered to Dask workers) it keeps its
+    packed texts and lengths only, as three arrays: the list of texts is rebuilt from them in
+    a fraction of a second, and the kernel's tables (12 bytes per byte of text) where they are
+    first needed.
 
     Parameters
     ----------
@@ -182,10 +183,13 @@ class TrainingSide:
         return len(self.texts)
 
     def __getstate__(self) -> dict:
-        return {"texts": self.texts, "lengths": self.lengths}
+        return {"data": self.data, "offsets": self.offsets, "lengths": self.lengths}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["texts"], state["lengths"])  # type: ignore[misc]
+        data, offsets = np.asarray(state["data"], dtype=np.uint8), np.asarray(state["offsets"], dtype=np.int64)
+        raw = data.tobytes()
+        self.__init__([raw[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())],  # type: ignore[misc]
+                      state["lengths"])
 
     def tables(self, n_jobs: int, rows: int) -> np.ndarray:
         """The gzip kernel's per-text tables for a call with ``rows`` query texts, kept for later calls.

@@ -80,3 +80,12 @@ def make_model(name: str, *, strict: bool = True, **params) -> BaseEstimator:
     if unknown and strict:
         raise ConfigError(f"model {name!r} takes no parameter {', '.join(unknown)}; it takes {', '.join(accepted)}")
     return model_class(name)(**{k: v for k, v in params.items() if k in accepted})
+
+
+def name_of(estimator: BaseEstimator) -> str | None:
+    """The model name of an estimator's class (``"gzip-knn"``, ...), ``None`` for a class not in the registry."""
+    cls = type(estimator)
+    for name, (module, cls_name) in _REGISTRY.items():
+        if cls.__module__ == module and cls.__name__ == cls_name:
+            return name
+    return None

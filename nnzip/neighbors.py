@@ -280,6 +280,21 @@ def _entry_weights(neighbors: TiedNeighbors, weights: str | Callable, distance_t
     return (np.bincount(group, weights=place) / np.bincount(group))[group]
 
 
+def vote_weights(neighbors: TiedNeighbors, weights: str | Callable, distance_ties: str) -> np.ndarray:
+    """Vote weight of each entry of ``neighbors`` in the vote of ``distance_ties`` (what an explanation shows).
+
+    ``"split"`` and ``"all"``: :func:`tied_vote`'s weights; ``"index"``: :func:`vote`'s, on each
+    row's first k entries (by distance, then training index), the others 0.
+    """
+    validate_params(VOTE_CONSTRAINTS, {"distance_ties": distance_ties, "weights": weights})
+    if distance_ties != "index":
+        return _entry_weights(neighbors, weights, distance_ties)
+    out = np.zeros(neighbors.indices.size, dtype=np.float64)
+    cells = neighbors.indptr[:-1, None] + np.arange(neighbors.n_neighbors)
+    out[cells.ravel()] = neighbor_weights(neighbors.distances[cells], weights).ravel()
+    return out
+
+
 def _levels(neighbors: TiedNeighbors, codes: np.ndarray, values: np.ndarray, rows: np.ndarray, n_classes: int):
     """For the queries ``rows``: class totals of ``values`` over their distance groups, cumulated.
 

@@ -276,12 +276,10 @@ def test_bad_index_parameters_fail_before_any_compression(monkeypatch):
 
 
 def test_cache_is_keyed_by_the_code_and_shared_by_reorderings_of_the_training_set(tmp_path, monkeypatch):
-    from pathlib import Path
-
     from nnzip import cache as cache_module
 
-    here = Path(cache_module.__file__).parent
-    assert all((here / name).is_file() for name in cache_module.FINGERPRINTED)  # no part of it goes unread
+    for modules in (cache_module.FINGERPRINTED, cache_module.MODEL_CODE):  # no part of it goes unread
+        assert all(cache_module.module_source(name).is_file() for name in modules)  # type: ignore[union-attr]
     first = nnzip.NCDIndex(block_size=5, cache_dir=tmp_path).fit(Y_CACHE).tied_neighbors(X_CACHE, 3)
     calls = _count_blocks(monkeypatch)
     n = len(Y_CACHE)
