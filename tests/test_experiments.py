@@ -9,8 +9,9 @@ from click.testing import CliRunner
 
 import nnzip
 from experiments.__main__ import main
+from experiments.config import load_config
 from experiments.report import build_report, load_runs
-from experiments.runner import Runner, _train_test, load_config
+from experiments.runner import Runner, _train_test
 from nnzip import distributed, index
 from nnzip.data import duplicate_mask
 from nnzip.errors import ConfigError
@@ -114,9 +115,11 @@ def test_resume_after_interruption_recomputes_only_unfinished_blocks(tmp_path, m
     assert not list((tmp_path / "results" / "tiny" / "runs").glob("*.json"))
 
     calls.clear()
-    monkeypatch.setattr(index, "_compute_block", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    # the search of k=2 (the variants' largest k) resumes; the search for boundary ties runs after it
+    monkeypatch.setattr(index, "_compute_block", lambda search, *a, **kw: calls.append(search.k) or real(search, *a,
+                                                                                                          **kw))
     _, _, computed = run(tmp_path)
-    assert len(calls) == 2 and computed == 4
+    assert calls.count(2) == 2 and computed == 4
     resumed = {(r["model"], r["variant"]): r.get("accuracy") for r in load_runs("tiny", tmp_path / "results")}
 
     calls.clear()
@@ -136,29 +139,6 @@ def test_overwrite_recomputes(tmp_path):
     assert computed == 4
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ('datasets = ["bbc"]\nmodel = ["gzip-knn"]\n', "unknown key 'model'"),
-        ('datasets = ["nope"]\n', "unknown dataset 'nope'"),
-        ('datasets = ["bbc"]\nmodels = ["gzip-knn", "bert"]\n', "unknown model 'bert'"),
-        ('datasets = ["bbc"]\ncompressors = ["brotli"]\n', "unknown compressor 'brotli'"),
-        ('datasets = ["bbc"]\nknn_variants = [[0, "nearest"]]\n', "knn_variants"),
-        ('datasets = ["bbc"]\nknn_variants = [[2, "closest"]]\n', "knn_variants"),
-        ('datasets = "bbc"\n', "datasets must be a list"),
-        ("datasets = []\n", "datasets is empty"),
-        ("datasets = [\n", "invalid TOML"),
-    ],
-)
-def test_config_errors_are_clear(tmp_path, text, message):
-    path = write_config(tmp_path, text)
-    with pytest.raises(ConfigError, match=message):
-        load_config(path)
-    result = CliRunner().invoke(main, ["run", str(path), "--results-dir", str(tmp_path / "r")], catch_exceptions=False)
-    assert result.exit_code == 1 and message.split("'")[0] in result.output
-    assert "Traceback" not in result.output
-
-
 def test_cli_runs_a_named_config_and_reports(tmp_path):
     path = write_config(tmp_path, TINY)
     args = ["--results-dir", str(tmp_path / "r")]
@@ -172,17 +152,6 @@ def test_cli_runs_a_named_config_and_reports(tmp_path):
     assert missing.exit_code == 1 and "no result files" in missing.output
     unknown = CliRunner().invoke(main, ["run", "no_such_config", *args])
     assert unknown.exit_code == 1 and "full_data" in unknown.output  # lists the shipped configs
-
-
-def test_shipped_configs_are_valid(monkeypatch, tmp_path):
-    # the shipped configs name the benchmark datasets: stand in empty folders for them
-    for name in ["r8", "mr", "ohsumed", "20news", "imdb", "partial/ag_news"]:
-        (tmp_path / name).mkdir(parents=True)
-        (tmp_path / name / "test.tsv.gz").write_bytes(b"")
-    monkeypatch.setenv("NNZIP_DATA_DIR", str(tmp_path))
-    for name in ["full_data", "fewshot", "compressors", "leakage", "full_rerank"]:
-        cfg = load_config(name)
-        assert cfg.name == name and cfg.datasets
 
 
 def test_run_files_record_how_they_were_made(tmp_path):
@@ -295,9 +264,9 @@ def test_transformer_row_records_device_checkpoint_and_seconds(tmp_path, tiny_en
 def test_run_picks_part_of_a_config_and_names_what_is_not_in_it(tmp_path, tiny_encoder):
     text = TRANSFORMER.format(encoder=tiny_encoder)
     cfg = load_config(write_config(tmp_path, text))
-    with pytest.raises(ConfigError, match="has no model gzip-knn"):
+    with pytest.raises(ConfigError, match="tiny.toml: --model gzip-knn: not in the config; it has transformer"):
         Runner(cfg, tmp_path / "results", models=["gzip-knn"])
-    with pytest.raises(ConfigError, match="has no shots 7"):
+    with pytest.raises(ConfigError, match="--shots 7: not in the config; it has 2"):
         Runner(cfg, tmp_path / "results", shots=[7])
     result = CliRunner().invoke(main, ["run", str(tmp_path / "tiny.toml"), "--results-dir", str(tmp_path / "r"),
                                        "--limit-test", "6", "--model", "tfidf-logreg", "--shots", "2"])
