@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,16 +96,43 @@ def test_subsample(n_test: int, limit: int | None) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(n_test, limit, replace=False))
 
 
-def tied_neighbors(model, X_test: list, k: int) -> TiedNeighbors:
-    """The ``k`` nearest training items of each test text and every item tied with the k-th.
+def knn_votes(ev: Evaluation, X_test: list, y_train: list, variants: Mapping[str, tuple[int, str]], seed: int
+              ) -> tuple[TiedNeighbors, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """A kNN run's neighbour structure with boundary ties, and each variant's votes from its one search.
 
-    The runner's one dependence on how a fitted kNN model gives its boundary ties (issue 22
-    gives every kNN model a ``tied_neighbors(X)`` method; adapt here when it is merged). Until
-    then it asks ``kneighbors`` for more neighbours, 2k, then 4k, ... on the rows whose last one
-    is still at the k-th distance, until every row's tied group is closed: exact, at the cost
-    of extra searches (kept in the block cache like any other). A rerank search ranks only its
-    candidates, so its tied groups are those among the candidates.
+    The runner's one dependence on the kNN API that issue 22 changes (every kNN model gets
+    ``distance_ties``, a ``tied_neighbors(X)`` method and a ``vote`` that takes a
+    :class:`TiedNeighbors`): adapt here when it is merged. Until then the structure comes from
+    ``kneighbors`` asked for more neighbours, 2k, then 4k, ... on the rows whose last one is
+    still at the k-th distance, until every row's tied group is closed (exact, at the cost of
+    extra searches, kept in the block cache like any other); a rerank search ranks only its
+    candidates, so its tied groups are those among the candidates. Votes use the k nearest
+    ordered by (distance, training index), as the classifier predicts today.
+
+    Parameters
+    ----------
+    ev : Evaluation
+        The classify job of a fitted kNN model (its ``neighbors`` are the k nearest of the search).
+    X_test : list
+        The test texts searched.
+    y_train : list
+        The training labels.
+    variants : mapping
+        Variant name to ``(k, tie_break)``, each k at most the search's.
+    seed : int
+        ``random_state`` of the votes.
+
+    Returns
+    -------
+    neighbors : TiedNeighbors
+        The search's k nearest and every training item tied with the k-th.
+    votes : dict
+        Variant name to ``(predicted labels, labels of its k nearest)`` (the latter for the
+        paper's top-k tie figure).
     """
+    model = ev.model
+    dist, idx = ev.neighbors  # type: ignore[misc]
+    k = dist.shape[1]
     cap = model.n_samples_fit_
     if getattr(model, "search", "exact") == "rerank":
         cap = min(cap, model.n_candidates or DEFAULT_N_CANDIDATES)
@@ -112,18 +140,24 @@ def tied_neighbors(model, X_test: list, k: int) -> TiedNeighbors:
     todo, kk = np.arange(len(X_test)), k
     while todo.size:
         kk = min(cap, 2 * kk)
-        dist, idx = model.kneighbors([X_test[i] for i in todo], n_neighbors=kk)
-        kth = dist[:, k - 1]
-        closed = (kk == cap) | (dist[:, -1] > kth)
+        d, i = model.kneighbors([X_test[j] for j in todo], n_neighbors=kk)
+        kth = d[:, k - 1]
+        closed = (kk == cap) | (d[:, -1] > kth)
         for r in np.flatnonzero(closed):
-            keep = dist[r] <= kth[r]
-            rows[int(todo[r])] = (dist[r][keep], idx[r][keep])
+            keep = d[r] <= kth[r]
+            rows[int(todo[r])] = (d[r][keep], i[r][keep])
         todo = todo[~closed]
     indptr = np.zeros(len(X_test) + 1, dtype=np.int64)
-    np.cumsum([rows[i][0].size for i in range(len(X_test))], out=indptr[1:])
-    distances = np.concatenate([rows[i][0] for i in range(len(X_test))]) if len(X_test) else np.zeros(0)
-    indices = np.concatenate([rows[i][1] for i in range(len(X_test))]) if len(X_test) else np.zeros(0, np.int64)
-    return TiedNeighbors(indptr, indices, distances, k, model.n_samples_fit_)
+    np.cumsum([rows[j][0].size for j in range(len(X_test))], out=indptr[1:])
+    distances = np.concatenate([rows[j][0] for j in range(len(X_test))])
+    indices = np.concatenate([rows[j][1] for j in range(len(X_test))])
+    neighbors = TiedNeighbors(indptr, indices, distances, k, model.n_samples_fit_)
+    labels = np.asarray(y_train, dtype=object)
+    votes = {}
+    for name, (k_vote, tie_break) in variants.items():
+        voter = model.set_params(n_neighbors=k_vote, tie_break=tie_break, random_state=seed)
+        votes[name] = (voter.vote(dist[:, :k_vote], idx[:, :k_vote])[0], labels[idx[:, :k_vote]])
+    return neighbors, votes
 
 
 def machine() -> dict:
@@ -230,11 +264,10 @@ class Runner:
         return {"dataset": dataset, "shots": shots, "seed": seed, "model": model, "variant": variant,
                 "remove_duplicates": self.cfg.remove_duplicates}
 
-    def _rows(self, ds: Drawn, ev: Evaluation, predicted: dict, k: int | None = None) -> list[dict]:
-        """The sidecar's rows of a run (kNN models: with the neighbours of ``k``, ties included)."""
-        nb = None if k is None else tied_neighbors(ev.model, ds.X_test, k)
-        return item_rows(ds.test_rows, ds.y_test or [], duplicate_mask(ds.X_train, ds.X_test), predicted, nb,
-                         ds.train_rows, ds.y_train)
+    def _rows(self, ds: Drawn, predicted: dict, neighbors: TiedNeighbors | None = None) -> list[dict]:
+        """The sidecar's rows of a run (kNN models: with the neighbours, ties included)."""
+        return item_rows(ds.test_rows, ds.y_test or [], duplicate_mask(ds.X_train, ds.X_test), predicted,
+                         neighbors, ds.train_rows, ds.y_train)
 
     def _unit(self, dataset: str, shots: int | None, seed: int) -> None:
         ds = None
@@ -252,9 +285,8 @@ class Runner:
                           remove_duplicates=self.cfg.remove_duplicates)
             # models trained on a device (the transformer) say which, with the checkpoint and epochs run
             info = ev.model.run_info() if hasattr(ev.model, "run_info") else {}
-            k = None if ev.neighbors is None else ev.neighbors[0].shape[1]
-            rows = self._rows(ds, ev, {"default": ev.predictions}, k)
-            sidecar = write_sidecar(self.runs_dir, self._label(spec), rows)
+            nb = None if ev.neighbors is None else knn_votes(ev, ds.X_test, ds.y_train, {}, seed)[0]
+            sidecar = write_sidecar(self.runs_dir, self._label(spec), self._rows(ds, {"default": ev.predictions}, nb))
             self._write(spec, {**ev.metrics, "fit_seconds": round(ev.fit_seconds, 3),
                                "predict_seconds": round(ev.predict_seconds, 3), **info, "status": "ok",
                                "params": {k: repr(v) for k, v in params.items()}}, sidecar)
@@ -293,19 +325,15 @@ class Runner:
             # one search for every variant: the largest k, voted again for each k and tie-break
             ev = classify("gzip-knn", ds, {"n_neighbors": k_fit, "compressor": comp, "n_jobs": self.cfg.n_jobs,
                                            "cache_dir": self.cache_dir, "verbose": 1, **params})
-            dist, idx = ev.neighbors  # type: ignore[misc]
             seconds = ev.fit_seconds + ev.predict_seconds
-            labels = np.asarray(ds.y_train, dtype=object)
-            predicted = {}
-            for spec, k, tb in specs:
-                voter = ev.model.set_params(n_neighbors=k, tie_break=tb, random_state=seed)
-                predicted[spec["variant"]] = voter.vote(dist[:, :k], idx[:, :k])[0]
+            nb, votes = knn_votes(ev, ds.X_test, ds.y_train, {s["variant"]: (k, tb) for s, k, tb in specs}, seed)
             label = "_".join(str(p) for p in (dataset, "gzip-knn", comp + suffix, shots, seed) if p is not None)
-            sidecar = write_sidecar(self.runs_dir, label, self._rows(ds, ev, predicted, k_fit))
+            predicted = {name: pred for name, (pred, _) in votes.items()}
+            sidecar = write_sidecar(self.runs_dir, label, self._rows(ds, predicted, nb))
             for spec, k, tb in todo:
-                pred = predicted[spec["variant"]]
+                pred, nearest_labels = votes[spec["variant"]]
                 # us_per_pair: wall time per (test, train) pair of the task, whatever the search compressed
-                result = {**score(ds, pred, labels[idx[:, :k]], remove_duplicates=self.cfg.remove_duplicates),
+                result = {**score(ds, pred, nearest_labels, remove_duplicates=self.cfg.remove_duplicates),
                           "k": k, "tie_break": tb, "weights": params.get("weights", "uniform"),
                           "seconds": round(seconds, 3),
                           "us_per_pair": round(1e6 * seconds / (len(ds.X_train) * len(ds.X_test)), 3),
