@@ -27,7 +27,7 @@ from .per_item import DamagedFile, PerItem, read_sidecar
 
 ALPHA = 0.05
 # gzip-kNN variants compared with the baselines: the paper's k=2, and k=3 with the decrement rule
-REFERENCE_VARIANTS = ("k=2 nearest", "k=3 decrement")
+REFERENCE_VARIANTS = ("k=2 split nearest", "k=3 split decrement")
 OPPONENTS = ("zstd-dict", "tfidf-logreg", "tfidf-svm", "transformer")
 
 

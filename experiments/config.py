@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import (
     AfterValidator,
@@ -29,18 +29,35 @@ from nnzip.compressors import COMPRESSORS
 from nnzip.data import local_datasets
 from nnzip.errors import ConfigError
 from nnzip.models import MODELS, make_model
-from nnzip.neighbors import TIE_BREAKS
+from nnzip.neighbors import DISTANCE_TIES, TIE_BREAKS
 from nnzip.validation import N_JOBS, RANDOM_STATE, check_params
 
 ROOT = Path(__file__).resolve().parent
 CONFIG_DIR = ROOT / "configs"
 
-DEFAULT_VARIANTS = [(1, "nearest"), (2, "nearest"), (2, "decrement"), (2, "random"), (2, "lowest"), (3, "decrement"),
-                    (3, "random")]
+
+
+class KnnVariant(NamedTuple):
+    """One gzip-kNN vote of a config's ``knn_variants``: ``[k, tie_break]`` or ``[k, tie_break, distance_ties]``
+    (``distance_ties`` defaults to ``"split"``, the classifier's default)."""
+
+    k: int
+    tie_break: str
+    distance_ties: str = "split"
+
+    @property
+    def name(self) -> str:
+        """The run's ``variant``: ``"k=2 split nearest"`` (runs from before ``distance_ties``, nnzip 0.1,
+        are ``"k=2 nearest"`` and used the index-ordered convention)."""
+        return f"k={self.k} {self.distance_ties} {self.tie_break}"
+
+
+DEFAULT_VARIANTS = [KnnVariant(*v) for v in ((1, "nearest"), (2, "nearest"), (2, "decrement"), (2, "random"),
+                                             (2, "lowest"), (3, "decrement"), (3, "random"), (2, "nearest", "index"))]
 # parameters the runner sets itself, and from which key: a config that sets them is refused
 RUNNER_SETS = {"random_state": "seeds", "n_jobs": "the top-level n_jobs", "cache_dir": "--cache-dir"}
 GZIP_RUNNER_SETS = {**RUNNER_SETS, "n_neighbors": "knn_variants", "tie_break": "knn_variants",
-                    "compressor": "compressors"}
+                    "distance_ties": "knn_variants", "compressor": "compressors"}
 # keys the loader fills in from the file itself
 _FROM_FILE = ("name", "path")
 
@@ -89,8 +106,23 @@ def _n_jobs(value: int) -> int:
 def _unique(values: list) -> list:
     seen = [v for i, v in enumerate(values) if v in values[:i]]
     if seen:
-        raise ValueError(f"{seen[0]!r} is listed twice")
+        shown = list(seen[0]) if isinstance(seen[0], tuple) else seen[0]
+        raise ValueError(f"{shown!r} is listed twice")
     return values
+
+
+def _knn_variant(value: Any) -> KnnVariant:
+    shape = "[k, tie_break] or [k, tie_break, distance_ties]"
+    if not isinstance(value, (list, tuple)) or len(value) not in (2, 3):
+        raise ValueError(f"an entry is {shape}, got {value!r}")
+    k, tie_break, *rest = value
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an int of at least 1, got {k!r} (an entry is {shape})")
+    if tie_break not in TIE_BREAKS:
+        raise ValueError(f"unknown tie_break {tie_break!r}; choose from {', '.join(TIE_BREAKS)}")
+    if rest and rest[0] not in DISTANCE_TIES:
+        raise ValueError(f"unknown distance_ties {rest[0]!r}; choose from {', '.join(DISTANCE_TIES)}")
+    return KnnVariant(k, tie_break, *rest)
 
 
 def _arrays_as_tuples(params: dict) -> dict:
@@ -119,9 +151,9 @@ class Config(BaseModel):
     description: StrictStr = ""
     datasets: Annotated[list[DatasetName], Field(min_length=1), AfterValidator(_unique)]
     models: Annotated[list[ModelName], Field(min_length=1), AfterValidator(_unique)] = ["gzip-knn"]
-    # gzip-kNN variants: [k, tie_break], all voted from one neighbour search
-    knn_variants: Annotated[list[tuple[PositiveInt, TieBreak]], Field(min_length=1), AfterValidator(_unique)] = (
-        list(DEFAULT_VARIANTS))
+    # gzip-kNN variants: [k, tie_break] or [k, tie_break, distance_ties], all voted from one neighbour search
+    knn_variants: Annotated[list[Annotated[Any, AfterValidator(_knn_variant)]], Field(min_length=1),
+                            AfterValidator(_unique)] = list(DEFAULT_VARIANTS)
     compressors: Annotated[list[CompressorName], Field(min_length=1), AfterValidator(_unique)] = ["gzip"]
     # training texts per class; empty: the full training sets
     shots: Annotated[list[Annotated[StrictInt, AfterValidator(_shot_count)]], AfterValidator(_unique)] = []
@@ -167,7 +199,7 @@ class Config(BaseModel):
                     raise ValueError(f"{key}.{model}: {model!r} is not one of the config's models")
         for model in self.models:
             if model == "gzip-knn":
-                k_max = max(k for k, _ in self.knn_variants)
+                k_max = max(v.k for v in self.knn_variants)
                 _check_model_params("gzip_params", model, self.gzip_params, GZIP_RUNNER_SETS, n_neighbors=k_max)
                 continue
             datasets_of: list[str | None] = [*self.model_params_for.get(model, {})] or [None]

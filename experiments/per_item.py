@@ -260,9 +260,9 @@ class PerItem:
 
         The sidecar holds the k nearest of the search (the largest k of its variants) and the
         items tied with them; for a smaller ``k`` a row keeps the items at or below its k-th
-        distance, which include every item tied with the k-th (:meth:`TiedNeighbors.with_k`
-        does the same once issue 22's classifier API is merged). Training rows are renumbered
-        0, 1, ... in their order (the statistics depend on the labels and relative order only).
+        distance, which include every item tied with the k-th (as :meth:`TiedNeighbors.with_k`
+        cuts a structure). Training rows are renumbered 0, 1, ... in their order (the
+        statistics depend on the labels and relative order only).
 
         Parameters
         ----------

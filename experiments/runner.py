@@ -16,7 +16,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,11 +25,11 @@ from tqdm.auto import tqdm
 
 from nnzip.candidates import DEFAULT_N_CANDIDATES
 from nnzip.data import Dataset, duplicate_mask, load_bbc, load_local, local_datasets, read_tsv
-from nnzip.evaluate import Evaluation, classify, score, write_json
+from nnzip.evaluate import classify, score, write_json
 from nnzip.evaluate import machine as machine_info
 from nnzip.tied_neighbors import TiedNeighbors
 
-from .config import ROOT, Config
+from .config import ROOT, Config, KnnVariant
 from .per_item import item_rows, no_sidecar, run_is_done, write_sidecar
 
 RESULTS_DIR = ROOT / "results"
@@ -96,68 +96,62 @@ def test_subsample(n_test: int, limit: int | None) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(n_test, limit, replace=False))
 
 
-def knn_votes(ev: Evaluation, X_test: list, y_train: list, variants: Mapping[str, tuple[int, str]], seed: int
-              ) -> tuple[TiedNeighbors, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """A kNN run's neighbour structure with boundary ties, and each variant's votes from its one search.
+def knn_votes(model, tied: TiedNeighbors, X_test: list, y_train: list, variants: Sequence[KnnVariant],
+              seed: int) -> dict[str, Vote]:
+    """Every variant's vote from one kNN search: the runner's one use of the kNN voting API.
 
-    The runner's one dependence on the kNN API that issue 22 changes (every kNN model gets
-    ``distance_ties``, a ``tied_neighbors(X)`` method and a ``vote`` that takes a
-    :class:`TiedNeighbors`): adapt here when it is merged. Until then the structure comes from
-    ``kneighbors`` asked for more neighbours, 2k, then 4k, ... on the rows whose last one is
-    still at the k-th distance, until every row's tied group is closed (exact, at the cost of
-    extra searches, kept in the block cache like any other); a rerank search ranks only its
-    candidates, so its tied groups are those among the candidates. Votes use the k nearest
-    ordered by (distance, training index), as the classifier predicts today.
+    ``tied`` holds each test item's k nearest and every training item tied with the k-th, for
+    the largest k of the variants (:meth:`~nnzip.neighbors.KNeighborsVoteMixin.tied_neighbors`);
+    each variant votes from ``tied.with_k(k)`` with its own ``distance_ties`` and ``tie_break``.
 
     Parameters
     ----------
-    ev : Evaluation
-        The classify job of a fitted kNN model (its ``neighbors`` are the k nearest of the search).
+    model : estimator
+        The fitted kNN model that searched (its parameters are changed to each variant's).
+    tied : TiedNeighbors
+        Its neighbours of the test items with boundary ties.
     X_test : list
-        The test texts searched.
+        The test texts (``tie_break="random"`` keys its draws by them).
     y_train : list
         The training labels.
-    variants : mapping
-        Variant name to ``(k, tie_break)``, each k at most the search's.
+    variants : sequence of KnnVariant
+        What to vote; a k above the search's is voted with the search's k (a few-shot
+        training set smaller than k).
     seed : int
         ``random_state`` of the votes.
 
     Returns
     -------
-    neighbors : TiedNeighbors
-        The search's k nearest and every training item tied with the k-th.
-    votes : dict
-        Variant name to ``(predicted labels, labels of its k nearest)`` (the latter for the
-        paper's top-k tie figure).
+    dict
+        Variant name to its :class:`Vote`.
     """
-    model = ev.model
-    dist, idx = ev.neighbors  # type: ignore[misc]
-    k = dist.shape[1]
-    cap = model.n_samples_fit_
-    if getattr(model, "search", "exact") == "rerank":
-        cap = min(cap, model.n_candidates or DEFAULT_N_CANDIDATES)
-    rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    todo, kk = np.arange(len(X_test)), k
-    while todo.size:
-        kk = min(cap, 2 * kk)
-        d, i = model.kneighbors([X_test[j] for j in todo], n_neighbors=kk)
-        kth = d[:, k - 1]
-        closed = (kk == cap) | (d[:, -1] > kth)
-        for r in np.flatnonzero(closed):
-            keep = d[r] <= kth[r]
-            rows[int(todo[r])] = (d[r][keep], i[r][keep])
-        todo = todo[~closed]
-    indptr = np.zeros(len(X_test) + 1, dtype=np.int64)
-    np.cumsum([rows[j][0].size for j in range(len(X_test))], out=indptr[1:])
-    distances = np.concatenate([rows[j][0] for j in range(len(X_test))])
-    indices = np.concatenate([rows[j][1] for j in range(len(X_test))])
-    neighbors = TiedNeighbors(indptr, indices, distances, k, model.n_samples_fit_)
     labels = np.asarray(y_train, dtype=object)
-    votes = {}
-    for name, (k_vote, tie_break) in variants.items():
-        voter = model.set_params(n_neighbors=k_vote, tie_break=tie_break, random_state=seed)
-        votes[name] = (voter.vote(dist[:, :k_vote], idx[:, :k_vote])[0], labels[idx[:, :k_vote]])
-    return neighbors, votes
+    out = {}
+    for v in variants:
+        nb = tied.with_k(min(v.k, tied.n_neighbors))
+        voter = model.set_params(n_neighbors=nb.n_neighbors, distance_ties=v.distance_ties, tie_break=v.tie_break,
+                                 random_state=seed)
+        out[v.name] = Vote(voter.vote(nb, X_test)[0], labels[voter.cut_ties(nb)[1]], nb)
+    return out
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One variant's vote (:func:`knn_votes`).
+
+    Attributes
+    ----------
+    predicted : ndarray
+        Predicted label of each test item.
+    nearest_labels : ndarray of shape (n_test, k)
+        Labels of the k neighbours the model returns (``kneighbors``), for the paper's top-k tie figure.
+    tied : TiedNeighbors
+        The neighbours of the vote's k with boundary ties (for the training-order figures).
+    """
+
+    predicted: np.ndarray
+    nearest_labels: np.ndarray
+    tied: TiedNeighbors
 
 
 def machine() -> dict:
@@ -285,8 +279,9 @@ class Runner:
                           remove_duplicates=self.cfg.remove_duplicates)
             # models trained on a device (the transformer) say which, with the checkpoint and epochs run
             info = ev.model.run_info() if hasattr(ev.model, "run_info") else {}
-            nb = None if ev.neighbors is None else knn_votes(ev, ds.X_test, ds.y_train, {}, seed)[0]
-            sidecar = write_sidecar(self.runs_dir, self._label(spec), self._rows(ds, {"default": ev.predictions}, nb))
+            # kNN models keep their neighbours with boundary ties (ev.tied; None for the others)
+            sidecar = write_sidecar(self.runs_dir, self._label(spec),
+                                    self._rows(ds, {"default": ev.predictions}, ev.tied))
             self._write(spec, {**ev.metrics, "fit_seconds": round(ev.fit_seconds, 3),
                                "predict_seconds": round(ev.predict_seconds, 3), **info, "status": "ok",
                                "params": {k: repr(v) for k, v in params.items()}}, sidecar)
@@ -300,8 +295,8 @@ class Runner:
         return _train_test(self.cfg, dataset, self.test_limit(dataset), shots, seed)
 
     def _gzip(self, dataset: str, shots: int | None, seed: int, ds: Drawn | None) -> Drawn | None:
-        """All k/tie-break variants of gzip-kNN from one neighbour search per compressor, one sidecar per search."""
-        k_max = max(k for k, _ in self.cfg.knn_variants)
+        """All variants of gzip-kNN from one neighbour search per compressor, one sidecar per search."""
+        variants = self.cfg.knn_variants
         params = dict(self.cfg.gzip_params)
         # only non-default settings are named in the spec, so existing result files keep their names
         extra, suffix = {}, ""
@@ -312,32 +307,32 @@ class Runner:
         if others:
             extra["gzip_params"] = others
         for comp in self.cfg.compressors:
-            specs = [
-                (self._base(dataset, shots, seed, "gzip-knn", f"k={k} {tb}{suffix}") | {"compressor": comp} | extra,
-                 k, tb)
-                for k, tb in self.cfg.knn_variants
-            ]
-            todo = [s for s in specs if not self._done(s[0])]
+            specs = {v.name + suffix: self._base(dataset, shots, seed, "gzip-knn", v.name + suffix)
+                     | {"compressor": comp, "distance_ties": v.distance_ties} | extra for v in variants}
+            todo = [v for v in variants if not self._done(specs[v.name + suffix])]
             if not todo:
                 continue
             ds = ds or self._dataset(dataset, shots, seed)
-            k_fit = min(k_max, len(ds.X_train))
-            # one search for every variant: the largest k, voted again for each k and tie-break
-            ev = classify("gzip-knn", ds, {"n_neighbors": k_fit, "compressor": comp, "n_jobs": self.cfg.n_jobs,
-                                           "cache_dir": self.cache_dir, "verbose": 1, **params})
+            # one search, for the largest k (with its boundary ties); every variant votes from it
+            ev = classify("gzip-knn", ds, {"n_neighbors": min(max(v.k for v in variants), len(ds.X_train)),
+                                           "compressor": comp, "n_jobs": self.cfg.n_jobs, "cache_dir": self.cache_dir,
+                                           "verbose": 1, **params})
+            assert ev.tied is not None  # a kNN model's classify job keeps its neighbours
             seconds = ev.fit_seconds + ev.predict_seconds
-            nb, votes = knn_votes(ev, ds.X_test, ds.y_train, {s["variant"]: (k, tb) for s, k, tb in specs}, seed)
+            votes = knn_votes(ev.model, ev.tied, ds.X_test, ds.y_train, variants, seed)
             label = "_".join(str(p) for p in (dataset, "gzip-knn", comp + suffix, shots, seed) if p is not None)
-            predicted = {name: pred for name, (pred, _) in votes.items()}
-            sidecar = write_sidecar(self.runs_dir, label, self._rows(ds, predicted, nb))
-            for spec, k, tb in todo:
-                pred, nearest_labels = votes[spec["variant"]]
+            sidecar = write_sidecar(self.runs_dir, label, self._rows(
+                ds, {name + suffix: vote.predicted for name, vote in votes.items()}, ev.tied))
+            weights = params.get("weights", "uniform")
+            for v in todo:
+                vote = votes[v.name]
                 # us_per_pair: wall time per (test, train) pair of the task, whatever the search compressed
-                result = {**score(ds, pred, nearest_labels, remove_duplicates=self.cfg.remove_duplicates),
-                          "k": k, "tie_break": tb, "weights": params.get("weights", "uniform"),
+                result = {**score(ds, vote.predicted, vote.nearest_labels, remove_duplicates=self.cfg.remove_duplicates,
+                                  tied=vote.tied, tie_break=v.tie_break, weights=weights),
+                          "k": vote.tied.n_neighbors, "tie_break": v.tie_break, "weights": weights,
                           "seconds": round(seconds, 3),
                           "us_per_pair": round(1e6 * seconds / (len(ds.X_train) * len(ds.X_test)), 3),
                           "status": "ok"}
-                self._write(spec, result, sidecar)
+                self._write(specs[v.name + suffix], result, sidecar)
                 self.computed += 1
         return ds

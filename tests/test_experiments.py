@@ -13,7 +13,7 @@ from experiments.config import load_config
 from experiments.report import build_report, load_runs
 from experiments.runner import Runner, _train_test
 from nnzip import distributed, index
-from nnzip.data import duplicate_mask
+from nnzip.data import duplicate_mask, load_bbc
 from nnzip.errors import ConfigError
 
 TINY = """
@@ -44,12 +44,12 @@ def test_quick_run_writes_runs_tables_and_matches_the_classifier(tmp_path):
     assert runs[("transformer", "default")]["status"] == "not run"
 
     ds = _train_test(cfg, "bbc", 12, None, 0)
-    assert runs[("gzip-knn", "k=1 nearest")]["n_test"] == len(ds.X_test) == 12
-    for variant, k, tie_break in [("k=1 nearest", 1, "nearest"), ("k=2 lowest", 2, "lowest")]:
+    assert runs[("gzip-knn", "k=1 split nearest")]["n_test"] == len(ds.X_test) == 12
+    for variant, k, tie_break in [("k=1 split nearest", 1, "nearest"), ("k=2 split lowest", 2, "lowest")]:
         clf = nnzip.NCDKNeighborsClassifier(n_neighbors=k, tie_break=tie_break).fit(ds.X_train, ds.y_train)
         assert runs[("gzip-knn", variant)]["accuracy"] == pytest.approx(clf.score(ds.X_test, ds.y_test))
     # the paper's top-2 scoring can only be at least the accuracy of any k=2 vote
-    k2 = runs[("gzip-knn", "k=2 lowest")]
+    k2 = runs[("gzip-knn", "k=2 split lowest")]
     assert k2["top_k_tie_accuracy"] >= k2["accuracy"]
 
     paths = build_report("tiny", tmp_path / "results")
@@ -98,8 +98,9 @@ def test_leakage_run_scores_without_and_with_the_duplicated_test_items(tmp_path)
 
 
 def test_resume_after_interruption_recomputes_only_unfinished_blocks(tmp_path, monkeypatch):
-    # blocks of 3 test texts: the 12-item quick run has 4 of them
-    monkeypatch.setattr(distributed, "PAIRS_PER_BLOCK", 3 * 1780)
+    # blocks of 3 test texts (a query is paired with each distinct training text once): the 12-item
+    # quick run has 4 of them
+    monkeypatch.setattr(distributed, "PAIRS_PER_BLOCK", 3 * len(set(load_bbc().X_train)))
     real = index._compute_block
     calls = []
 
@@ -213,13 +214,13 @@ def test_rerank_runs_are_named_apart_and_match_the_classifier(tmp_path):
     files = sorted(p.name for p in (tmp_path / "results" / "tiny" / "runs").glob("*.json"))
     assert set(exact_files) < set(files) and len(files) == len(exact_files) + 3
     runs = {r["variant"]: r for r in load_runs("tiny", tmp_path / "results")}
-    got = runs["k=1 nearest rerank M=40"]
+    got = runs["k=1 split nearest rerank M=40"]
     assert got["search"] == "rerank" and got["n_candidates"] == 40
     ds = _train_test(cfg, "bbc", 12, None, 0)
     clf = nnzip.NCDKNeighborsClassifier(n_neighbors=1, search="rerank", n_candidates=40).fit(ds.X_train, ds.y_train)
     assert got["accuracy"] == pytest.approx(clf.score(ds.X_test, ds.y_test))
     build_report("tiny", tmp_path / "results")
-    assert "k=1 nearest rerank M=40" in (tmp_path / "results" / "tiny.md").read_text()
+    assert "k=1 split nearest rerank M=40" in (tmp_path / "results" / "tiny.md").read_text()
 
 
 TRANSFORMER = """

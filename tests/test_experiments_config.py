@@ -50,10 +50,17 @@ CASES = [
     ("dataset twice", 'datasets = ["bbc", "bbc"]\n', "datasets: 'bbc' is listed twice"),
     ("unknown model", BASE + 'models = ["gzip-knn", "bert"]\n', "models[1]: unknown model 'bert'; choose from"),
     ("unknown compressor", BASE + 'compressors = ["brotli"]\n', "compressors[0]: unknown compressor 'brotli'"),
-    ("k of 0", BASE + 'knn_variants = [[0, "nearest"]]\n', "knn_variants[0][0]: input should be greater than"),
+    ("k of 0", BASE + 'knn_variants = [[0, "nearest"]]\n', "knn_variants[0]: k must be an int of at least 1, got 0"),
     ("unknown tie rule", BASE + 'knn_variants = [[2, "closest"]]\n',
-     "knn_variants[0][1]: unknown tie_break 'closest'; choose from nearest, decrement, random, lowest"),
-    ("variant without a tie rule", BASE + "knn_variants = [[2]]\n", "knn_variants[0][1]: missing"),
+     "knn_variants[0]: unknown tie_break 'closest'; choose from nearest, decrement, random, lowest"),
+    ("unknown distance-tie rule", BASE + 'knn_variants = [[2, "nearest", "first"]]\n',
+     "knn_variants[0]: unknown distance_ties 'first'; choose from split, all, index"),
+    ("variant without a tie rule", BASE + "knn_variants = [[2]]\n",
+     "knn_variants[0]: an entry is [k, tie_break] or [k, tie_break, distance_ties], got [2]"),
+    ("the same variant twice", BASE + 'knn_variants = [[2, "nearest"], [2, "nearest", "split"]]\n',
+     "knn_variants: [2, 'nearest', 'split'] is listed twice"),
+    ("distance_ties in gzip_params", BASE + 'gzip_params = { distance_ties = "all" }\n',
+     "gzip_params: distance_ties is set by the runner from knn_variants; remove it"),
     ("seed out of range", BASE + "seeds = [-1]\n", "seeds[0]: a seed is an int from 0 to 4294967295, got -1"),
     ("shots twice", BASE + "shots = [5, 5]\n", "shots: 5 is listed twice"),
     ("limit_test a float", BASE + "limit_test = 1.5\n", "limit_test: input should be a valid integer, got 1.5"),
@@ -155,7 +162,8 @@ def test_valid_configs_give_the_parameters_the_models_take(tmp_path):
     assert cfg.params("tfidf-logreg", "bbc") == {"ngram_range": (1, 2), "C": 2.0}
     assert cfg.name == "tiny" and cfg.path == path and cfg.seeds == [0] and cfg.shots == []
     defaults = load_config(write(tmp_path, BASE, "defaults"))
-    assert defaults.models == ["gzip-knn"] and defaults.compressors == ["gzip"] and len(defaults.knn_variants) == 7
+    assert defaults.models == ["gzip-knn"] and defaults.compressors == ["gzip"] and len(defaults.knn_variants) == 8
+    assert [v.name for v in defaults.knn_variants][-2:] == ["k=3 split random", "k=2 index nearest"]
 
 
 def fake_data_dir(tmp_path, monkeypatch):

@@ -89,7 +89,7 @@ def test_sidecars_hold_the_test_rows_labels_and_predictions(finished):
 
 def test_gzip_neighbours_are_the_exact_ones_with_every_boundary_tie(finished):
     ds = _train_test(load_config(finished / "tiny.toml"), "bbc", LIMIT, None, 0)
-    run = runs_of(finished)[("gzip-knn", "k=3 decrement")]
+    run = runs_of(finished)[("gzip-knn", "k=3 split decrement")]
     item = read_sidecar(run["_file"], run)
     expected = TiedNeighbors.from_distances(nnzip.pairwise_distances(ds.X_test, ds.X_train), 3)
     assert item.indptr.tolist() == expected.indptr.tolist()
@@ -147,7 +147,7 @@ def test_a_finished_run_is_not_redone(copy):
 )
 def test_a_run_without_an_intact_sidecar_is_redone(copy, damage, redone):
     runs = runs_of(copy)
-    gzip_sidecar = copy / "results" / "tiny" / "runs" / runs[("gzip-knn", "k=1 nearest")]["per_item"]
+    gzip_sidecar = copy / "results" / "tiny" / "runs" / runs[("gzip-knn", "k=1 split nearest")]["per_item"]
     logreg = runs[("tfidf-logreg", "default")]["_file"]
     if damage == "delete the gzip sidecar":
         gzip_sidecar.unlink()
@@ -218,7 +218,7 @@ def sidecar_lines(run_file):
     ],
 )
 def test_the_reader_names_a_damaged_sidecar(copy, damage, message):
-    run_file = runs_of(copy)[("gzip-knn", "k=2 nearest")]["_file"]
+    run_file = runs_of(copy)[("gzip-knn", "k=2 split nearest")]["_file"]
     lines = sidecar_lines(run_file)
     run = read_run(run_file)
     if damage == "checksum":
@@ -234,7 +234,7 @@ def test_the_reader_names_a_damaged_sidecar(copy, damage, message):
         data = gzip.compress("\n".join(lines).encode())
         run = rewrite_sidecar(run_file, data[: len(data) // 2])
     elif damage == "variant":
-        run_file.write_text(json.dumps(run | {"variant": "k=9 nearest"}))
+        run_file.write_text(json.dumps(run | {"variant": "k=9 split nearest"}))
         run = read_run(run_file)
     elif damage == "neighbours":
         first = json.loads(lines[0])

@@ -78,22 +78,22 @@ def test_report_shows_intervals_tie_figures_and_paired_tests(results):
     # tie figures against the exact structure built from the full distance matrix
     ds = _train_test(load_config(results.parent / "tiny.toml"), "bbc", LIMIT, None, 0)
     D = nnzip.pairwise_distances(ds.X_test, ds.X_train)
-    for variant, k, tie_break in (("k=1 nearest", 1, "nearest"), ("k=2 lowest", 2, "lowest")):
+    for variant, k, tie_break in (("k=1 split nearest", 1, "nearest"), ("k=2 split lowest", 2, "lowest")):
         effect = tie_order_effect(TiedNeighbors.from_distances(D, k), ds.y_train, ds.y_test, tie_break=tie_break)
         row = dict(zip(header, table_row(md, "bbc", "gzip-knn", variant)))
         assert row["index order: expected accuracy"] == f"{effect.accuracy_expected:.4f}"
         assert row["index order: bounds"] == f"{effect.accuracy_min_bound:.4f}–{effect.accuracy_max_bound:.4f}"
         assert row["index order: items it decides"] == str(effect.n_order_dependent)
     # McNemar on the same items, from each run's own predictions
-    gzip_run, logreg = runs[("gzip-knn", "k=2 nearest")], runs[("tfidf-logreg", "default")]
+    gzip_run, logreg = runs[("gzip-knn", "k=2 split nearest")], runs[("tfidf-logreg", "default")]
     a, b = read_sidecar(gzip_run["_file"], gzip_run), read_sidecar(logreg["_file"], logreg)
-    expected = mcnemar_exact(a.correct("k=2 nearest"), b.correct("default"))
-    cells = table_row(md, "bbc", "gzip-knn k=2 nearest", "tfidf-logreg")
+    expected = mcnemar_exact(a.correct("k=2 split nearest"), b.correct("default"))
+    cells = table_row(md, "bbc", "gzip-knn k=2 split nearest", "tfidf-logreg")
     assert cells[3] == str(LIMIT) and cells[6] == f"{expected.difference:+.4f}"
     assert cells[7:9] == [str(expected.a_only), str(expected.b_only)]
     word = ("better" if expected.difference > 0 else "worse") if expected.p_value < 0.05 else "not significant"
     assert cells[10] == word
-    assert table_row(md, "bbc", "gzip-knn k=2 nearest", "zstd-dict")
+    assert table_row(md, "bbc", "gzip-knn k=2 split nearest", "zstd-dict")
     with (results / "tiny.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert all(float(r["accuracy_ci_low"]) <= float(r["accuracy"]) <= float(r["accuracy_ci_high"]) for r in rows)
@@ -113,7 +113,7 @@ def test_a_run_file_cut_in_half_is_named_and_the_rest_reported(results):
         f"Warning: {logreg.parent}: 1 per-item file that no run file names (first: {run['per_item']}), ignored"]
     assert str(logreg) in md and "damaged run file" in md
     assert "| bbc | tfidf-logreg |" not in md.split("## All rows")[1]
-    assert table_row(md, "bbc", "gzip-knn", "k=2 nearest") and table_row(md, "bbc", "zstd-dict", "default")
+    assert table_row(md, "bbc", "gzip-knn", "k=2 split nearest") and table_row(md, "bbc", "zstd-dict", "default")
 
 
 def test_files_that_are_not_run_files_are_ignored_with_a_note(results):
@@ -142,7 +142,7 @@ def test_a_damaged_per_item_file_leaves_aggregates_only(results):
     assert str(sidecar) in warnings[0] and "checksum" in warnings[0] and "aggregates are shown" in warnings[0]
     low, high = accuracy_interval(round(run["accuracy"] * LIMIT), LIMIT)
     assert f"{low:.3f}–{high:.3f} *" in table_row(md, "bbc", "tfidf-logreg", "default")
-    assert table_row(md, "bbc", "gzip-knn k=2 nearest", "tfidf-logreg")[-1] == "aggregates only"
+    assert table_row(md, "bbc", "gzip-knn k=2 split nearest", "tfidf-logreg")[-1] == "aggregates only"
 
 
 def test_runs_kept_as_aggregates_get_intervals_and_no_tests(results):
@@ -156,7 +156,7 @@ def test_runs_kept_as_aggregates_get_intervals_and_no_tests(results):
     assert code == 0 and not warnings
     low, high = accuracy_interval(27, 30)
     assert f"{low:.3f}–{high:.3f} *" in table_row(md, "bbc", "transformer", "default")
-    cells = table_row(md, "bbc", "gzip-knn k=2 nearest", "transformer")
+    cells = table_row(md, "bbc", "gzip-knn k=2 split nearest", "transformer")
     assert cells[-1] == "aggregates only" and cells[5] == f"{27 / 30:.4f}"
 
 
@@ -188,6 +188,6 @@ def test_rerank_agreement_comes_from_both_runs_stored_neighbours(finished, tmp_p
         rerank_clf = nnzip.NCDKNeighborsClassifier(n_neighbors=k, search="rerank", n_candidates=3)
         rerank_clf.fit(ds.X_train, ds.y_train)
         same = np.mean(exact_clf.predict(ds.X_test) == rerank_clf.predict(ds.X_test))
-        cells = table_row(md, "bbc", f"k={k} nearest rerank M=3")
+        cells = table_row(md, "bbc", f"k={k} split nearest rerank M=3")
         assert cells[2:4] == ["12", f"{same:.4f}"]
-        assert table_row(md, "bbc", f"gzip-knn k={k} nearest rerank M=3", "exact search")[3] == "12"
+        assert table_row(md, "bbc", f"gzip-knn k={k} split nearest rerank M=3", "exact search")[3] == "12"
