@@ -149,6 +149,8 @@ def summarize(runs: list[dict], analysis: Analysis | None = None) -> list[dict]:
         elif len(ok) > 1:
             spread = mean_interval([m["accuracy"] for m in ok])
             row["ci_low"], row["ci_high"], row["ci"] = spread.low, spread.high, _span(spread.low, spread.high)
+        if not all(s is not None and s.from_items for s in stats):
+            row["per_item"] = "aggregates only"
         ties = [s.tie for s in stats if s is not None and s.tie is not None]
         if ties and len(ties) == len(ok):
             mean = {key: float(np.mean([t[key] for t in ties])) for key in
@@ -169,8 +171,8 @@ def summarize(runs: list[dict], analysis: Analysis | None = None) -> list[dict]:
     return rows
 
 
-HEADERS = {"ci": "95% CI", "tie_expected": "index order: expected accuracy", "tie_bounds": "index order: bounds",
-           "tie_dependent": "index order: items it decides"}
+HEADERS = {"ci": "95% CI", "per_item": "per-item file", "tie_expected": "index order: expected accuracy",
+           "tie_bounds": "index order: bounds", "tie_dependent": "index order: items it decides"}
 
 
 def _md_table(rows: list[dict], columns: list[str]) -> str:
@@ -237,16 +239,19 @@ def _paper_table(summary: list[dict]) -> str:
 
 
 def _fewshot_table(summary: list[dict]) -> str:
-    """Accuracy per dataset and shot count, one column per model (gzip-kNN: its best variant):
-    mean ± sample sd over the seeds and the t interval of the mean."""
+    """Accuracy per dataset and shot count, one column per model (gzip-kNN: k=2 nearest, chosen
+    beforehand, not by its test accuracy): mean ± sample sd over the seeds and the t interval of the mean."""
     best: dict[tuple, dict] = {}
     for r in summary:
         if r["status"] == "ok" and r["shots"] and not r["remove_duplicates"] and r.get("compressor") in (None, "gzip"):
             key = (r["dataset"], r["shots"], r["model"])
-            if key not in best or r["accuracy_mean"] > best[key]["accuracy_mean"]:
+            if r["model"] != "gzip-knn":
                 best[key] = r
+            elif r["variant"] == "k=2 split nearest" or (r["variant"] == LEGACY["k=2 index nearest"]
+                                                         and key not in best):
+                best[key] = r  # a results folder from before distance_ties: its k=2 nearest (index order)
     models = sorted({k[2] for k in best}, key=lambda m: (m != "gzip-knn", m))
-    names = ["gzip-knn (best variant)" if m == "gzip-knn" else m for m in models]
+    names = ["gzip-knn k=2 nearest" if m == "gzip-knn" else m for m in models]
     lines = ["| dataset | shots | " + " | ".join(names) + " |",
              "|---|---:|" + "---:|" * len(models)]
     for dataset, shots in sorted({k[:2] for k in best}, key=lambda k: (k[0], k[1])):
@@ -463,6 +468,8 @@ def build_report(name: str, results_dir: Path = RESULTS_DIR, say: Callable[[str]
         columns = [c for c in columns if c not in ("seconds", "us_per_pair")]
     if any(r.get("device") for r in summary):
         columns[columns.index("seconds"):columns.index("seconds")] = ["device"]
+    if any(r.get("per_item") for r in summary):
+        columns.insert(columns.index("status"), "per_item")
     agreement = _agreement(runs, summary, analysis)
     if agreement:
         columns.insert(columns.index("ci") + 1, "agreement")
@@ -493,6 +500,16 @@ def build_report(name: str, results_dir: Path = RESULTS_DIR, say: Callable[[str]
                   "<= 0.1, tied training texts enter the k nearest in training-file order. `expected accuracy` is the "
                   "exact mean over all training orders, `bounds` hold for every order, and `items it decides` counts "
                   "the test items whose prediction the order can change (means over seeds for several seeds).\n")
+    if any(r.get("per_item") for r in summary):
+        md.append("`aggregates only`: a row whose run has no usable per-item file (a run made before per-item "
+                  "output, a GPU row kept as aggregates, or a damaged file named below): its figures are the run "
+                  "file's, its interval is computed from them (`*`) and it takes part in no paired test.\n")
+    legacy = sorted({r["variant"] for r in summary if r["model"] == "gzip-knn" and r["status"] == "ok"
+                     and not any("distance_ties" in m for m in r["_runs"])})
+    if legacy:
+        md.append(f"gzip-kNN variants named without a distance-tie rule ({', '.join(f'`{v}`' for v in legacy)}) come "
+                  "from runs made before `distance_ties` (nnzip <= 0.1): tied training texts were taken in "
+                  "training-file order, as `distance_ties=\"index\"` does.\n")
     trained = [r for r in summary if r.get("checkpoint")]
     if trained:
         checkpoints = ", ".join(sorted({r["checkpoint"] for r in trained}))

@@ -160,6 +160,25 @@ def test_runs_kept_as_aggregates_get_intervals_and_no_tests(results):
     assert cells[-1] == "aggregates only" and cells[5] == f"{27 / 30:.4f}"
 
 
+def test_run_files_from_before_per_item_output_are_aggregates_only(results):
+    # a gzip-kNN run file of nnzip 0.1 (no per_item, no distance_ties, the old variant name) beside new runs
+    template = runs_by_variant(results)[("gzip-knn", "k=2 split nearest")]
+    old = {k: v for k, v in template.items()
+           if not k.startswith(("_", "per_item")) and k not in ("distance_ties", "training_order")}
+    old |= {"variant": "k=2 nearest", "accuracy": 24 / 30}
+    (results / "tiny" / "runs" / "bbc_gzip-knn_k=2 nearest_0_old.json").write_text(json.dumps(old))
+    code, _, warnings, md = report(results)
+    assert code == 0 and not warnings
+    cells = table_row(md, "bbc", "gzip-knn", "k=2 nearest")
+    low, high = accuracy_interval(24, 30)
+    assert f"{low:.3f}–{high:.3f} *" in cells and cells[-2:] == ["aggregates only", "ok"]
+    assert "variants named without a distance-tie rule (`k=2 nearest`)" in md
+    # the new rows keep their per-item statistics and paired tests; the old one is in no test
+    assert table_row(md, "bbc", "gzip-knn", "k=2 split nearest")[-2:] == ["", "ok"]
+    assert table_row(md, "bbc", "gzip-knn k=2 split nearest", "tfidf-logreg")[-1] != "aggregates only"
+    assert "gzip-knn k=2 nearest |" not in md
+
+
 def test_only_damaged_run_files_is_one_error_line(results):
     for path in (results / "tiny" / "runs").glob("*.json"):
         path.write_text("{")
