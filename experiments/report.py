@@ -317,7 +317,7 @@ def _plot_compressors(summary: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in sorted({r["dataset"] for r in summary}):
         # k=1; a results folder from before distance_ties has its "k=1 nearest" (index order) instead
-        pts = []
+        pts: list[dict] = []
         for variant in ("k=1 split nearest", "k=1 nearest"):
             pts = pts or [r for r in summary if r["dataset"] == name and r["status"] == "ok" and r["us_per_pair"]
                           and r["variant"] == variant]
