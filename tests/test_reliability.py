@@ -200,6 +200,18 @@ CASES = [
     Case("The process killed (`kill -9`, power cut) during a run",
          "a rerun recomputes only unfinished blocks and gives byte-identical predictions",
          covered_by="test_sigkill_and_sigint_resume_identically"),
+    Case("An experiment config with an unknown key, a wrong type or range (`shots = [0]`, `seeds = [\"a\"]`), "
+         "an unknown name, or a model parameter the model does not take",
+         "one line naming the file and the key, before any run",
+         covered_by="test_each_mistake_is_one_line_naming_the_file_and_the_key"),
+    Case("An experiment config that is not UTF-8, or a folder given as the config",
+         "one line naming the file", covered_by="test_a_config_that_is_not_utf8_is_one_line"),
+    Case("An experiment run file cut in half, or a stray file in `runs/`",
+         "`report` names the damaged file in one line, ignores the stray one with a note, and reports the rest",
+         covered_by="test_a_run_file_cut_in_half_is_named_and_the_rest_reported"),
+    Case("An experiment run whose per-item file is missing or damaged",
+         "a rerun redoes it; `report` names it and shows its aggregates only",
+         covered_by="test_a_run_without_an_intact_sidecar_is_redone"),
 ]
 
 
