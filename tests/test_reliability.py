@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nnzip import data
@@ -34,6 +35,7 @@ PETS = ["the cat sat on the mat", "my dog chased the cat", "a kitten and a puppy
 MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again",
          "shares of the bank fell"]
 TEST = [("pets", "a cat and a dog"), ("money", "stock market shares fell")]
+TEST_TEXTS = [t for _, t in TEST]
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -273,6 +275,53 @@ def test_label_rules_are_checked_before_compression(model, y, match, monkeypatch
 def test_every_model_raises_the_same_errors(model, X, match):
     with pytest.raises(InputError, match=match):
         make_model(model).fit(X, ["a", "b"])
+
+
+def _generator():
+    return (t for t in ["a text", "another text"])
+
+
+UNORDERED = [
+    ({"a text", "another text"}, r"^X must be an ordered sequence of texts \(list, tuple, 1-D numpy array or pandas "
+                                 r"Series\), got a set: its order is not the order of the labels"),
+    (frozenset({"a text", "another text"}), "got a frozenset: its order is not the order of the labels"),
+    ({"a text": 0, "another text": 1}, "got a dict: its order"),
+    ({0: "a text", 1: "another text"}.values(), "got a dict_values: its order"),
+    ({"a text": 0, "another text": 1}.keys(), "got a dict_keys: its order"),
+    (_generator(), r"got a generator; pass list\(\.\.\.\) of it"),
+    (iter(["a text", "another text"]), r"got a list_iterator; pass list"),
+    (map(str, ["a text", "another text"]), "got a map"),
+    (np.array([["a text", "another text"]]), r"^X must be one-dimensional \(one item per sample\), got an ndarray of "
+                                             r"shape \(1, 2\)"),
+    (np.array("a text"), r"got an ndarray of shape \(\)"),
+    (None, "got a NoneType"),
+]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("X, match", UNORDERED, ids=lambda v: type(v).__name__)
+def test_unordered_or_2d_texts_are_refused_by_every_model(model, X, match):
+    with pytest.raises(InputError, match=match):
+        make_model(model).fit(X, ["a", "b"])
+
+
+@pytest.mark.parametrize("model", _fittable_models())
+def test_predict_and_labels_follow_the_same_order_rule(model):
+    import pandas as pd
+
+    X, y = PETS + MONEY, ["pets"] * 4 + ["money"] * 4
+    clf = make_model(model, strict=False, n_neighbors=1, dicts_per_class=1).fit(X, y)
+    want = clf.predict(TEST_TEXTS).tolist()
+    # every ordered form gives the same result: tuple, numpy array, pandas Series (texts and labels)
+    for form in (tuple, np.array, pd.Series):
+        again = make_model(model, strict=False, n_neighbors=1, dicts_per_class=1).fit(form(X), form(y))
+        assert again.predict(form(TEST_TEXTS)).tolist() == want
+    with pytest.raises(InputError, match="X must be an ordered sequence of texts .* got a set"):
+        clf.predict(set(TEST_TEXTS))
+    with pytest.raises(InputError, match="X must be one-dimensional .* got a DataFrame of shape \\(2, 1\\)"):
+        clf.predict(pd.DataFrame({"text": TEST_TEXTS}))
+    with pytest.raises(InputError, match="y must be an ordered sequence of labels .* got a set"):
+        make_model(model, strict=False, n_neighbors=1).fit(["a text", "another text"], {"a", "b"})
 
 
 # ---- the command line: errors, debugging switch, python -m ----------------------------------------
