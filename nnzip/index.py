@@ -63,9 +63,12 @@ SEARCHES = ("exact", "rerank")
 _PAIRS_PER_CALL = 1 << 15
 
 
-def check_n_candidates(n_candidates: int | None, k: int) -> None:
-    """The k nearest must be among the candidates: ``n_candidates`` (when given) is at least ``k``."""
-    if n_candidates is not None and n_candidates < k:
+def check_n_candidates(n_candidates: int | None, k: int | None, search: str) -> None:
+    """``n_candidates`` is for ``search="rerank"`` only, and the k nearest must be among the candidates."""
+    if n_candidates is not None and search != "rerank":
+        raise ConfigError(f"n_candidates={n_candidates} is used only with search='rerank' (search={search!r} "
+                          "compresses every pair); leave it out, or set search='rerank'")
+    if n_candidates is not None and k is not None and n_candidates < k:
         raise ConfigError(
             f"n_candidates={n_candidates} is smaller than k={k}: the k nearest must be among the candidates")
 
@@ -207,7 +210,8 @@ class NCDIndex(TextEstimator):
     n_candidates : int, default=None
         Candidates per query with ``search="rerank"`` (None:
         :data:`nnzip.candidates.DEFAULT_N_CANDIDATES`; a search for more neighbours than that
-        takes that many). Measured recall and agreement: ``benchmarks/rerank.md``.
+        takes that many); with another search it is an error, never ignored. Measured recall and
+        agreement: ``benchmarks/rerank.md``.
     n_jobs : int, default=None
         Threads for ``gzip``, worker processes otherwise (None: 1, -1: all cores). Under
         ``joblib.parallel_config(backend="dask")`` the blocks run on the Dask cluster instead.
@@ -275,6 +279,10 @@ class NCDIndex(TextEstimator):
         self.cache_dir = cache_dir
         self.block_size = block_size
         self.verbose = verbose
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_n_candidates(self.n_candidates, None, self.search)
 
     def fit(self, X: TextsLike, y: None = None, *, lengths: np.ndarray | None = None) -> NCDIndex:
         """Prepare the training texts: encoded, packed, measured, and the first stage fitted.
@@ -415,7 +423,7 @@ def nearest_neighbors(
     check_params(index)
     xs, ys = as_bytes(X, "X"), as_bytes(Y, "Y")
     check_n_neighbors(k, len(ys), "k")
-    check_n_candidates(n_candidates, k)
+    check_n_candidates(n_candidates, k, search)
     return index.fit(ys, lengths=check_lengths(y_lengths, len(ys), "y_lengths")).kneighbors(xs, k)
 
 
