@@ -125,15 +125,15 @@ model_options = _options(
                  help="Candidates per test text with --search rerank.  "
                       "[default: nnzip.candidates.DEFAULT_N_CANDIDATES]"),
 )
-# transformer options, by flag: the model parameter each sets
-_TRAINING_FLAGS = {"--checkpoint": "model_name", "--max-epochs": "epochs", "--max-length": "max_length"}
 training_options = _options(
     click.option("--checkpoint",
                  help="transformer: Hugging Face checkpoint or local folder to fine-tune  [default: "
-                      "distilbert-base-uncased; offline: sentence-transformers/all-MiniLM-L6-v2]"),
+                      "distilbert-base-uncased; offline: sentence-transformers/all-MiniLM-L6-v2]; embedding-knn: "
+                      "the encoder"),
     click.option("--max-epochs", type=click.IntRange(min=1),
                  help="transformer: most passes over the training set  [default: 3]"),
-    click.option("--max-length", type=click.IntRange(min=8), help="transformer: tokens read per text  [default: 256]"),
+    click.option("--max-length", type=click.IntRange(min=8),
+                 help="transformer, embedding-knn: tokens read per text  [default: 256]"),
 )
 run_options = _options(
     click.option("--n-jobs", default=-1, show_default=True, type=int,
@@ -153,6 +153,33 @@ output_options = _options(
     click.option("--metrics-json", type=click.Path(dir_okay=False),
                  help="Write the figures here as JSON (same rules)."),
 )
+
+
+# the model parameter each option sets; given on the command line to a model that does not take
+# that parameter, an option is an error (never ignored); its default is simply not passed
+_MODEL_OPTIONS = {"k": "n_neighbors", "tie_break": "tie_break", "compressor": "compressor", "metric": "metric",
+                  "search": "search", "n_candidates": "n_candidates", "checkpoint": "model_name",
+                  "max_epochs": "epochs", "max_length": "max_length", "n_jobs": "n_jobs",
+                  "random_state": "random_state", "cache_dir": "cache_dir", "no_cache": "cache_dir"}
+
+
+def _check_model_options(ctx: click.Context, model: str) -> None:
+    """Refuse options given on the command line that ``model`` does not take, naming them."""
+    from .models import model_params
+
+    takes = set(model_params(model))
+
+    def flag(p: click.Parameter) -> str:
+        return min(p.opts, key=len) if p.name == "k" else max(p.opts, key=len)
+
+    options = [p for p in ctx.command.params if p.name in _MODEL_OPTIONS]
+    given = [p for p in options if _MODEL_OPTIONS[p.name] not in takes
+             and ctx.get_parameter_source(p.name) is click.core.ParameterSource.COMMANDLINE]
+    if given:
+        taken = [flag(p) for p in options if _MODEL_OPTIONS[p.name] in takes]
+        raise click.UsageError(
+            f"--model {model} does not take {', '.join(map(flag, given))}; leave {'it' if len(given) == 1 else 'them'}"
+            f" out; of the model options it takes {', '.join(taken) if taken else 'none'}")
 
 
 @cli.command()
@@ -175,10 +202,7 @@ def classify(train, test, dataset, text_col, label_col, encoding_errors, model, 
     from .evaluate import DataSpec
     from .evaluate import classify as classify_job
 
-    training = {flag: value for flag, value in zip(_TRAINING_FLAGS, (checkpoint, max_epochs, max_length))
-                if value is not None}
-    if training and model != "transformer":
-        raise click.UsageError(f"{', '.join(training)}: for --model transformer only")
+    _check_model_options(click.get_current_context(), model)
     if (train is None) != (test is None):
         raise click.UsageError("--train and --test go together")
     if train is not None and dataset is not None:
@@ -186,7 +210,8 @@ def classify(train, test, dataset, text_col, label_col, encoding_errors, model, 
     params = {"n_neighbors": k, "tie_break": tie_break, "compressor": compressor, "metric": metric, "n_jobs": n_jobs,
               "cache_dir": None if no_cache else cache_dir, "random_state": random_state, "verbose": 0 if quiet else 1,
               "search": search, "n_candidates": n_candidates,
-              **{_TRAINING_FLAGS[flag]: value for flag, value in training.items()}}
+              **{name: value for name, value in (("model_name", checkpoint), ("epochs", max_epochs),
+                                                  ("max_length", max_length)) if value is not None}}
     say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     ev = classify_job(model, DataSpec(train, test, dataset, text_col, label_col, encoding_errors), params,
                       output=output, metrics_json=metrics_json, say=say)

@@ -232,6 +232,19 @@ def _rows_jsonl(content: str, path: Path) -> list[dict]:
     return rows
 
 
+def check_columns(text_col: str, label_col: str) -> None:
+    """The text and the label column must be two different columns.
+
+    Raises
+    ------
+    InputError
+        When both name the same column (the labels would be read as the texts).
+    """
+    if text_col == label_col:
+        raise InputError(f"the text column and the label column are both {text_col!r}; name two different columns "
+                         "(--text-col and --label-col)")
+
+
 def _rows_parquet(path: Path) -> list[dict]:
     try:
         import pyarrow.parquet as pq
@@ -254,6 +267,7 @@ def read_table(
     lists the columns the file has. Labels must follow :func:`nnzip.validation.check_label_values`
     (str, int or bool, all of one type); an empty or missing label is an error naming the row.
     """
+    check_columns(text_col, label_col)
     path = Path(path)
     fmt, gz = file_format(path)
     if fmt == "parquet":

@@ -70,6 +70,7 @@ class DataSpec:
     def __post_init__(self) -> None:
         if (self.train is None) != (self.test is None) or (self.train is not None and self.dataset is not None):
             raise ConfigError("give a training and a test file together, or a dataset name, not both")
+        data.check_columns(self.text_col, self.label_col)
 
     def inputs(self) -> list[Path]:
         """The files the job reads (outputs must never be one of them)."""

@@ -236,10 +236,28 @@ def test_transformer_from_the_command_line_with_a_step_bar(files, tmp_path, tiny
     assert "k" not in figures and "compressor" not in figures  # kNN options are not the transformer's
 
 
-def test_transformer_options_belong_to_the_transformer(files):
+@pytest.mark.parametrize("args, message", [
+    (["--max-epochs", "2"], "--model gzip-knn does not take --max-epochs; leave it out; of the model options it takes "
+                            "-k, --tie-break, --compressor, --metric, --search, --n-candidates, --n-jobs, "
+                            "--random-state, --cache-dir, --no-cache"),
+    (["--model", "tfidf-logreg", "-k", "3", "--search", "rerank"],
+     "--model tfidf-logreg does not take -k, --search; leave them out; of the model options it takes --random-state"),
+    (["--model", "zstd-dict", "--no-cache"], "--model zstd-dict does not take --no-cache"),
+    (["--model", "jaccard-knn", "--cache-dir", "c"], "--model jaccard-knn does not take --cache-dir"),
+    (["--model", "tfidf-svm", "--n-jobs", "2"], "--model tfidf-svm does not take --n-jobs"),
+])
+def test_an_option_the_model_does_not_take_is_an_error(files, args, message):
     train, test = files
-    r = run("classify", "--train", train, "--test", test, "--max-epochs", "2")
-    assert r.exit_code == 2 and "--max-epochs: for --model transformer only" in r.output
+    r = run("classify", "--train", train, "--test", test, *args)
+    assert r.exit_code == 2 and r.output.splitlines()[-1] == f"Error: {message}" or message in r.output, r.output
+    assert len([line for line in r.output.splitlines() if line.startswith("Error:")]) == 1
+
+
+def test_option_defaults_and_environment_are_not_errors(files, tmp_path, monkeypatch):
+    train, test = files
+    monkeypatch.setenv("NNZIP_CACHE_DIR", str(tmp_path / "c"))  # a setting for every run, not this model's option
+    r = run("classify", "--train", train, "--test", test, "--model", "tfidf-logreg", "--random-state", "3", "-q")
+    assert r.exit_code == 0, r.output
 
 
 def test_transformer_checkpoint_that_cannot_load_is_one_line(files, tmp_path):

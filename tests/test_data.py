@@ -201,3 +201,9 @@ def test_unknown_dataset(monkeypatch, tmp_path):
     with pytest.raises(NNZipError, match=r"no dataset 'nope' here \(not 'bbc'; local datasets under \$NNZIP_DATA_DIR: "
                                          r"mine\).*nnzip\[datasets\]"):
         data.load_dataset("nope")
+
+
+def test_text_and_label_column_must_differ(tmp_path):
+    (tmp_path / "d.csv").write_text("text,label\nthe cat,pets\n")
+    with pytest.raises(InputError, match="^the text column and the label column are both 'label'; name two different"):
+        data.read_file(tmp_path / "d.csv", text_col="label", label_col="label")
