@@ -12,6 +12,7 @@ import click
 from .cache import default_cache_dir
 from .compressors import COMPRESSORS
 from .errors import Interrupted, NNZipError
+from .fileio import output_kind
 from .index import SEARCHES
 from .models import MODELS
 from .neighbors import TIE_BREAKS
@@ -148,13 +149,12 @@ run_options = _options(
     click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes; print only the figures."),
 )
 output_options = _options(
-    click.option("--output", type=click.Path(dir_okay=False),
-                 help="Write predictions here (CSV), only if the run succeeds; missing folders are created."),
-    click.option("--metrics-json", type=click.Path(dir_okay=False),
+    click.option("--output", type=click.Path(dir_okay=False, allow_dash=True),
+                 help="Write predictions here (CSV), only if the run succeeds; missing folders are created; "
+                      "- for stdout (the figures line then goes to stderr)."),
+    click.option("--metrics-json", type=click.Path(dir_okay=False, allow_dash=True),
                  help="Write the figures here as JSON (same rules)."),
 )
-
-
 # the model parameter each option sets; given on the command line to a model that does not take
 # that parameter, an option is an error (never ignored); its default is simply not passed
 _MODEL_OPTIONS = {"k": "n_neighbors", "tie_break": "tie_break", "compressor": "compressor", "metric": "metric",
@@ -215,18 +215,20 @@ def classify(train, test, dataset, text_col, label_col, encoding_errors, model, 
     say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     ev = classify_job(model, DataSpec(train, test, dataset, text_col, label_col, encoding_errors), params,
                       output=output, metrics_json=metrics_json, say=say)
+    # an output on stdout keeps stdout to itself: the figures line goes to stderr
+    to_stdout = any(path is not None and output_kind(path) == "stdout" for path in (output, metrics_json))
     m = ev.metrics
+    took = f"{m['seconds']:.1f} s"
     if m["accuracy"] is None:
-        click.echo(f"no labels in the test set: predictions only ({m['n_test']} items, {m['seconds']:.1f} s)")
+        click.echo(f"no labels in the test set: predictions only ({m['n_test']} items, {took})", err=to_stdout)
     else:
         line = f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}"
         if m["top_k_tie_accuracy"] is not None:
             line += f"  top-{k} tie metric (paper's scoring, not an accuracy) {m['top_k_tie_accuracy']:.4f}"
-        click.echo(f"{line}  ({m['seconds']:.1f} s)")
-    if output:
-        say(f"predictions written to {output}")
-    if metrics_json:
-        say(f"figures written to {metrics_json}")
+        click.echo(f"{line}  ({took})", err=to_stdout)
+    for what, path in (("predictions", output), ("figures", metrics_json)):
+        if path:
+            say(f"{what} written to {'stdout' if output_kind(path) == 'stdout' else path}")
 
 
 @cli.command("datasets")

@@ -28,7 +28,7 @@ from ._version import __version__
 from .cache import BlockCache
 from .data import Dataset, duplicate_mask
 from .errors import ConfigError, InputError, Interrupted
-from .fileio import atomic_write, check_output_paths
+from .fileio import check_output_paths, write_output
 from .index import warmup
 from .metrics import top_k_tie_accuracy
 from .models import make_model, model_params
@@ -250,7 +250,9 @@ def classify(
     remove_duplicates : bool, default=False
         See :func:`score`.
     output : path, optional
-        Write ``id, predicted[, true][, neighbor_distance]`` rows here as CSV, only if the run succeeds.
+        Write ``id, predicted[, true][, neighbor_distance]`` rows here as CSV, only if the run
+        succeeds: ``-`` is stdout, a pipe or terminal is written straight, a file atomically
+        (:func:`nnzip.fileio.write_output`).
     metrics_json : path, optional
         Write the figures here as JSON, with the model, dataset, recorded parameters
         (:data:`RECORDED`) and where a trained model ran (its ``run_info()``).
@@ -319,13 +321,13 @@ def _notes(say: Callable[[str], object], model: str, ds: Dataset) -> None:
 
 def _write(path: str | os.PathLike, write) -> None:
     try:
-        atomic_write(path, write)
+        write_output(path, write)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def write_predictions(path: str | os.PathLike, ev: Evaluation) -> None:
-    """Write ``id, predicted[, true][, neighbor_distance]`` rows as CSV, atomically."""
+    """Write ``id, predicted[, true][, neighbor_distance]`` rows as CSV (atomically, or to stdout for ``-``)."""
     y_true = ev.dataset.y_test
     nearest = ev.nearest_distance
     header = ["id", "predicted"] + (["true"] if y_true is not None else [])
@@ -343,7 +345,7 @@ def write_predictions(path: str | os.PathLike, ev: Evaluation) -> None:
 
 
 def write_json(path: str | os.PathLike, payload: dict) -> None:
-    """Write ``payload`` as indented JSON, atomically."""
+    """Write ``payload`` as indented JSON (atomically, or to stdout for ``-``)."""
     text = json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n"
     _write(path, lambda f: f.write(text))
 

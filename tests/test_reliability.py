@@ -14,8 +14,10 @@ import gzip
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -344,6 +346,61 @@ def test_python_m_nnzip_and_one_line_errors_without_traceback(tmp_path):
     r = _nnzip("classify", "--train", make_train_tsv(tmp_path), "--test", str(tmp_path / "nope.tsv"))
     assert r.returncode == 1
     assert r.stderr.strip() == f"Error: file not found: {tmp_path / 'nope.tsv'}"
+
+
+# ---- outputs that are streams: stdout, pipes ------------------------------------------------------
+
+
+def _want_csv(tmp: Path) -> bytes:
+    """The predictions of the standard small job, written to a regular file."""
+    r = _invoke(["--train", make_train_tsv(tmp), "--test", make_test_tsv(tmp), "-k", "1", "-q", "--no-cache",
+                 "--output", str(tmp / "want.csv")])
+    assert r.exit_code == 0, r.output
+    return (tmp / "want.csv").read_bytes()
+
+
+def test_output_dash_is_stdout_and_the_figures_go_to_stderr(tmp_path, monkeypatch):
+    want = _want_csv(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    r = _invoke(["--train", "train.tsv", "--test", "test.tsv", "-k", "1", "--no-cache", "--output", "-"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout_bytes == want  # stdout holds the CSV and nothing else
+    assert "accuracy 1.0000" in r.stderr and "predictions written to stdout" in r.stderr
+    assert not (tmp_path / "-").exists()
+    r = _invoke(["--train", "train.tsv", "--test", "test.tsv", "-k", "1", "-q", "--no-cache", "--metrics-json", "-"])
+    assert json.loads(r.stdout)["accuracy"] == 1.0 and "accuracy 1.0000" in r.stderr
+    r = _invoke(["--train", "train.tsv", "--test", "test.tsv", "--output", "-", "--metrics-json", "-"])
+    assert r.exit_code == 1 and r.output.strip() == (
+        "Error: --output and --metrics-json both go to stdout; give all but one of them a file name")
+
+
+def _fifo_reader(path: Path) -> tuple[threading.Thread, list[bytes]]:
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(path.read_bytes()), daemon=True)
+    reader.start()
+    return reader, got
+
+
+@pytest.mark.parametrize("stdout_is_the_pipe", [False, True], ids=["pipe", "stdout"])
+def test_output_dev_stdout_is_written_to_the_pipe_never_replaced(tmp_path, stdout_is_the_pipe):
+    """``--output /dev/stdout > pipe`` as root, built as a link to a FIFO in tmp_path (the real /dev is not touched)."""
+    want = _want_csv(tmp_path)
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "stdout").symlink_to(tmp_path / "fifo")
+    reader, got = _fifo_reader(tmp_path / "fifo")
+    args = [sys.executable, "-m", "nnzip", "classify", "--train", str(tmp_path / "train.tsv"),
+            "--test", str(tmp_path / "test.tsv"), "-k", "1", "--no-cache", "--output", str(tmp_path / "stdout")]
+    if stdout_is_the_pipe:  # the process's stdout is that pipe: the CSV goes there, the figures line to stderr
+        with open(tmp_path / "fifo", "wb") as pipe:
+            r = subprocess.run(args, stdout=pipe, stderr=subprocess.PIPE, text=True, timeout=300)
+    else:
+        r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    reader.join(timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert got == [want]
+    assert (tmp_path / "stdout").is_symlink() and stat.S_ISFIFO((tmp_path / "fifo").stat().st_mode)
+    assert ("accuracy 1.0000" in r.stderr) == stdout_is_the_pipe
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 # ---- interrupted runs resume ---------------------------------------------------------------------
