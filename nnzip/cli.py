@@ -58,12 +58,17 @@ def _friendly_errors(func: Callable) -> Callable:
             except KeyboardInterrupt as exc:
                 if raise_errors:
                     raise
-                cache, kept = (exc.cache_dir, exc.kept) if isinstance(exc, Interrupted) else (None, "")
-                where = (f"finished {kept} are kept in {cache}; rerun the same command to resume" if cache
-                         else "no cache was in use, so a rerun starts over")
-                raise InterruptedExit(f"Interrupted: {where}") from None
+                raise _interrupted(exc) from None
 
     return wrapper
+
+
+def _interrupted(exc: KeyboardInterrupt) -> InterruptedExit:
+    """The one line Ctrl-C ends a command with: where the finished work was kept, if anywhere."""
+    cache, kept = (exc.cache_dir, exc.kept) if isinstance(exc, Interrupted) else (None, "")
+    where = (f"finished {kept} are kept in {cache}; rerun the same command to resume" if cache
+             else "no cache was in use, so a rerun starts over")
+    return InterruptedExit(f"Interrupted: {where}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,6 +86,8 @@ def _connect_scheduler(ctx: click.Context, param: click.Parameter, address: str 
             ctx.with_resource(connect(address))  # closed (and a local:N cluster stopped) when the command ends
         except NNZipError as exc:
             raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt as exc:  # while the cluster starts: the same line as during the work
+            raise _interrupted(exc) from None
 
 
 scheduler_option = click.option(

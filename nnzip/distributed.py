@@ -14,10 +14,14 @@ Running on a cluster needs the ``distributed`` extra: ``pip install "nnzip[distr
 
 from __future__ import annotations
 
+import logging
 import math
+import multiprocessing.resource_tracker
 import os
 import re
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
@@ -198,17 +202,45 @@ def _import_distributed():
 _LOCAL = re.compile(r"local:(\d+)")
 
 
+@contextmanager
+def _ctrl_c_for_this_process_only() -> Iterator[None]:
+    """Block SIGINT in this thread while worker processes and the cluster's threads start.
+
+    Ctrl-C in a terminal signals every process of the foreground group, the workers too, and
+    each would print its own ``KeyboardInterrupt`` traceback. Processes and threads inherit
+    the signal mask, so the workers (and those the cluster's nannies start later, from its
+    threads) never see SIGINT: only this process does, and it stops them. A Ctrl-C pressed
+    meanwhile is delivered here when the block ends (the way the standard library starts
+    its resource tracker).
+    """
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # started first: starting it later, from the cluster's thread, unblocks SIGINT in that thread
+    # (Python < 3.14 restores the mask with SIG_UNBLOCK), and its workers would see Ctrl-C again
+    multiprocessing.resource_tracker.ensure_running()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def local_cluster(n_workers: int):
     """A ``LocalCluster`` of ``n_workers`` processes with one thread each, on 127.0.0.1 only.
 
     No dashboard; the scheduler's small HTTP server (health, metrics) takes a free port
-    rather than 8787, which another cluster on this machine may hold.
+    rather than 8787, which another cluster on this machine may hold. Ctrl-C reaches only
+    this process, which stops the cluster, never the workers themselves.
     """
     distributed = _import_distributed()
-    return distributed.LocalCluster(
-        n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, env=WORKER_ENV,
-    )
+    with _ctrl_c_for_this_process_only():
+        return distributed.LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, env=WORKER_ENV,
+            # the workers' own log lines: errors only (a task cancelled by Ctrl-C is not one)
+            silence_logs=logging.ERROR,
+        )
 
 
 @contextmanager
@@ -284,8 +316,6 @@ def connect(address: str, *, timeout: float = 5.0, wait_for_workers: float = 10.
 def _quiet_logs(distributed) -> Iterator[None]:
     """Keep distributed's own log lines (connection retries, shutdown chatter) off the terminal;
     what went wrong is reported as one nnzip error instead."""
-    import logging
-
     logger = logging.getLogger("distributed")
     level = logger.level
     logger.setLevel(logging.CRITICAL)

@@ -311,3 +311,46 @@ def test_zstd_dict_on_the_cluster_equals_local(client):
         got = clf.compressed_lengths(X_TEST)
     np.testing.assert_array_equal(got, want)
     assert any("column_lengths" in str(t["key"]) for t in stream.data)  # the dictionaries travelled as bytes
+
+
+def _group_is_gone(pgid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("scheduler", [[], ["--scheduler", "local:2"]], ids=["here", "local:2"])
+def test_ctrl_c_with_a_local_cluster_looks_like_without(tmp_path, scheduler):
+    """A real Ctrl-C: SIGINT to the whole foreground process group, as a terminal sends it (workers included)."""
+    x_train, y_train = _corpus(600, seed=3)
+    x_test, y_test = _corpus(300, seed=4)
+    train = _write_tsv(tmp_path / "train.tsv", x_train, y_train)
+    test = _write_tsv(tmp_path / "test.tsv", x_test, y_test)
+    cache = tmp_path / "cache"
+    env = {**os.environ, "NNZIP_BLOCK_PAIRS": "600"}  # one test text per block: 300 blocks
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nnzip", "classify", "--train", train, "--test", test, "-q", "--cache-dir", str(cache),
+         "--output", str(tmp_path / "p.csv"), *scheduler],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(cache.rglob("*.npz"))) < 2:  # the search is under way (on the workers, with a scheduler)
+            assert proc.poll() is None, f"the run ended before it could be interrupted: {proc.communicate()}"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert stdout == ""
+    # exactly the line a run without a scheduler ends with: no traceback, no log line, from any worker
+    assert stderr == f"Interrupted: finished blocks are kept in {cache}; rerun the same command to resume\n"
+    assert not (tmp_path / "p.csv").exists()
+    assert _group_is_gone(proc.pid, timeout=30), "worker processes outlived the interrupted command"
