@@ -226,6 +226,11 @@ def classify(train, test, dataset, text_col, label_col, encoding_errors, model, 
     to_stdout = any(path is not None and output_kind(path) == "stdout" for path in (output, metrics_json))
     m = ev.metrics
     took = f"{m['seconds']:.1f} s"
+    if ev.blocks and ev.blocks_from_cache == ev.blocks:
+        every = "the block" if ev.blocks == 1 else f"all {ev.blocks} blocks"
+        took += f"; {every} from the cache, --no-cache recomputes"
+    elif ev.blocks_from_cache:
+        took += f"; {ev.blocks_from_cache} of {ev.blocks} blocks from the cache"
     if m["accuracy"] is None:
         click.echo(f"no labels in the test set: predictions only ({m['n_test']} items, {took})", err=to_stdout)
     else:

@@ -29,7 +29,7 @@ from .cache import BlockCache
 from .data import Dataset, duplicate_mask
 from .errors import ConfigError, InputError, Interrupted
 from .fileio import check_output_paths, write_output
-from .index import warmup
+from .index import count_blocks, kernels_need_compiling, warmup
 from .metrics import top_k_tie_accuracy
 from .models import make_model, model_params
 from .validation import check_labels, check_params
@@ -159,6 +159,9 @@ class Evaluation:
         :func:`score`'s figures and ``seconds`` (fit and predict).
     fit_seconds, predict_seconds : float
         The two parts of ``seconds``.
+    blocks, blocks_from_cache : int
+        Blocks of query rows the neighbour search had, and how many of them it read back from
+        the block cache (:func:`classify` of ``gzip-knn``; else 0).
     """
 
     model: BaseEstimator
@@ -168,6 +171,8 @@ class Evaluation:
     metrics: dict = field(default_factory=dict)
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
+    blocks: int = 0
+    blocks_from_cache: int = 0
 
     @property
     def nearest_distance(self) -> np.ndarray | None:
@@ -290,20 +295,34 @@ def classify(
     if say is not None:
         _notes(say, model, ds)
     if model == "gzip-knn":
-        warmup()  # compile (or load) the kernels now, so that compiling is not counted in the seconds
+        _warmup(say)
         if say is not None and clf.search == "exact":
             on_fitted = _announce_long_search(say, ds)
     try:
-        ev = evaluate(clf, ds, remove_duplicates=remove_duplicates, on_fitted=on_fitted)
+        with count_blocks() as count:
+            ev = evaluate(clf, ds, remove_duplicates=remove_duplicates, on_fitted=on_fitted)
     except KeyboardInterrupt:
         raise Interrupted(cache_dir, _KEPT.get(model, "")) from None
+    ev.blocks, ev.blocks_from_cache = count.blocks, count.from_cache
     if output:
         write_predictions(output, ev)
     if metrics_json:
         recorded = {name: params[p] for name, p in RECORDED.items() if p in takes and params.get(p) is not None}
         info = clf.run_info() if hasattr(clf, "run_info") else {}
-        write_json(metrics_json, {**ev.metrics, "model": model, "dataset": ds.name, **info, **recorded})
+        blocks = {"blocks": ev.blocks, "blocks_from_cache": ev.blocks_from_cache} if ev.blocks else {}
+        write_json(metrics_json, {**ev.metrics, "model": model, "dataset": ds.name, **info, **recorded, **blocks})
     return ev
+
+
+def _warmup(say: Callable[[str], object] | None) -> None:
+    """Compile (or load) the kernels before the timed work, saying so when it is a first run's compile."""
+    if say is None or not kernels_need_compiling():
+        warmup()
+        return
+    say("compiling kernels, first run only (a minute or so; not counted in the seconds) ...")
+    start = time.perf_counter()
+    warmup()
+    say(f"kernels compiled in {time.perf_counter() - start:.0f} s")
 
 
 def _notes(say: Callable[[str], object], model: str, ds: Dataset) -> None:

@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from numbers import Integral
+from typing import Any
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -71,6 +73,28 @@ def check_n_candidates(n_candidates: int | None, k: int | None, search: str) -> 
     if n_candidates is not None and k is not None and n_candidates < k:
         raise ConfigError(
             f"n_candidates={n_candidates} is smaller than k={k}: the k nearest must be among the candidates")
+
+
+@dataclass
+class BlockCount:
+    """Blocks of the searches run inside :func:`count_blocks`: all of them, and those read from the cache."""
+
+    blocks: int = 0
+    from_cache: int = 0
+
+
+_BLOCK_COUNT: ContextVar[BlockCount | None] = ContextVar("nnzip_block_count", default=None)
+
+
+@contextmanager
+def count_blocks() -> Iterator[BlockCount]:
+    """Count the blocks of every search run in the ``with`` block (a rerun's may all come from the cache)."""
+    count = BlockCount()
+    token = _BLOCK_COUNT.set(count)
+    try:
+        yield count
+    finally:
+        _BLOCK_COUNT.reset(token)
 
 
 @dataclass
@@ -160,6 +184,9 @@ def _search_blocks(
             else:
                 dist[lo : lo + len(block)], idx[lo : lo + len(block)] = found["distances"], found["indices"]
                 bar.update(len(block) * m)
+        if (count := _BLOCK_COUNT.get()) is not None:
+            count.blocks += len(blocks)
+            count.from_cache += len(blocks) - len(todo)
         # closed on the way out, so an error or Ctrl-C here cancels the cluster's pending tasks
         work = run_blocks(_compute_block, search, [blocks[b] for b in todo], jobs, client=active_client(),
                           pairs_per_row=m, progress=bar.update)
@@ -425,6 +452,27 @@ def nearest_neighbors(
     check_n_neighbors(k, len(ys), "k")
     check_n_candidates(n_candidates, k, search)
     return index.fit(ys, lengths=check_lengths(y_lengths, len(ys), "y_lengths")).kneighbors(xs, k)
+
+
+def kernels_need_compiling() -> bool:
+    """Whether :func:`warmup` will compile kernels (a first run, or changed kernels) instead of loading them.
+
+    Reads numba's on-disk cache index of every public kernel, for this machine's CPU; a few
+    milliseconds. ``False`` when it cannot tell (numba's cache internals are not public API).
+    """
+    from numba.core.dispatcher import Dispatcher
+
+    try:
+        for module in (_deflate, _distances, _ngrams):
+            for name, kernel in vars(module).items():
+                if isinstance(kernel, Dispatcher) and not name.startswith("_"):
+                    dispatcher: Any = kernel  # the cache's internals are not typed
+                    cpu = dispatcher.targetctx.codegen().magic_tuple()
+                    if not any(key[1] == cpu for key in dispatcher._cache._cache_file._load_index()):
+                        return True
+    except (AttributeError, TypeError, IndexError, OSError):
+        return False
+    return False
 
 
 def warmup() -> None:
