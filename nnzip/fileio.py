@@ -63,6 +63,12 @@ def _create_temp(directory: Path, name: str) -> tuple[int, Path]:
             continue
 
 
+def _name_too_long(path: Path) -> bool:
+    """Whether a part of ``path`` is longer than its file system allows, even where folders do not exist yet."""
+    existing = next((p for p in path.absolute().parents if p.is_dir()), Path("/"))
+    return any(len(os.fsencode(part)) > _name_max(existing) for part in path.parts)
+
+
 def _stat(path: Path, *, follow: bool = True) -> os.stat_result | None:
     """``os.stat`` (or ``lstat``), ``None`` when nothing is there; other problems (a name too long) raise."""
     try:
@@ -145,6 +151,8 @@ def output_kind(path: str | os.PathLike) -> str:
         return "stdout"
     try:
         st = _stat(Path(path))
+        if st is None and _name_too_long(Path(path)):  # under a folder still to be created
+            raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), os.fspath(path))
     except OSError as exc:
         raise InputError(f"{path}: {os_error_reason(exc)}") from None
     if st is None:

@@ -144,6 +144,7 @@ def test_long_names_are_refused_before_the_work_and_temporary_names_fit(tmp_path
     too_long = "q" * 256 + ".csv"
     with pytest.raises(InputError, match=r"^--output .*qqq\.csv: the name is too long for the file system"):
         check_output_paths({"--output": tmp_path / too_long}, [])
-    with pytest.raises(InputError, match="the name is too long"):
-        check_output_paths({"--output": tmp_path / too_long / "p.csv"}, [])
+    for below in (tmp_path / too_long / "p.csv", tmp_path / "new" / too_long):  # also where no folder exists yet
+        with pytest.raises(InputError, match="the name is too long"):
+            check_output_paths({"--output": below}, [])
     assert "the name is too long" in writable_dir_problem(tmp_path / too_long)
