@@ -14,6 +14,7 @@ import gzip
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -118,6 +119,12 @@ def _cache_entry_is_folder(tmp: Path) -> list[str]:
     return args
 
 
+def _socket(tmp: Path) -> str:
+    with socket.socket(socket.AF_UNIX) as sock:  # its file stays after it is closed
+        sock.bind(str(tmp / "sock"))
+    return str(tmp / "sock")
+
+
 def _output_untouched_symlink(tmp: Path) -> list[str]:
     train = make_train_tsv(tmp)
     (tmp / "link.tsv").symlink_to(train)
@@ -204,6 +211,63 @@ CASES = [
     Case("The process killed (`kill -9`, power cut) during a run",
          "a rerun recomputes only unfinished blocks and gives byte-identical predictions",
          covered_by="test_sigkill_and_sigint_resume_identically"),
+    # issue 23: every input checked before the work, every output written safely
+    Case("An option the chosen model does not take (`-k` for `tfidf-logreg`, `--max-epochs` for `gzip-knn`)",
+         "error naming the options and those the model takes; never ignored",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "--model", "tfidf-logreg", "-k", "3"],
+         2, "--model tfidf-logreg does not take -k", covered_by="test_an_option_the_model_does_not_take_is_an_error"),
+    Case("`--n-candidates` without `--search rerank`", "error before anything is read (it is never ignored)",
+         lambda t: ["--train", str(t / "missing.tsv"), "--test", make_test_tsv(t), "--n-candidates", "64"],
+         1, "n_candidates=64 is used only with search='rerank'"),
+    Case("`--random-state -1` (with `--tie-break random`)", "error before anything is read",
+         lambda t: ["--train", str(t / "missing.tsv"), "--test", make_test_tsv(t), "--tie-break", "random",
+                    "--random-state", "-1"], 1, "random_state must be an int from 0 to 4294967295"),
+    Case("`--cache-dir \"\"`", "error (an empty path would put cache folders in the working directory)",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "--cache-dir", ""],
+         1, "cache_dir must be a non-empty path or None, got ''"),
+    Case("`--text-col` equal to `--label-col`", "error: name two different columns",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "--text-col", "label"],
+         1, "the text column and the label column are both 'label'"),
+    Case("A label holding a lone surrogate (half an emoji: `\"\\ud83d\"` in JSON)",
+         "error naming the row, before any compression (it could not be written to `--output`)",
+         lambda t: ["--train", jsonl(t / "train.jsonl", [("ok", "the cat"), ("a\ud83d", "stocks fell")]),
+                    "--test", make_test_tsv(t), "--output", str(t / "p.csv")],
+         1, "row 2: label 'a\\ud83d' is not valid Unicode: it holds a lone surrogate"),
+    Case("Integer labels beyond 64 bits", "error naming the row; give such labels as str",
+         lambda t: ["--train", jsonl(t / "train.jsonl", [(1, "the cat"), (2**64, "stocks fell")]),
+                    "--test", make_test_tsv(t)], 1, "row 2: label 18446744073709551616 does not fit in 64 bits"),
+    Case("Texts that are not an ordered sequence (`set`, `dict` or a dict view, a generator) or 2-D (an array, "
+         "a DataFrame), in any model's `fit`/`predict`", "`InputError` naming what was given, for every model",
+         covered_by="test_unordered_or_2d_texts_are_refused_by_every_model"),
+    Case("A corrupt, truncated or not gzip'd `.gz` (`--train`/`--test`, or a `--dataset` under `NNZIP_DATA_DIR`)",
+         "error naming the file", lambda t: ["--train", str(t / "cut.tsv.gz"), "--test", make_test_tsv(t)],
+         1, "cut.tsv.gz is not a complete gzip file", covered_by="test_corrupt_dataset_under_data_dir_is_one_line"),
+    Case("A path whose name is too long (an input or an output)", "error before anything is read",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "--output", str(t / ("p" * 300))],
+         1, "the name is too long", covered_by="test_names_too_long_are_one_line_before_anything_is_read"),
+    Case("An output name that fits but whose temporary sibling would not",
+         "the temporary name is shortened to fit; it is created and removed before the work as a check",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "-k", "1",
+                    "--output", str(t / ("p" * 251 + ".csv"))], 0, "accuracy 1.0000",
+         covered_by="test_long_names_are_refused_before_the_work_and_temporary_names_fit"),
+    Case("A CSV header (or JSON object, Parquet schema) naming the text or label column twice",
+         "error naming the column (other repeated columns are not read, and fine)",
+         lambda t: ["--train", str(t / "twice.csv"), "--test", make_test_tsv(t)], 1,
+         "the header names the column 'text' 2 times", covered_by="test_a_column_named_twice_is_an_error_naming_it"),
+    Case("`--output -` or `--metrics-json -`",
+         "written to stdout, and the figures line goes to stderr; both `-` is an error",
+         covered_by="test_output_dash_is_stdout_and_the_figures_go_to_stderr"),
+    Case("`--output /dev/stdout` (a link to a pipe), or any pipe, terminal or character device",
+         "written straight to that stream, never renamed over", covered_by=(
+             "test_output_dev_stdout_is_written_to_the_pipe_never_replaced")),
+    Case("An output that is a socket, block device or folder", "error before anything is read",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "--output", _socket(t)], 1,
+         "sock is not a regular file, a pipe or a terminal", covered_by="test_output_path_checks"),
+    Case("An output that is a symbolic link to a file", "the file it names is replaced; the link stays a link",
+         covered_by="test_the_rename_replaces_only_regular_files"),
+    Case("Ctrl-C with `--scheduler local:2`",
+         "the same one line and exit status 130 as without a scheduler; the workers never see the Ctrl-C",
+         covered_by="test_ctrl_c_with_a_local_cluster_looks_like_without"),
 ]
 
 
@@ -239,6 +303,8 @@ def _invoke(args: list[str]):
 @pytest.mark.parametrize("case", [c for c in CASES if c.args], ids=lambda c: c.kind[:40])
 def test_case(case, tmp_path):
     (tmp_path / "bad.tsv").write_bytes(b"pets\t\xff\n")
+    (tmp_path / "cut.tsv.gz").write_bytes(gzip.compress(b"pets\tthe cat sat\n" * 50)[:40])
+    (tmp_path / "twice.csv").write_text("text,label,text\nthe cat,pets,a dog\n")
     (tmp_path / "test.json").write_text(json.dumps([{"text": t, "label": lab} for lab, t in TEST]))
     args = case.args(tmp_path)
     r = _invoke(args)
