@@ -354,3 +354,55 @@ def test_ctrl_c_with_a_local_cluster_looks_like_without(tmp_path, scheduler):
     assert stderr == f"Interrupted: finished blocks are kept in {cache}; rerun the same command to resume\n"
     assert not (tmp_path / "p.csv").exists()
     assert _group_is_gone(proc.pid, timeout=30), "worker processes outlived the interrupted command"
+
+
+
+def test_ctrl_c_while_a_local_cluster_starts_stops_it_then_interrupts(monkeypatch):
+    """A Ctrl-C (delivered to this process) while LocalCluster starts is held back: the cluster starts, is stopped,
+    and only then KeyboardInterrupt is raised (never a half-started cluster left to fail at exit)."""
+    events = []
+
+    class Starting:
+        def __init__(self, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while starting
+            time.sleep(0.1)
+            events.append("started")
+
+        def close(self):
+            events.append("closed")
+
+    monkeypatch.setattr(distributed, "LocalCluster", Starting)
+    with pytest.raises(KeyboardInterrupt):
+        local_cluster(2)
+    assert events == ["started", "closed"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C acts again afterwards
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+
+
+@pytest.mark.parametrize("where", ["Client", "wait_for_workers"])
+def test_ctrl_c_after_the_local_cluster_started_stops_it(monkeypatch, where):
+    """Ctrl-C between the cluster's start and the work (connecting, waiting for workers) stops what was started."""
+    events = []
+
+    class Cluster:
+        scheduler_address = "tcp://127.0.0.1:1"
+
+        def close(self):
+            events.append("cluster closed")
+
+    class Client:
+        def __init__(self, address, timeout):
+            if where == "Client":
+                raise KeyboardInterrupt
+
+        def wait_for_workers(self, n, timeout):
+            raise KeyboardInterrupt
+
+        def close(self):
+            events.append("client closed")
+
+    monkeypatch.setattr("nnzip.distributed.local_cluster", lambda n: Cluster())
+    monkeypatch.setattr(distributed, "Client", Client)
+    with pytest.raises(KeyboardInterrupt), connect("local:2"):
+        pass
+    assert events == (["cluster closed"] if where == "Client" else ["client closed", "cluster closed"])
