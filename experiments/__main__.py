@@ -9,8 +9,13 @@ import click
 from nnzip.cli import scheduler_option
 from nnzip.errors import NNZipError
 
+from .config import load_config
 from .report import build_report
-from .runner import CACHE_DIR, RESULTS_DIR, Runner, load_config
+from .runner import CACHE_DIR, RESULTS_DIR, Runner
+
+
+def _warn(note: str) -> None:
+    click.echo(f"Warning: {note}", err=True)
 
 
 @click.group()
@@ -40,7 +45,7 @@ def run(config, limit_test, overwrite, results_dir, cache_dir, models, datasets,
         argv = ["python", "-m", "experiments", *sys.argv[1:]]
         computed = Runner(cfg, results_dir, limit_test, overwrite, cache_dir, argv=argv,
                           models=models, datasets=datasets, shots=shots).run()
-        paths = build_report(cfg.name, results_dir)
+        paths = build_report(cfg.name, results_dir, say=_warn)
     except NNZipError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{computed} runs computed; wrote {', '.join(str(p) for p in paths)}")
@@ -52,8 +57,8 @@ def run(config, limit_test, overwrite, results_dir, cache_dir, models, datasets,
 def report(name, results_dir) -> None:
     """Rebuild the tables and plots of experiment NAME from its result files."""
     try:
-        paths = build_report(name, results_dir)
-    except FileNotFoundError as exc:
+        paths = build_report(name, results_dir, say=_warn)
+    except (OSError, NNZipError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {', '.join(str(p) for p in paths)}")
 

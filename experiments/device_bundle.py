@@ -35,7 +35,8 @@ from nnzip.baselines._hf import MINILM, bundled_minilm, require
 from nnzip.data import local_datasets, read_tsv
 from nnzip.errors import NNZipError
 
-from .runner import Runner, load_config, test_subsample
+from .config import load_config
+from .runner import Runner, test_subsample
 
 PLACEHOLDER = "(row not read by the transformer runs)"
 MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")

@@ -1,7 +1,8 @@
 """Run an experiment config: one JSON result file per (dataset, model, variant, shots, seed).
 
 Each run is nnzip's classify job (:func:`nnzip.evaluate.classify`) on the config's data, scored
-by :func:`nnzip.evaluate.score`. Finished runs are skipped on a rerun (unless ``overwrite``),
+by :func:`nnzip.evaluate.score`, and keeps its per-item output in a sidecar beside its result
+file (:mod:`experiments.per_item`). Finished runs are skipped on a rerun (unless ``overwrite``),
 and gzip neighbour searches go through the index's block cache, so an interrupted experiment
 resumes where it stopped. Tables and plots are built from the result files only
 (:mod:`experiments.report`).
@@ -9,154 +10,63 @@ resumes where it stopped. Tables and plots are built from the result files only
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import hashlib
 import json
 import os
 import subprocess
 import sys
-import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from nnzip.candidates import DEFAULT_N_CANDIDATES
-from nnzip.compressors import COMPRESSORS
-from nnzip.data import Dataset, load_bbc, load_local, local_datasets, read_tsv
-from nnzip.errors import ConfigError
+from nnzip.data import Dataset, duplicate_mask, load_bbc, load_local, local_datasets, read_tsv
 from nnzip.evaluate import classify, score, write_json
 from nnzip.evaluate import machine as machine_info
-from nnzip.models import MODELS
-from nnzip.neighbors import TIE_BREAKS
+from nnzip.tied_neighbors import TiedNeighbors
 
-ROOT = Path(__file__).resolve().parent
-CONFIG_DIR = ROOT / "configs"
+from .config import ROOT, Config, KnnVariant
+from .per_item import item_rows, no_sidecar, run_is_done, write_sidecar
+
 RESULTS_DIR = ROOT / "results"
 CACHE_DIR = ROOT / ".cache"
-
-KEYS = {
-    "description": str,
-    "datasets": list,
-    "models": list,
-    "knn_variants": list,
-    "compressors": list,
-    "shots": list,
-    "seeds": list,
-    "limit_test": int,
-    "limit_test_for": dict,
-    "remove_duplicates": bool,
-    "not_run": dict,
-    "model_params": dict,
-    "model_params_for": dict,
-    "n_jobs": int,
-    "gzip_params": dict,
-    "include_results": list,
-}
-DEFAULT_VARIANTS = [[1, "nearest"], [2, "nearest"], [2, "decrement"], [2, "random"], [2, "lowest"], [3, "decrement"],
-                    [3, "random"]]
+# gzip_params that change no result, and those already named in a rerank run's spec
+_NOT_IN_KEY = ("verbose", "search", "n_candidates")
 
 
-@dataclasses.dataclass
-class Config:
-    """A validated experiment config (see ``experiments/configs/*.toml``)."""
+@dataclass
+class Drawn(Dataset):
+    """A run's data, with where each item came from.
 
-    name: str
-    description: str = ""
-    datasets: list = dataclasses.field(default_factory=list)
-    models: list = dataclasses.field(default_factory=lambda: ["gzip-knn"])
-    knn_variants: list = dataclasses.field(default_factory=lambda: [list(v) for v in DEFAULT_VARIANTS])
-    compressors: list = dataclasses.field(default_factory=lambda: ["gzip"])
-    shots: list = dataclasses.field(default_factory=list)
-    seeds: list = dataclasses.field(default_factory=lambda: [0])
-    limit_test: int | None = None
-    limit_test_for: dict = dataclasses.field(default_factory=dict)
-    remove_duplicates: bool = False
-    not_run: dict = dataclasses.field(default_factory=dict)
-    model_params: dict = dataclasses.field(default_factory=dict)
-    # per model and dataset, parameters on top of model_params (e.g. a transformer's max_length)
-    model_params_for: dict = dataclasses.field(default_factory=dict)
-    n_jobs: int = -1
-    # extra NCDKNeighborsClassifier parameters of the gzip-knn runs (e.g. search="rerank")
-    gzip_params: dict = dataclasses.field(default_factory=dict)
-    # other experiments whose runs this one's report shows too
-    include_results: list = dataclasses.field(default_factory=list)
+    Attributes
+    ----------
+    train_rows, test_rows : ndarray of int64
+        Row of each training and test item in its split as loaded (before shots were drawn or
+        the test set subsampled). A dataset with only a test set locally draws both from it.
+    """
+
+    train_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    test_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
-def known_datasets() -> list[str]:
-    """Names a config may use: ``bbc`` and the local ``$NNZIP_DATA_DIR`` datasets."""
-    return ["bbc", *local_datasets()]
-
-
-def load_config(path: str | os.PathLike) -> Config:
-    """Read and validate a TOML config; every problem is a :class:`ConfigError` naming the key."""
-    path = Path(path)
-    if not path.exists() and (CONFIG_DIR / f"{path}.toml").exists():
-        path = CONFIG_DIR / f"{path}.toml"
-    if not path.exists():
-        available = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
-        raise ConfigError(f"no experiment config {str(path)!r}; available: {available}")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
-    for key, value in raw.items():
-        if key not in KEYS:
-            raise ConfigError(f"{path}: unknown key {key!r}; allowed keys: {', '.join(KEYS)}")
-        if not isinstance(value, KEYS[key]):
-            raise ConfigError(f"{path}: {key} must be a {KEYS[key].__name__}, got {type(value).__name__}")
-    cfg = Config(name=path.stem, **raw)
-    if not cfg.datasets:
-        raise ConfigError(f"{path}: datasets is empty")
-    known = known_datasets()
-    for name in cfg.datasets:
-        if name not in known:
-            raise ConfigError(
-                f"{path}: unknown dataset {name!r}; known here: {', '.join(known)} (set NNZIP_DATA_DIR for local data)"
-            )
-    for model in [*cfg.models, *cfg.not_run]:
-        if model not in MODELS:
-            raise ConfigError(f"{path}: unknown model {model!r}; choose from {', '.join(MODELS)}")
-    for model, per_dataset in cfg.model_params_for.items():
-        if model not in MODELS:
-            raise ConfigError(f"{path}: model_params_for: unknown model {model!r}; choose from {', '.join(MODELS)}")
-        if not isinstance(per_dataset, dict) or not all(isinstance(v, dict) for v in per_dataset.values()):
-            raise ConfigError(f"{path}: model_params_for.{model} must map dataset names to tables of parameters")
-        for name in per_dataset:
-            if name not in cfg.datasets:
-                raise ConfigError(f"{path}: model_params_for.{model}: {name!r} is not one of the config's datasets")
-    for comp in cfg.compressors:
-        if comp not in COMPRESSORS:
-            raise ConfigError(f"{path}: unknown compressor {comp!r}; choose from {', '.join(COMPRESSORS)}")
-    for variant in cfg.knn_variants:
-        if len(variant) != 2 or not isinstance(variant[0], int) or variant[0] < 1 or variant[1] not in TIE_BREAKS:
-            raise ConfigError(
-                f"{path}: knn_variants entries are [k, tie_break] with tie_break in {TIE_BREAKS}; got {variant!r}")
-    return cfg
-
-
-def _train_test(cfg: Config, name: str, limit: int | None, shots: int | None, seed: int) -> Dataset:
+def _train_test(cfg: Config, name: str, limit: int | None, shots: int | None, seed: int) -> Drawn:
     """The dataset for one run: a seeded test subsample and, for few-shot runs, seeded shots."""
-    if name == "bbc":
-        ds = load_bbc()
-    elif (local_datasets()[name] / "train.tsv.gz").exists():
-        ds = load_local(name)
+    if name == "bbc" or (local_datasets()[name] / "train.tsv.gz").exists():
+        ds = load_bbc() if name == "bbc" else load_local(name)
+        train_rows, test_rows = np.arange(len(ds.X_train)), np.arange(len(ds.X_test))
     else:
-        if not shots:
-            raise ConfigError(f"{name} has only a test set locally: use it in a few-shot config (shots = [...])")
-        # no training set offline: draw the shots from one seeded half of the test set, evaluate on the other
+        # no training set offline (the config check allows this in few-shot configs only): draw
+        # the shots from one seeded half of the test set, evaluate on the other
         X, y = read_tsv(local_datasets()[name] / "test.tsv.gz")
         order = np.random.default_rng(10_000 + seed).permutation(len(X))
-        half = len(X) // 2
-        ds = Dataset(
-            name,
-            [X[i] for i in order[:half]],
-            [y[i] for i in order[:half]],
-            [X[i] for i in order[half:]],
-            [y[i] for i in order[half:]],
-            ["shots drawn from one seeded half of the test set, evaluated on the other half"],
-        )
+        train_rows, test_rows = order[:len(X) // 2], order[len(X) // 2:]
+        ds = Dataset(name, [X[i] for i in train_rows], [y[i] for i in train_rows], [X[i] for i in test_rows],
+                     [y[i] for i in test_rows],
+                     ["shots drawn from one seeded half of the test set, evaluated on the other half"])
     if shots:
         rng = np.random.default_rng(seed)
         labels = np.array(ds.y_train, dtype=object)
@@ -167,12 +77,15 @@ def _train_test(cfg: Config, name: str, limit: int | None, shots: int | None, se
         picked.sort()
         ds.X_train = [ds.X_train[i] for i in picked]
         ds.y_train = [ds.y_train[i] for i in picked]
+        train_rows = train_rows[picked]
     if limit is not None and limit < len(ds.X_test):
         keep = test_subsample(len(ds.X_test), limit)
         ds.X_test = [ds.X_test[i] for i in keep]
-        ds.y_test = [ds.y_test[i] for i in keep]
+        ds.y_test = [ds.y_test[i] for i in keep] if ds.y_test is not None else None
+        test_rows = test_rows[keep]
         ds.notes.append(f"seeded subsample of {limit} test items")
-    return ds
+    return Drawn(ds.name, ds.X_train, ds.y_train, ds.X_test, ds.y_test, ds.notes,
+                 train_rows=np.asarray(train_rows, dtype=np.int64), test_rows=np.asarray(test_rows, dtype=np.int64))
 
 
 def test_subsample(n_test: int, limit: int | None) -> np.ndarray:
@@ -181,6 +94,64 @@ def test_subsample(n_test: int, limit: int | None) -> np.ndarray:
     if limit is None or limit >= n_test:
         return np.arange(n_test)
     return np.sort(np.random.default_rng(0).choice(n_test, limit, replace=False))
+
+
+def knn_votes(model, tied: TiedNeighbors, X_test: list, y_train: list, variants: Sequence[KnnVariant],
+              seed: int) -> dict[str, Vote]:
+    """Every variant's vote from one kNN search: the runner's one use of the kNN voting API.
+
+    ``tied`` holds each test item's k nearest and every training item tied with the k-th, for
+    the largest k of the variants (:meth:`~nnzip.neighbors.KNeighborsVoteMixin.tied_neighbors`);
+    each variant votes from ``tied.with_k(k)`` with its own ``distance_ties`` and ``tie_break``.
+
+    Parameters
+    ----------
+    model : estimator
+        The fitted kNN model that searched (its parameters are changed to each variant's).
+    tied : TiedNeighbors
+        Its neighbours of the test items with boundary ties.
+    X_test : list
+        The test texts (``tie_break="random"`` keys its draws by them).
+    y_train : list
+        The training labels.
+    variants : sequence of KnnVariant
+        What to vote; a k above the search's is voted with the search's k (a few-shot
+        training set smaller than k).
+    seed : int
+        ``random_state`` of the votes.
+
+    Returns
+    -------
+    dict
+        Variant name to its :class:`Vote`.
+    """
+    labels = np.asarray(y_train, dtype=object)
+    out = {}
+    for v in variants:
+        nb = tied.with_k(min(v.k, tied.n_neighbors))
+        voter = model.set_params(n_neighbors=nb.n_neighbors, distance_ties=v.distance_ties, tie_break=v.tie_break,
+                                 random_state=seed)
+        out[v.name] = Vote(voter.vote(nb, X_test)[0], labels[voter.cut_ties(nb)[1]], nb)
+    return out
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One variant's vote (:func:`knn_votes`).
+
+    Attributes
+    ----------
+    predicted : ndarray
+        Predicted label of each test item.
+    nearest_labels : ndarray of shape (n_test, k)
+        Labels of the k neighbours the model returns (``kneighbors``), for the paper's top-k tie figure.
+    tied : TiedNeighbors
+        The neighbours of the vote's k with boundary ties (for the training-order figures).
+    """
+
+    predicted: np.ndarray
+    nearest_labels: np.ndarray
+    tied: TiedNeighbors
 
 
 def machine() -> dict:
@@ -196,14 +167,14 @@ def machine() -> dict:
 
 
 class Runner:
-    """Runs every unit of a config, skipping those whose result file exists.
+    """Runs every unit of a config, skipping those whose result file (and its sidecar) is complete.
 
     Parameters
     ----------
     cfg : Config
         The experiment.
     results_dir : Path
-        Where ``<name>/runs/*.json`` go.
+        Where ``<name>/runs/*.json`` and their sidecars go.
     limit_test : int, optional
         Overrides the config's ``limit_test`` (quick mode).
     overwrite : bool
@@ -218,12 +189,7 @@ class Runner:
     def __init__(self, cfg: Config, results_dir: Path = RESULTS_DIR, limit_test: int | None = None,
                  overwrite: bool = False, cache_dir: Path = CACHE_DIR, argv: list[str] | None = None,
                  models=None, datasets=None, shots=None) -> None:
-        for what, picked, allowed in (("model", models, cfg.models), ("dataset", datasets, cfg.datasets),
-                                      ("shots", shots, cfg.shots)):
-            unknown = sorted(set(picked or ()) - set(allowed), key=str)
-            if unknown:
-                raise ConfigError(f"{cfg.name} has no {what} {', '.join(map(str, unknown))}; "
-                                  f"it has {', '.join(map(str, allowed)) or 'none'}")
+        cfg.check_picks(models, datasets, shots)
         self.models = list(models) if models else list(cfg.models)
         self.datasets = list(datasets) if datasets else list(cfg.datasets)
         self.shots = list(shots) if shots else list(cfg.shots)
@@ -237,13 +203,11 @@ class Runner:
 
     def test_limit(self, dataset: str) -> int | None:
         """Test subsample size of a dataset: the quick-mode override, else the config's (None: all items)."""
-        if self.limit_test is not None:
-            return self.limit_test
-        return self.cfg.limit_test_for.get(dataset, self.cfg.limit_test)
+        return self.limit_test if self.limit_test is not None else self.cfg.test_limit(dataset)
 
     def model_params(self, model: str, dataset: str) -> dict:
-        """The config's parameters of ``model`` on ``dataset``: ``model_params`` updated by ``model_params_for``."""
-        return {**self.cfg.model_params.get(model, {}), **self.cfg.model_params_for.get(model, {}).get(dataset, {})}
+        """The config's parameters of ``model`` on ``dataset`` (:meth:`Config.params`)."""
+        return self.cfg.params(model, dataset)
 
     def key_spec(self, spec: dict) -> dict:
         """Everything that changes a run's result: the unit (dataset, model, variant, shots, seed,
@@ -252,17 +216,21 @@ class Runner:
         return {**spec, "limit_test": self.test_limit(spec["dataset"]),
                 "model_params": self.model_params(spec["model"], spec["dataset"])}
 
+    def _label(self, spec: dict) -> str:
+        fields = ("dataset", "model", "variant", "shots", "seed")
+        return "_".join(str(spec[k]) for k in fields if spec.get(k) is not None).replace("/", "-")
+
     def _path(self, spec: dict) -> Path:
         key = hashlib.sha256(json.dumps(self.key_spec(spec), sort_keys=True).encode()).hexdigest()[:16]
-        fields = ("dataset", "model", "variant", "shots", "seed")
-        label = "_".join(str(spec[k]) for k in fields if spec.get(k) is not None)
-        return self.runs_dir / f"{label.replace('/', '-')}_{key}.json"
+        return self.runs_dir / f"{self._label(spec)}_{key}.json"
 
-    def _write(self, spec: dict, result: dict) -> None:
+    def _write(self, spec: dict, result: dict, per_item: dict) -> None:
+        """The run file, after its sidecar (``per_item``: :func:`write_sidecar`'s or :func:`no_sidecar`'s keys)."""
         payload = {
             "experiment": self.cfg.name,
             **spec,
             **result,
+            **per_item,
             "limit_test": self.test_limit(spec["dataset"]),
             "argv": self.argv,
             "date": datetime.date.today().isoformat(),
@@ -271,7 +239,7 @@ class Runner:
         write_json(self._path(spec), payload)
 
     def _done(self, spec: dict) -> bool:
-        return not self.overwrite and self._path(spec).exists()
+        return not self.overwrite and run_is_done(self._path(spec))
 
     def units(self) -> list[tuple[str, int | None, int]]:
         """(dataset, shots, seed) combinations, in order."""
@@ -290,6 +258,11 @@ class Runner:
         return {"dataset": dataset, "shots": shots, "seed": seed, "model": model, "variant": variant,
                 "remove_duplicates": self.cfg.remove_duplicates}
 
+    def _rows(self, ds: Drawn, predicted: dict, neighbors: TiedNeighbors | None = None) -> list[dict]:
+        """The sidecar's rows of a run (kNN models: with the neighbours, ties included)."""
+        return item_rows(ds.test_rows, ds.y_test or [], duplicate_mask(ds.X_train, ds.X_test), predicted,
+                         neighbors, ds.train_rows, ds.y_train)
+
     def _unit(self, dataset: str, shots: int | None, seed: int) -> None:
         ds = None
         for model in self.models:
@@ -306,54 +279,60 @@ class Runner:
                           remove_duplicates=self.cfg.remove_duplicates)
             # models trained on a device (the transformer) say which, with the checkpoint and epochs run
             info = ev.model.run_info() if hasattr(ev.model, "run_info") else {}
+            # kNN models keep their neighbours with boundary ties (ev.tied; None for the others)
+            sidecar = write_sidecar(self.runs_dir, self._label(spec),
+                                    self._rows(ds, {"default": ev.predictions}, ev.tied))
             self._write(spec, {**ev.metrics, "fit_seconds": round(ev.fit_seconds, 3),
                                "predict_seconds": round(ev.predict_seconds, 3), **info, "status": "ok",
-                               "params": {k: repr(v) for k, v in params.items()}})
+                               "params": {k: repr(v) for k, v in params.items()}}, sidecar)
             self.computed += 1
         for model, reason in self.cfg.not_run.items() if set(self.models) == set(self.cfg.models) else ():
             spec = self._base(dataset, shots, seed, model, "default")
             if not self._done(spec):
-                self._write(spec, {"status": "not run", "reason": reason})
+                self._write(spec, {"status": "not run", "reason": reason}, no_sidecar("not run: " + reason))
 
-    def _dataset(self, dataset: str, shots: int | None, seed: int) -> Dataset:
+    def _dataset(self, dataset: str, shots: int | None, seed: int) -> Drawn:
         return _train_test(self.cfg, dataset, self.test_limit(dataset), shots, seed)
 
-    def _gzip(self, dataset: str, shots: int | None, seed: int, ds: Dataset | None) -> Dataset | None:
-        """All k/tie-break variants of gzip-kNN from one neighbour search per compressor."""
-        k_max = max(v[0] for v in self.cfg.knn_variants)
+    def _gzip(self, dataset: str, shots: int | None, seed: int, ds: Drawn | None) -> Drawn | None:
+        """All variants of gzip-kNN from one neighbour search per compressor, one sidecar per search."""
+        variants = self.cfg.knn_variants
         params = dict(self.cfg.gzip_params)
-        # only non-default searches are named in the spec, so existing result files keep their names
+        # only non-default settings are named in the spec, so existing result files keep their names
         extra, suffix = {}, ""
         if params.get("search", "exact") != "exact":
             m = params.get("n_candidates") or DEFAULT_N_CANDIDATES
             extra, suffix = {"search": params["search"], "n_candidates": m}, f" {params['search']} M={m}"
+        others = {k: v for k, v in params.items() if k not in _NOT_IN_KEY}
+        if others:
+            extra["gzip_params"] = others
         for comp in self.cfg.compressors:
-            specs = [
-                (self._base(dataset, shots, seed, "gzip-knn", f"k={k} {tb}{suffix}") | {"compressor": comp} | extra,
-                 k, tb)
-                for k, tb in self.cfg.knn_variants
-            ]
-            todo = [s for s in specs if not self._done(s[0])]
+            specs = {v.name + suffix: self._base(dataset, shots, seed, "gzip-knn", v.name + suffix)
+                     | {"compressor": comp, "distance_ties": v.distance_ties} | extra for v in variants}
+            todo = [v for v in variants if not self._done(specs[v.name + suffix])]
             if not todo:
                 continue
             ds = ds or self._dataset(dataset, shots, seed)
-            k_fit = min(k_max, len(ds.X_train))
-            # one search for every variant: the largest k, voted again for each k and tie-break
-            ev = classify("gzip-knn", ds, {"n_neighbors": k_fit, "compressor": comp, "n_jobs": self.cfg.n_jobs,
-                                           "cache_dir": self.cache_dir, "verbose": 1, **params})
+            # one search, for the largest k (with its boundary ties); every variant votes from it
+            ev = classify("gzip-knn", ds, {"n_neighbors": min(max(v.k for v in variants), len(ds.X_train)),
+                                           "compressor": comp, "n_jobs": self.cfg.n_jobs, "cache_dir": self.cache_dir,
+                                           "verbose": 1, **params})
+            assert ev.tied is not None  # a kNN model's classify job keeps its neighbours
             seconds = ev.fit_seconds + ev.predict_seconds
-            labels = np.asarray(ds.y_train, dtype=object)
-            for spec, k, tb in todo:
-                voter = ev.model.set_params(n_neighbors=k, tie_break=tb, random_state=seed)
-                tied = ev.tied.with_k(k)
-                pred = voter.vote(tied, ds.X_test)[0]
-                idx = voter.cut_ties(tied)[1]
+            votes = knn_votes(ev.model, ev.tied, ds.X_test, ds.y_train, variants, seed)
+            label = "_".join(str(p) for p in (dataset, "gzip-knn", comp + suffix, shots, seed) if p is not None)
+            sidecar = write_sidecar(self.runs_dir, label, self._rows(
+                ds, {name + suffix: vote.predicted for name, vote in votes.items()}, ev.tied))
+            weights = params.get("weights", "uniform")
+            for v in todo:
+                vote = votes[v.name]
                 # us_per_pair: wall time per (test, train) pair of the task, whatever the search compressed
-                result = {**score(ds, pred, labels[idx], remove_duplicates=self.cfg.remove_duplicates, tied=tied,
-                                  tie_break=tb),
+                result = {**score(ds, vote.predicted, vote.nearest_labels, remove_duplicates=self.cfg.remove_duplicates,
+                                  tied=vote.tied, tie_break=v.tie_break, weights=weights),
+                          "k": vote.tied.n_neighbors, "tie_break": v.tie_break, "weights": weights,
                           "seconds": round(seconds, 3),
                           "us_per_pair": round(1e6 * seconds / (len(ds.X_train) * len(ds.X_test)), 3),
                           "status": "ok"}
-                self._write(spec, result)
+                self._write(specs[v.name + suffix], result, sidecar)
                 self.computed += 1
         return ds

@@ -69,7 +69,8 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
         ``"rerank"`` ranks only the candidates a first stage proposes, by the exact distance
         (same distances and tie handling among them, fewer pairs). See :class:`nnzip.NCDIndex`.
     n_candidates : int, default=None
-        Candidates per query with ``search="rerank"``; see :class:`nnzip.NCDIndex`.
+        Candidates per query with ``search="rerank"`` (an error with ``search="exact"``); see
+        :class:`nnzip.NCDIndex`.
 
     Attributes
     ----------
@@ -142,7 +143,7 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        check_n_candidates(self.n_candidates, self.n_neighbors)
+        check_n_candidates(self.n_candidates, self.n_neighbors, self.search)
 
     def _fit(self, X, y) -> None:
         """Store the training texts, their labels and compressed lengths (in :attr:`index_`)."""

@@ -12,6 +12,7 @@ import click
 from .cache import default_cache_dir
 from .compressors import COMPRESSORS
 from .errors import Interrupted, NNZipError
+from .fileio import output_kind
 from .index import SEARCHES
 from .models import MODELS
 from .neighbors import DISTANCE_TIES, TIE_BREAKS
@@ -57,12 +58,17 @@ def _friendly_errors(func: Callable) -> Callable:
             except KeyboardInterrupt as exc:
                 if raise_errors:
                     raise
-                cache, kept = (exc.cache_dir, exc.kept) if isinstance(exc, Interrupted) else (None, "")
-                where = (f"finished {kept} are kept in {cache}; rerun the same command to resume" if cache
-                         else "no cache was in use, so a rerun starts over")
-                raise InterruptedExit(f"Interrupted: {where}") from None
+                raise _interrupted(exc) from None
 
     return wrapper
+
+
+def _interrupted(exc: KeyboardInterrupt) -> InterruptedExit:
+    """The one line Ctrl-C ends a command with: where the finished work was kept, if anywhere."""
+    cache, kept = (exc.cache_dir, exc.kept) if isinstance(exc, Interrupted) else (None, "")
+    where = (f"finished {kept} are kept in {cache}; rerun the same command to resume" if cache
+             else "no cache was in use, so a rerun starts over")
+    return InterruptedExit(f"Interrupted: {where}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,6 +86,8 @@ def _connect_scheduler(ctx: click.Context, param: click.Parameter, address: str 
             ctx.with_resource(connect(address))  # closed (and a local:N cluster stopped) when the command ends
         except NNZipError as exc:
             raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt as exc:  # while the cluster starts: the same line as during the work
+            raise _interrupted(exc) from None
 
 
 scheduler_option = click.option(
@@ -133,15 +141,15 @@ model_options = _options(
                  help="Candidates per test text with --search rerank.  "
                       "[default: nnzip.candidates.DEFAULT_N_CANDIDATES]"),
 )
-# transformer options, by flag: the model parameter each sets
-_TRAINING_FLAGS = {"--checkpoint": "model_name", "--max-epochs": "epochs", "--max-length": "max_length"}
 training_options = _options(
     click.option("--checkpoint",
                  help="transformer: Hugging Face checkpoint or local folder to fine-tune  [default: "
-                      "distilbert-base-uncased; offline: sentence-transformers/all-MiniLM-L6-v2]"),
+                      "distilbert-base-uncased; offline: sentence-transformers/all-MiniLM-L6-v2]; embedding-knn: "
+                      "the encoder"),
     click.option("--max-epochs", type=click.IntRange(min=1),
                  help="transformer: most passes over the training set  [default: 3]"),
-    click.option("--max-length", type=click.IntRange(min=8), help="transformer: tokens read per text  [default: 256]"),
+    click.option("--max-length", type=click.IntRange(min=8),
+                 help="transformer, embedding-knn: tokens read per text  [default: 256]"),
 )
 n_jobs_option = click.option(
     "--n-jobs", default=-1, show_default=True, type=int,
@@ -161,14 +169,41 @@ run_options = _options(
     quiet_option,
 )
 output_options = _options(
-    click.option("--output", type=click.Path(dir_okay=False),
-                 help="Write predictions here (CSV), only if the run succeeds; missing folders are created."),
-    click.option("--metrics-json", type=click.Path(dir_okay=False),
+    click.option("--output", type=click.Path(dir_okay=False, allow_dash=True),
+                 help="Write predictions here (CSV), only if the run succeeds; missing folders are created; "
+                      "- for stdout (the figures line then goes to stderr)."),
+    click.option("--metrics-json", type=click.Path(dir_okay=False, allow_dash=True),
                  help="Write the figures here as JSON (same rules)."),
     click.option("--report", type=click.Path(dir_okay=False),
                  help="Write an HTML report here: figures, per-class scores, confusion matrix, leakage, distance "
                       "ties, misclassified texts with what gzip reused (needs nnzip[report])."),
 )
+# the model parameter each option sets; given on the command line to a model that does not take
+# that parameter, an option is an error (never ignored); its default is simply not passed
+_MODEL_OPTIONS = {"k": "n_neighbors", "distance_ties": "distance_ties", "tie_break": "tie_break",
+                  "compressor": "compressor", "metric": "metric", "search": "search",
+                  "n_candidates": "n_candidates", "checkpoint": "model_name", "max_epochs": "epochs",
+                  "max_length": "max_length", "n_jobs": "n_jobs", "random_state": "random_state",
+                  "cache_dir": "cache_dir", "no_cache": "cache_dir"}
+
+
+def _check_model_options(ctx: click.Context, model: str) -> None:
+    """Refuse options given on the command line that ``model`` does not take, naming them."""
+    from .models import model_params
+
+    takes = set(model_params(model))
+
+    def flag(p: click.Parameter) -> str:
+        return min(p.opts, key=len) if p.name == "k" else max(p.opts, key=len)
+
+    options = [p for p in ctx.command.params if p.name in _MODEL_OPTIONS]
+    given = [p for p in options if _MODEL_OPTIONS[p.name] not in takes
+             and ctx.get_parameter_source(p.name) is click.core.ParameterSource.COMMANDLINE]
+    if given:
+        taken = [flag(p) for p in options if _MODEL_OPTIONS[p.name] in takes]
+        raise click.UsageError(
+            f"--model {model} does not take {', '.join(map(flag, given))}; leave {'it' if len(given) == 1 else 'them'}"
+            f" out; of the model options it takes {', '.join(taken) if taken else 'none'}")
 
 
 @cli.command()
@@ -191,6 +226,7 @@ def classify(train, test, dataset, text_col, label_col, encoding_errors, model, 
     from .evaluate import DataSpec
     from .evaluate import classify as classify_job
 
+    _check_model_options(click.get_current_context(), model)
     params = _model_params(model, k, distance_ties, tie_break, compressor, metric, search, n_candidates, checkpoint,
                            max_epochs, max_length, n_jobs, random_state, None if no_cache else cache_dir, quiet)
     if (train is None) != (test is None):
@@ -199,12 +235,7 @@ def classify(train, test, dataset, text_col, label_col, encoding_errors, model, 
         raise click.UsageError("give either --train/--test or --dataset, not both")
     ev = classify_job(model, DataSpec(train, test, dataset, text_col, label_col, encoding_errors), params,
                       output=output, metrics_json=metrics_json, report=report, say=_say(quiet))
-    _print_figures(ev.metrics, k)
-    say = _say(quiet)
-    if output:
-        say(f"predictions written to {output}")
-    if metrics_json:
-        say(f"figures written to {metrics_json}")
+    _print_figures(ev, k, output, metrics_json, quiet)
 
 
 def _say(quiet: bool) -> Callable[[str], object]:
@@ -213,26 +244,41 @@ def _say(quiet: bool) -> Callable[[str], object]:
 
 def _model_params(model, k, distance_ties, tie_break, compressor, metric, search, n_candidates, checkpoint, max_epochs,
                   max_length, n_jobs, random_state, cache_dir, quiet) -> dict:
-    """The model parameters the model options give (one set for every model, as ``make_model`` takes them)."""
-    training = {flag: value for flag, value in zip(_TRAINING_FLAGS, (checkpoint, max_epochs, max_length))
+    """The model parameters the model options give (one set for every model, as ``make_model`` takes them).
+
+    Options a model does not take are refused before this by :func:`_check_model_options`.
+    """
+    training = {_MODEL_OPTIONS[name]: value for name, value in
+                (("checkpoint", checkpoint), ("max_epochs", max_epochs), ("max_length", max_length))
                 if value is not None}
-    if training and model != "transformer":
-        raise click.UsageError(f"{', '.join(training)}: for --model transformer only")
     return {"n_neighbors": k, "distance_ties": distance_ties, "tie_break": tie_break, "compressor": compressor,
             "metric": metric, "n_jobs": n_jobs, "cache_dir": cache_dir, "random_state": random_state,
-            "verbose": 0 if quiet else 1,
-            "search": search, "n_candidates": n_candidates,
-            **{_TRAINING_FLAGS[flag]: value for flag, value in training.items()}}
+            "verbose": 0 if quiet else 1, "search": search, "n_candidates": n_candidates, **training}
 
 
-def _print_figures(m: dict, k: int | None) -> None:
+def _print_figures(ev, k: int | None, output, metrics_json, quiet: bool) -> None:
+    """The figures line (on stderr when an output is stdout) and where the outputs went."""
+    say = _say(quiet)
+    # an output on stdout keeps stdout to itself: the figures line goes to stderr
+    to_stdout = any(path is not None and output_kind(path) == "stdout" for path in (output, metrics_json))
+    m = ev.metrics
+    took = f"{m['seconds']:.1f} s"
+    blocks, cached = getattr(ev, "blocks", 0), getattr(ev, "blocks_from_cache", 0)
+    if blocks and cached == blocks:
+        every = "the block" if blocks == 1 else f"all {blocks} blocks"
+        took += f"; {every} from the cache, --no-cache recomputes"
+    elif cached:
+        took += f"; {cached} of {blocks} blocks from the cache"
     if m["accuracy"] is None:
-        click.echo(f"no labels in the test set: predictions only ({m['n_test']} items, {m['seconds']:.1f} s)")
+        click.echo(f"no labels in the test set: predictions only ({m['n_test']} items, {took})", err=to_stdout)
     else:
         line = f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}"
         if m["top_k_tie_accuracy"] is not None:
             line += f"  top-{k or ''} tie metric (paper's scoring, not an accuracy) {m['top_k_tie_accuracy']:.4f}"
-        click.echo(f"{line}  ({m['seconds']:.1f} s)")
+        click.echo(f"{line}  ({took})", err=to_stdout)
+    for what, path in (("predictions", output), ("figures", metrics_json)):
+        if path:
+            say(f"{what} written to {'stdout' if output_kind(path) == 'stdout' else path}")
 
 
 @cli.command()
@@ -255,6 +301,7 @@ def fit(train, dataset, text_col, label_col, encoding_errors, model, k, distance
     """
     from .jobs import fit_job
 
+    _check_model_options(click.get_current_context(), model)
     params = _model_params(model, k, distance_ties, tie_break, compressor, metric, search, n_candidates, checkpoint,
                            max_epochs, max_length, n_jobs, random_state, None if no_cache else cache_dir, quiet)
     fit_job(model, train=train, dataset=dataset, params=params, model_out=model_out, text_col=text_col,
@@ -287,12 +334,7 @@ def predict(model_path, input_path, text_col, label_col, encoding_errors, n_jobs
     ev = predict_job(model_path, input_path, text_col=text_col, label_col=label_col, encoding_errors=encoding_errors,
                      settings=_run_settings(n_jobs, cache_dir, no_cache, quiet), output=output,
                      metrics_json=metrics_json, report=report, say=_say(quiet))
-    _print_figures(ev.metrics, getattr(ev.model, "n_neighbors", None))
-    say = _say(quiet)
-    if output:
-        say(f"predictions written to {output}")
-    if metrics_json:
-        say(f"figures written to {metrics_json}")
+    _print_figures(ev, getattr(ev.model, "n_neighbors", None), output, metrics_json, quiet)
 
 
 @cli.command()

@@ -10,8 +10,10 @@ import csv
 import gzip
 import json
 import os
+import stat
 import sys
 import warnings
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,6 +23,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .errors import InputError, MissingDependencyError
+from .fileio import os_error_reason
 from .validation import check_label_values, label_kind
 
 DATA_DIR_ENV = "NNZIP_DATA_DIR"
@@ -87,16 +90,33 @@ def file_format(path: str | os.PathLike) -> tuple[str, bool]:
     return fmt, gz
 
 
-def _open_bytes(path: Path, gz: bool) -> bytes:
-    if not path.exists():
-        raise InputError(f"file not found: {path}")
-    if path.is_dir():
+def check_input_file(path: str | os.PathLike) -> None:
+    """A file to be read must exist and be a file; a name the system cannot take is reported as such.
+
+    Raises
+    ------
+    InputError
+        One line naming the file: not found, a folder, a name too long, no permission.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"file not found: {path}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {os_error_reason(exc)}") from None
+    if stat.S_ISDIR(st.st_mode):
         raise InputError(f"{path} is a folder, expected a file")
+
+
+def _open_bytes(path: Path, gz: bool) -> bytes:
+    check_input_file(path)
     try:
         with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
             return f.read()
-    except (OSError, EOFError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:  # damaged, cut short, or not gzip at all
+        raise InputError(f"{path} is not a complete gzip file ({exc}); check it with gzip -t") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _decode(raw: bytes, path: Path, errors: str) -> str:
@@ -178,7 +198,15 @@ def _csv_field_limit():
         csv.field_size_limit(old)
 
 
-def _rows_csv(content: str, path: Path) -> list[dict]:
+def _refuse_repeated(names: list, columns: tuple[str, ...], where: str) -> None:
+    """A column nnzip reads must be named once: with two of a name, readers silently keep the last."""
+    for column in columns:
+        if names.count(column) > 1:
+            raise InputError(f"{where} names the column {column!r} {names.count(column)} times; nnzip cannot tell "
+                             "which one to read: rename or remove the others")
+
+
+def _rows_csv(content: str, path: Path, columns: tuple[str, ...]) -> list[dict]:
     # csv ends a record at any "\r" outside quotes (or fails on it). After read_text only lone
     # "\r"s are left, and they are text: hide each behind a character the file does not
     # contain, feed csv one line at a time, and put them back in every field.
@@ -193,9 +221,12 @@ def _rows_csv(content: str, path: Path) -> list[dict]:
 
     try:
         with _csv_field_limit():
-            rows = list(csv.DictReader(feed()))
+            reader = csv.DictReader(feed())
+            rows = list(reader)
     except csv.Error as exc:
         raise InputError(f"{path}: line {read[0]} is not valid CSV ({exc})") from None
+    _refuse_repeated([str(n).translate({ord(cr): "\r"}) for n in reader.fieldnames or []], columns,
+                     f"{path}: the header")
     if "\r" not in content:
         return rows
     back = {ord(cr): "\r"}
@@ -203,10 +234,19 @@ def _rows_csv(content: str, path: Path) -> list[dict]:
              for k, v in row.items()} for row in rows]
 
 
-def _parse_json(text: str, path: Path, line: int | None = None):
-    """``json.loads``, its failures one :class:`InputError` naming the file (and the line of a JSON-lines file)."""
+def _parse_json(text: str, path: Path, line: int | None = None, columns: tuple[str, ...] = ()):
+    """``json.loads``, its failures one :class:`InputError` naming the file (and the line of a JSON-lines file).
+
+    An object that has one of ``columns`` as a key twice is refused (``json`` keeps the last).
+    """
+
+    def unique_columns(pairs: list[tuple[str, object]]) -> dict:
+        if len(pairs) > 1 and columns:
+            _refuse_repeated([key for key, _ in pairs], columns, f"{path}: {f'line {line}' if line else 'an object'}")
+        return dict(pairs)
+
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=unique_columns)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: line {line or exc.lineno} is not valid JSON ({exc.msg})") from None
     except RecursionError:
@@ -214,9 +254,9 @@ def _parse_json(text: str, path: Path, line: int | None = None):
         raise InputError(f"{where} JSON nested too deeply") from None
 
 
-def _rows_jsonl(content: str, path: Path) -> list[dict]:
+def _rows_jsonl(content: str, path: Path, columns: tuple[str, ...]) -> list[dict]:
     if content.lstrip().startswith("["):  # a .json file holding one array of objects
-        rows = _parse_json(content, path)
+        rows = _parse_json(content, path, columns=columns)
         for n, row in enumerate(rows, 1):
             if not isinstance(row, dict):
                 raise InputError(f"{path}: item {n} of the JSON array is not an object")
@@ -225,24 +265,39 @@ def _rows_jsonl(content: str, path: Path) -> list[dict]:
     for n, line in enumerate(content.split("\n"), 1):
         if not line.strip():
             continue
-        row = _parse_json(line, path, n)
+        row = _parse_json(line, path, n, columns)
         if not isinstance(row, dict):
             raise InputError(f"{path}: line {n} is not a JSON object")
         rows.append(row)
     return rows
 
 
-def _rows_parquet(path: Path) -> list[dict]:
+def check_columns(text_col: str, label_col: str) -> None:
+    """The text and the label column must be two different columns.
+
+    Raises
+    ------
+    InputError
+        When both name the same column (the labels would be read as the texts).
+    """
+    if text_col == label_col:
+        raise InputError(f"the text column and the label column are both {text_col!r}; name two different columns "
+                         "(--text-col and --label-col)")
+
+
+def _rows_parquet(path: Path, columns: tuple[str, ...]) -> list[dict]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
         raise MissingDependencyError('reading Parquet needs pyarrow: pip install "nnzip[datasets]"') from None
-    if not path.exists():
-        raise InputError(f"file not found: {path}")
+    check_input_file(path)
     try:
-        return pq.read_table(path).to_pylist()
+        table = pq.ParquetFile(path).read()  # one file, as written (no dataset layer, which refuses repeated names)
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise InputError(f"cannot read Parquet file {path}: {exc}") from None
+        first_line = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        raise InputError(f"cannot read Parquet file {path}: {first_line}") from None
+    _refuse_repeated(table.column_names, columns, f"{path}: the schema")
+    return table.to_pylist()
 
 
 def read_table(
@@ -254,13 +309,14 @@ def read_table(
     lists the columns the file has. Labels must follow :func:`nnzip.validation.check_label_values`
     (str, int or bool, all of one type); an empty or missing label is an error naming the row.
     """
+    check_columns(text_col, label_col)
     path = Path(path)
     fmt, gz = file_format(path)
     if fmt == "parquet":
-        rows = _rows_parquet(path)
+        rows = _rows_parquet(path, (text_col, label_col))
     elif fmt in ("csv", "jsonl"):
         content = read_text(path, encoding_errors, gz)
-        rows = _rows_csv(content, path) if fmt == "csv" else _rows_jsonl(content, path)
+        rows = (_rows_csv if fmt == "csv" else _rows_jsonl)(content, path, (text_col, label_col))
     else:
         raise InputError(f"{path}: read_table reads CSV, JSON lines and Parquet, not {fmt.upper()}")
     if not rows:
@@ -377,7 +433,9 @@ def load_files(
 
     Both files are read and checked (:func:`check_dataset`) before anything is computed.
     """
-    file_format(train), file_format(test)  # an unknown suffix is reported before either file is read
+    for path in (train, test):  # an unknown suffix or a missing file is reported before either file is read
+        file_format(path)
+        check_input_file(path)
     X_train, y_train = load_training_file(train, text_col, label_col, encoding_errors)
     X_test, y_test = read_file(test, text_col, label_col, encoding_errors)
     if not X_test:

@@ -14,10 +14,14 @@ Running on a cluster needs the ``distributed`` extra: ``pip install "nnzip[distr
 
 from __future__ import annotations
 
+import logging
 import math
+import multiprocessing.resource_tracker
 import os
 import re
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
@@ -198,17 +202,57 @@ def _import_distributed():
 _LOCAL = re.compile(r"local:(\d+)")
 
 
+@contextmanager
+def _ctrl_c_held_back() -> Iterator[list[int]]:
+    """Hold Ctrl-C back while a local cluster starts: workers never see it, and this process acts on it after.
+
+    Ctrl-C in a terminal signals every process of the foreground group, the workers too, and
+    each would print its own ``KeyboardInterrupt`` traceback. Processes and threads inherit
+    the signal mask, so SIGINT is blocked in this thread while the cluster's threads and
+    worker processes start (and those its nannies start later, from its threads): only this
+    process ever sees it. A ``KeyboardInterrupt`` in the middle of starting would leave a half
+    started cluster that fails to close at exit with tracebacks of its own, so a Ctrl-C
+    meanwhile (delivered to any thread) is only recorded in the list yielded: the caller
+    stops what it started and raises ``KeyboardInterrupt`` then.
+    """
+    caught: list[int] = []
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    # started first: starting it later, from the cluster's thread, unblocks SIGINT in that thread
+    # (Python < 3.14 restores the mask with SIG_UNBLOCK), and its workers would see Ctrl-C again
+    multiprocessing.resource_tracker.ensure_running()
+    handler = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield caught
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a SIGINT still pending is recorded here
+        signal.signal(signal.SIGINT, handler)
+
+
 def local_cluster(n_workers: int):
     """A ``LocalCluster`` of ``n_workers`` processes with one thread each, on 127.0.0.1 only.
 
     No dashboard; the scheduler's small HTTP server (health, metrics) takes a free port
-    rather than 8787, which another cluster on this machine may hold.
+    rather than 8787, which another cluster on this machine may hold. Ctrl-C reaches only
+    this process, which stops the cluster, never the workers themselves; pressed while the
+    cluster starts, it takes effect once it has started (it is then stopped, and
+    ``KeyboardInterrupt`` raised).
     """
     distributed = _import_distributed()
-    return distributed.LocalCluster(
-        n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, env=WORKER_ENV,
-    )
+    with _ctrl_c_held_back() as ctrl_c:
+        cluster = distributed.LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, env=WORKER_ENV,
+            # the workers' own log lines: errors only (a task cancelled by Ctrl-C is not one)
+            silence_logs=logging.ERROR,
+        )
+        if ctrl_c:  # pressed while it started: stop it (Ctrl-C still held back) and stop here
+            cluster.close()
+    if ctrl_c:
+        raise KeyboardInterrupt
+    return cluster
 
 
 @contextmanager
@@ -253,17 +297,16 @@ def connect(address: str, *, timeout: float = 5.0, wait_for_workers: float = 10.
     if address.startswith("local") and (local is None or int(local.group(1)) < 1):
         raise ConfigError(f"scheduler {address!r}: write local:N with N >= 1 worker processes")
     with _quiet_logs(distributed):
-        cluster = None
-        if local is not None:
-            cluster = local_cluster(int(local.group(1)))
+        cluster = local_cluster(int(local.group(1))) if local is not None else None
+    client = None
+    try:  # from here on, whatever was started is stopped on the way out (an error, Ctrl-C, the end)
+        if cluster is not None:
             address = cluster.scheduler_address
-        try:
-            client = distributed.Client(address, timeout=timeout)
-        except (OSError, TimeoutError, ValueError) as exc:
-            if cluster is not None:
-                cluster.close()
-            raise ConfigError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {exc}") from None
-    try:
+        with _quiet_logs(distributed):
+            try:
+                client = distributed.Client(address, timeout=timeout)
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise ConfigError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {exc}") from None
         try:
             client.wait_for_workers(1, timeout=wait_for_workers)
         except TimeoutError:
@@ -275,7 +318,8 @@ def connect(address: str, *, timeout: float = 5.0, wait_for_workers: float = 10.
             yield client
     finally:
         with _quiet_logs(distributed):
-            client.close()
+            if client is not None:
+                client.close()
             if cluster is not None:
                 cluster.close()
 
@@ -284,8 +328,6 @@ def connect(address: str, *, timeout: float = 5.0, wait_for_workers: float = 10.
 def _quiet_logs(distributed) -> Iterator[None]:
     """Keep distributed's own log lines (connection retries, shutdown chatter) off the terminal;
     what went wrong is reported as one nnzip error instead."""
-    import logging
-
     logger = logging.getLogger("distributed")
     level = logger.level
     logger.setLevel(logging.CRITICAL)

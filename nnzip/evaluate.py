@@ -29,8 +29,8 @@ from ._version import __version__
 from .cache import BlockCache
 from .data import Dataset, duplicate_mask
 from .errors import ConfigError, InputError, Interrupted, NNZipError
-from .fileio import atomic_write, check_output_paths
-from .index import warmup
+from .fileio import check_output_paths, write_output
+from .index import count_blocks, kernels_need_compiling, warmup
 from .metrics import tie_order_effect, top_k_tie_accuracy
 from .models import make_model, model_params
 from .tied_neighbors import TiedNeighbors
@@ -74,6 +74,7 @@ class DataSpec:
     def __post_init__(self) -> None:
         if (self.train is None) != (self.test is None) or (self.train is not None and self.dataset is not None):
             raise ConfigError("give a training and a test file together, or a dataset name, not both")
+        data.check_columns(self.text_col, self.label_col)
 
     def inputs(self) -> list[Path]:
         """The files the job reads (outputs must never be one of them)."""
@@ -196,6 +197,9 @@ class Evaluation:
         :func:`score`'s figures and ``seconds`` (fit and predict).
     fit_seconds, predict_seconds : float
         The two parts of ``seconds``.
+    blocks, blocks_from_cache : int
+        Blocks of query rows the neighbour search had, and how many of them it read back from
+        the block cache (:func:`classify` of ``gzip-knn``; else 0).
     """
 
     model: BaseEstimator
@@ -206,6 +210,8 @@ class Evaluation:
     metrics: dict = field(default_factory=dict)
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
+    blocks: int = 0
+    blocks_from_cache: int = 0
 
     @property
     def nearest_distance(self) -> np.ndarray | None:
@@ -303,7 +309,9 @@ def classify(
     remove_duplicates : bool, default=False
         See :func:`score`.
     output : path, optional
-        Write ``id, predicted[, true][, neighbor_distance]`` rows here as CSV, only if the run succeeds.
+        Write ``id, predicted[, true][, neighbor_distance]`` rows here as CSV, only if the run
+        succeeds: ``-`` is stdout, a pipe or terminal is written straight, a file atomically
+        (:func:`nnzip.fileio.write_output`).
     metrics_json : path, optional
         Write the figures here as JSON, with the model, dataset, recorded parameters
         (:data:`RECORDED`) and where a trained model ran (its ``run_info()``).
@@ -347,13 +355,15 @@ def classify(
     if say is not None:
         _notes(say, model, ds)
     if model == "gzip-knn":
-        warmup()  # compile (or load) the kernels now, so that compiling is not counted in the seconds
+        _warmup(say)
         if say is not None and clf.search == "exact":
             on_fitted = _announce_long_search(say, ds)
     try:
-        ev = evaluate(clf, ds, remove_duplicates=remove_duplicates, on_fitted=on_fitted)
+        with count_blocks() as count:
+            ev = evaluate(clf, ds, remove_duplicates=remove_duplicates, on_fitted=on_fitted)
     except KeyboardInterrupt:
         raise Interrupted(cache_dir, _KEPT.get(model, "")) from None
+    ev.blocks, ev.blocks_from_cache = count.blocks, count.from_cache
     if say is not None:
         note_ties(ev)
     if output:
@@ -361,12 +371,24 @@ def classify(
     if metrics_json:
         recorded = {name: params[p] for name, p in RECORDED.items() if p in takes and params.get(p) is not None}
         info = clf.run_info() if hasattr(clf, "run_info") else {}
-        write_json(metrics_json, {**ev.metrics, "model": model, "dataset": ds.name, **info, **recorded})
+        blocks = {"blocks": ev.blocks, "blocks_from_cache": ev.blocks_from_cache} if ev.blocks else {}
+        write_json(metrics_json, {**ev.metrics, "model": model, "dataset": ds.name, **info, **recorded, **blocks})
     if report:
         from .report import write_report
 
         write_report(report, ev, title=f"nnzip classify: {ds.name} with {model}", say=say)
     return ev
+
+
+def _warmup(say: Callable[[str], object] | None) -> None:
+    """Compile (or load) the kernels before the timed work, saying so when it is a first run's compile."""
+    if say is None or not kernels_need_compiling():
+        warmup()
+        return
+    say("compiling kernels, first run only (a minute or so; not counted in the seconds) ...")
+    start = time.perf_counter()
+    warmup()
+    say(f"kernels compiled in {time.perf_counter() - start:.0f} s")
 
 
 def _notes(say: Callable[[str], object], model: str, ds: Dataset) -> None:
@@ -407,13 +429,13 @@ def note_ties(ev: Evaluation) -> None:
 
 def _write(path: str | os.PathLike, write) -> None:
     try:
-        atomic_write(path, write)
+        write_output(path, write)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def write_predictions(path: str | os.PathLike, ev: Evaluation) -> None:
-    """Write ``id, predicted[, true][, neighbor_distance]`` rows as CSV, atomically."""
+    """Write ``id, predicted[, true][, neighbor_distance]`` rows as CSV (atomically, or to stdout for ``-``)."""
     y_true = ev.dataset.y_test
     nearest = ev.nearest_distance
     header = ["id", "predicted"] + (["true"] if y_true is not None else [])
@@ -431,7 +453,7 @@ def write_predictions(path: str | os.PathLike, ev: Evaluation) -> None:
 
 
 def write_json(path: str | os.PathLike, payload: dict) -> None:
-    """Write ``payload`` as indented JSON, atomically."""
+    """Write ``payload`` as indented JSON (atomically, or to stdout for ``-``)."""
     text = json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n"
     _write(path, lambda f: f.write(text))
 

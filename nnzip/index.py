@@ -21,10 +21,12 @@ import bisect
 import os
 import time
 import warnings
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from numbers import Integral
+from typing import Any
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -75,11 +77,36 @@ _PAIRS_PER_CALL = 1 << 15
 TIE_FORMAT = "tied-csr-distinct-texts-v1"
 
 
-def check_n_candidates(n_candidates: int | None, k: int) -> None:
-    """The k nearest must be among the candidates: ``n_candidates`` (when given) is at least ``k``."""
-    if n_candidates is not None and n_candidates < k:
+def check_n_candidates(n_candidates: int | None, k: int | None, search: str) -> None:
+    """``n_candidates`` is for ``search="rerank"`` only, and the k nearest must be among the candidates."""
+    if n_candidates is not None and search != "rerank":
+        raise ConfigError(f"n_candidates={n_candidates} is used only with search='rerank' (search={search!r} "
+                          "compresses every pair); leave it out, or set search='rerank'")
+    if n_candidates is not None and k is not None and n_candidates < k:
         raise ConfigError(
             f"n_candidates={n_candidates} is smaller than k={k}: the k nearest must be among the candidates")
+
+
+@dataclass
+class BlockCount:
+    """Blocks of the searches run inside :func:`count_blocks`: all of them, and those read from the cache."""
+
+    blocks: int = 0
+    from_cache: int = 0
+
+
+_BLOCK_COUNT: ContextVar[BlockCount | None] = ContextVar("nnzip_block_count", default=None)
+
+
+@contextmanager
+def count_blocks() -> Iterator[BlockCount]:
+    """Count the blocks of every search run in the ``with`` block (a rerun's may all come from the cache)."""
+    count = BlockCount()
+    token = _BLOCK_COUNT.set(count)
+    try:
+        yield count
+    finally:
+        _BLOCK_COUNT.reset(token)
 
 
 @dataclass
@@ -176,6 +203,9 @@ def _search_blocks(
                 todo.append(b)
             else:
                 bar.update(len(block) * m)
+        if (count := _BLOCK_COUNT.get()) is not None:
+            count.blocks += len(blocks)
+            count.from_cache += len(blocks) - len(todo)
         # closed on the way out, so an error or Ctrl-C here cancels the cluster's pending tasks
         work = run_blocks(_compute_block, search, [blocks[b] for b in todo], jobs, client=active_client(),
                           pairs_per_row=m, progress=bar.update)
@@ -248,7 +278,8 @@ class NCDIndex(TextEstimator):
     n_candidates : int, default=None
         Candidates per query chosen by the estimate with ``search="rerank"`` (None:
         :data:`nnzip.candidates.DEFAULT_N_CANDIDATES`; a search for more neighbours than that
-        takes that many). Measured recall and agreement: ``benchmarks/rerank.md``.
+        takes that many); with another search it is an error, never ignored. Measured recall and
+        agreement: ``benchmarks/rerank.md``.
     n_jobs : int, default=None
         Threads for ``gzip``, worker processes otherwise (None: 1, -1: all cores). Under
         ``joblib.parallel_config(backend="dask")`` the blocks run on the Dask cluster instead.
@@ -324,6 +355,10 @@ class NCDIndex(TextEstimator):
         self.cache_dir = cache_dir
         self.block_size = block_size
         self.verbose = verbose
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_n_candidates(self.n_candidates, None, self.search)
 
     def fit(self, X: TextsLike, y: None = None, *, lengths: np.ndarray | None = None) -> NCDIndex:
         """Prepare the training texts: encoded, packed, measured, and the first stage fitted.
@@ -571,8 +606,29 @@ def nearest_neighbors(
     check_params(index)
     xs, ys = as_bytes(X, "X"), as_bytes(Y, "Y")
     check_n_neighbors(k, len(ys), "k")
-    check_n_candidates(n_candidates, k)
+    check_n_candidates(n_candidates, k, search)
     return index.fit(ys, lengths=check_lengths(y_lengths, len(ys), "y_lengths")).kneighbors(xs, k)
+
+
+def kernels_need_compiling() -> bool:
+    """Whether :func:`warmup` will compile kernels (a first run, or changed kernels) instead of loading them.
+
+    Reads numba's on-disk cache index of every public kernel, for this machine's CPU; a few
+    milliseconds. ``False`` when it cannot tell (numba's cache internals are not public API).
+    """
+    from numba.core.dispatcher import Dispatcher
+
+    try:
+        for module in (_deflate, _distances, _ngrams):
+            for name, kernel in vars(module).items():
+                if isinstance(kernel, Dispatcher) and not name.startswith("_"):
+                    dispatcher: Any = kernel  # the cache's internals are not typed
+                    cpu = dispatcher.targetctx.codegen().magic_tuple()
+                    if not any(key[1] == cpu for key in dispatcher._cache._cache_file._load_index()):
+                        return True
+    except (AttributeError, TypeError, IndexError, OSError):
+        return False
+    return False
 
 
 def warmup() -> None:

@@ -587,3 +587,193 @@ def evaluate_order(
         top_k_tie_hits=top,
         top_k_tie_accuracy=float(top.mean()),
     )
+
+
+# --- uncertainty of measured figures ----------------------------------------------------------
+#
+# An accuracy measured on n test items is a binomial proportion; two models scored on the same
+# items are compared on the items where exactly one of them is right (McNemar); a figure
+# averaged over seeds (few-shot draws) spreads with the sample standard deviation.
+
+
+def _check_count(value, name: str, low: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+        raise InputError(f"{name} must be an int of at least {low}, got {value!r}")
+    return int(value)
+
+
+def _check_confidence(confidence) -> float:
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise ConfigError(f"confidence must be a number in (0, 1), got {confidence!r}")
+    return float(confidence)
+
+
+def accuracy_interval(n_correct: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper–Pearson) confidence interval of an accuracy of ``n_correct`` out of ``n``.
+
+    The interval holds its coverage for every ``n`` and true accuracy (it is conservative, never
+    too narrow), with no normal approximation; it is the "exact" interval of
+    :func:`scipy.stats.binomtest`. It describes the sampling error of the test items only,
+    taken as independent draws: not the variation between training sets or seeds.
+
+    Parameters
+    ----------
+    n_correct : int
+        Test items predicted right.
+    n : int
+        Test items scored, at least 1.
+    confidence : float, default=0.95
+        Confidence level.
+
+    Returns
+    -------
+    low, high : float
+        The bounds; ``low`` is 0 when ``n_correct`` is 0 and ``high`` is 1 when it is ``n``.
+
+    Examples
+    --------
+    >>> low, high = accuracy_interval(0, 10)
+    >>> low, round(high, 4)  # 1 - 0.025 ** (1 / 10)
+    (0.0, 0.3085)
+    """
+    from scipy.stats import binomtest
+
+    n = _check_count(n, "n", 1)
+    n_correct = _check_count(n_correct, "n_correct", 0)
+    if n_correct > n:
+        raise InputError(f"n_correct={n_correct} is larger than n={n}")
+    ci = binomtest(n_correct, n).proportion_ci(confidence_level=_check_confidence(confidence), method="exact")
+    return float(ci.low), float(ci.high)
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Two models scored on the same test items, with the exact McNemar test (:func:`mcnemar_exact`).
+
+    Attributes
+    ----------
+    n : int
+        Test items (pairs).
+    accuracy_a, accuracy_b : float
+        Accuracy of each model on them.
+    difference : float
+        ``accuracy_a - accuracy_b``; equals ``(a_only - b_only) / n``.
+    a_only, b_only : int
+        Items only model A gets right, and only model B gets right (the discordant pairs).
+    p_value : float
+        Two-sided exact McNemar p-value: the binomial test of ``a_only`` out of
+        ``a_only + b_only`` against one half; 1 when there is no discordant pair.
+    """
+
+    n: int
+    accuracy_a: float
+    accuracy_b: float
+    difference: float
+    a_only: int
+    b_only: int
+    p_value: float
+
+
+def mcnemar_exact(correct_a, correct_b) -> PairedComparison:
+    """Exact McNemar test of two models' per-item correctness on the same test items.
+
+    Items both models get right, or both wrong, say nothing about which is better; under the
+    null hypothesis (equal accuracy) each of the ``a_only + b_only`` discordant items is a fair
+    coin, so ``a_only`` is Binomial(``a_only + b_only``, 1/2) and the two-sided p-value is
+    :func:`scipy.stats.binomtest`'s. Exact for every count (no chi-squared approximation or
+    continuity correction).
+
+    Parameters
+    ----------
+    correct_a, correct_b : array-like of bool of shape (n,)
+        Whether each model's prediction of item ``i`` is right; the same items in the same order.
+
+    Returns
+    -------
+    PairedComparison
+
+    Examples
+    --------
+    >>> r = mcnemar_exact([True] * 9 + [False], [False] * 9 + [True])
+    >>> r.a_only, r.b_only, round(r.p_value, 6)  # 2 * (1 + 10) / 2**10
+    (9, 1, 0.021484)
+    """
+    from scipy.stats import binomtest
+
+    a = np.asarray(correct_a)
+    b = np.asarray(correct_b)
+    for name, arr in (("correct_a", a), ("correct_b", b)):
+        if arr.ndim != 1 or arr.dtype != np.bool_:
+            raise InputError(f"{name} must be a one-dimensional bool array, got {arr.dtype} of shape {arr.shape}")
+    if a.shape != b.shape:
+        raise InputError(f"correct_a has {a.size} items but correct_b has {b.size}: they must be the same items")
+    if not a.size:
+        raise InputError("mcnemar_exact needs at least one item")
+    a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
+    discordant = a_only + b_only
+    p = 1.0 if discordant == 0 else float(binomtest(a_only, discordant, 0.5).pvalue)
+    return PairedComparison(n=int(a.size), accuracy_a=float(a.mean()), accuracy_b=float(b.mean()),
+                            difference=(a_only - b_only) / a.size, a_only=a_only, b_only=b_only, p_value=min(p, 1.0))
+
+
+@dataclass(frozen=True)
+class MeanInterval:
+    """Mean, sample standard deviation and t interval of the mean of a few values (:func:`mean_interval`).
+
+    Attributes
+    ----------
+    n : int
+        Number of values.
+    mean : float
+    std : float or None
+        Sample standard deviation (``ddof=1``); None for a single value.
+    low, high : float or None
+        Confidence interval of the mean (Student's t, ``n - 1`` degrees of freedom); None for a
+        single value.
+    """
+
+    n: int
+    mean: float
+    std: float | None
+    low: float | None
+    high: float | None
+
+
+def mean_interval(values, *, confidence: float = 0.95) -> MeanInterval:
+    """Mean of a few values (seeds), their sample standard deviation and the t interval of the mean.
+
+    The standard deviation uses ``ddof=1`` (the unbiased variance of a sample, not of a whole
+    population), so a few-shot spread over 5 seeds is not understated. The interval is
+    ``mean ± t(1 - (1 - confidence) / 2, n - 1) * std / sqrt(n)``
+    (:func:`scipy.stats.t.interval`), and assumes the values are independent draws.
+
+    Parameters
+    ----------
+    values : array-like of float of shape (n,)
+        At least one finite value.
+    confidence : float, default=0.95
+
+    Returns
+    -------
+    MeanInterval
+
+    Examples
+    --------
+    >>> r = mean_interval([0.5, 0.6, 0.7])
+    >>> round(r.mean, 6), round(r.std, 6), round(r.high - r.mean, 4)  # 4.3027 * 0.1 / sqrt(3)
+    (0.6, 0.1, 0.2484)
+    """
+    from scipy.stats import t
+
+    confidence = _check_confidence(confidence)
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1 or not v.size or not np.isfinite(v).all():
+        raise InputError(f"values must be a non-empty one-dimensional array of finite numbers, got shape {v.shape}")
+    mean = float(v.mean())
+    if v.size == 1:
+        return MeanInterval(1, mean, None, None, None)
+    std = float(v.std(ddof=1))
+    if std == 0:
+        return MeanInterval(int(v.size), mean, 0.0, mean, mean)
+    low, high = t.interval(confidence, v.size - 1, loc=mean, scale=std / np.sqrt(v.size))
+    return MeanInterval(int(v.size), mean, std, float(low), float(high))

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MappingView, Sequence
+from collections.abc import Set as AbstractSet
 from numbers import Integral, Real
 from typing import Any
 
@@ -141,6 +142,16 @@ class InstanceOf(Constraint):
         return self.what
 
 
+class NonEmptyPath(Constraint):
+    """A ``str`` or path-like naming a file or folder: never ``""``, which would mean the working directory."""
+
+    def is_satisfied_by(self, value: object) -> bool:
+        return isinstance(value, (str, os.PathLike)) and os.fspath(value) not in ("", b"")
+
+    def describe(self) -> str:
+        return "a non-empty path"
+
+
 class NonZeroInt(Constraint):
     """A non-zero int: a worker count, ``-1`` for all cores (scikit-learn's ``n_jobs``)."""
 
@@ -155,7 +166,7 @@ class NonZeroInt(Constraint):
 N_JOBS: list = [NonZeroInt(), None]
 RANDOM_STATE: list = [Interval(Integral, 0, 2**32 - 1), InstanceOf(np.random.RandomState, "a numpy RandomState"), None]
 VERBOSE: list = [Interval(Integral, 0, None), InstanceOf((bool, np.bool_), "a bool")]
-PATH: list = [InstanceOf((str, os.PathLike), "a path"), None]
+PATH: list = [NonEmptyPath(), None]
 POSITIVE_INT: list = [Interval(Integral, 1, None)]
 #: The constraint that checks nothing (scikit-learn's spelling), for values passed on unread.
 NO_VALIDATION = "no_validation"
@@ -267,13 +278,51 @@ def check_params(estimator: BaseEstimator) -> None:
 # ---- texts ----------------------------------------------------------------------------------
 
 
-def _check_sequence(texts: object, name: str) -> None:
-    if isinstance(texts, (str, bytes)):
-        raise InputError(f"{name} must be a sequence of texts, got a single {type(texts).__name__}; wrap it in a list")
-    if texts is None or not hasattr(texts, "__len__") or not hasattr(texts, "__iter__"):
-        raise InputError(f"{name} must be a sequence of str or bytes, got {type(texts).__name__}")
-    if isinstance(texts, np.ndarray) and texts.ndim != 1:
-        raise InputError(f"{name} must be one-dimensional (one text per item), got an array of shape {texts.shape}")
+_ORDERED = "list, tuple, 1-D numpy array or pandas Series"
+
+
+def _kind(value: object) -> str:
+    name = type(value).__name__
+    return f"an {name}" if name[:1].lower() in "aeiou" or name == "ndarray" else f"a {name}"
+
+
+def check_ordered(values: object, name: str, what: str = "texts") -> None:
+    """``values`` must be one ordered sequence with a length: scikit-learn's rule for ``X`` and ``y``.
+
+    A list, tuple, 1-D numpy array, pandas Series (or anything indexable with a length and
+    one dimension) is accepted. Refused, naming what was given: a single string; a ``set``,
+    ``dict`` or dict view, whose order is not the order of the labels (texts and labels would
+    be paired wrongly); a generator or other iterator (read once, no length); anything of
+    more than one dimension (a 2-D array, a DataFrame).
+
+    Raises
+    ------
+    InputError
+        ``"X must be an ordered sequence of texts (list, ...), got a set: ..."``.
+    """
+    if isinstance(values, (str, bytes)):
+        single = type(values).__name__
+        raise InputError(f"{name} must be a sequence of {what}, got a single {single}; wrap it in a list")
+    shape = getattr(values, "shape", None)
+    if getattr(values, "ndim", 1) != 1 or (isinstance(shape, tuple) and len(shape) != 1):
+        raise InputError(f"{name} must be one-dimensional (one item per sample), got {_kind(values)} of shape {shape}")
+    if isinstance(values, (AbstractSet, Mapping, MappingView)):
+        raise InputError(
+            f"{name} must be an ordered sequence of {what} ({_ORDERED}), got {_kind(values)}: its order is not the "
+            "order of the labels, so texts and labels would be paired wrongly; pass a list in the right order")
+    if isinstance(values, Iterator) or not all(hasattr(values, a) for a in ("__len__", "__getitem__", "__iter__")):
+        hint = "; pass list(...) of it" if isinstance(values, Iterable) else ""
+        raise InputError(f"{name} must be an ordered sequence of {what} ({_ORDERED}), got {_kind(values)}{hint}")
+
+
+def _encode(t: str, name: str, i: int) -> bytes:
+    try:
+        return t.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{name}[{i}] is not valid Unicode at character {exc.start}: {_SURROGATE}") from None
+
+
+_SURROGATE = "a lone surrogate (half of an emoji or other character cut in two), which no file can hold"
 
 
 def _not_text(name: str, i: int, t: object) -> InputError:
@@ -300,14 +349,11 @@ def as_bytes(texts: Sequence[str | bytes], name: str = "texts", *, allow_empty: 
         in nnzip (the baselines too) validates texts here or in :func:`as_texts`, so the same
         mistake gives the same error everywhere.
     """
-    _check_sequence(texts, name)
+    check_ordered(texts, name)
     out = []
     for i, t in enumerate(texts):
         if isinstance(t, str):
-            try:
-                out.append(t.encode("utf-8"))
-            except UnicodeEncodeError as exc:
-                raise InputError(f"{name}[{i}] cannot be encoded as UTF-8: {exc.reason}") from None
+            out.append(_encode(t, name, i))
         elif isinstance(t, (bytes, bytearray, memoryview)):
             out.append(bytes(t))
         else:
@@ -322,10 +368,12 @@ def as_texts(texts: Sequence[str | bytes], name: str = "texts") -> list[str]:
 
     Raises the same errors as :func:`as_bytes`.
     """
-    _check_sequence(texts, name)
+    check_ordered(texts, name)
     out = []
     for i, t in enumerate(texts):
         if isinstance(t, str):
+            if not t.isascii():
+                _encode(t, name, i)  # the same texts as as_bytes accepts: no lone surrogates
             out.append(t)
         elif isinstance(t, (bytes, bytearray, memoryview)):
             try:
@@ -353,6 +401,21 @@ def label_kind(value: object) -> str | None:
     return None
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _label_problem(value: object) -> str | None:
+    """Why a label of a valid type cannot survive being written and read back, or ``None``."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"is not valid Unicode: it holds {_SURROGATE}"
+    elif isinstance(value, (int, np.integer)) and not _INT64[0] <= int(value) <= _INT64[1]:
+        return "does not fit in 64 bits (int labels must lie in [-2**63, 2**63 - 1]; give such labels as str)"
+    return None
+
+
 def check_label_values(y: Any, where: Callable[[int], str] = "y[{}]".format) -> list:
     """Check that labels are usable class names and return them as a list.
 
@@ -360,7 +423,10 @@ def check_label_values(y: Any, where: Callable[[int], str] = "y[{}]".format) -> 
     all labels of one set have the same one of these types. Floats (``NaN`` included),
     ``None``, lists, dicts and bytes are refused, and so is a mix such as ``0`` and ``"0"``,
     which would otherwise be two different classes that print alike. ``True`` counts as a
-    bool, not as the int 1.
+    bool, not as the int 1. A label must also survive being written to a file and read back:
+    a ``str`` holding a lone surrogate (half of an emoji, as a JSON file can spell it) and an
+    ``int`` beyond 64 bits are refused, before any work rather than when the predictions
+    are written.
 
     Parameters
     ----------
@@ -384,16 +450,16 @@ def check_label_values(y: Any, where: Callable[[int], str] = "y[{}]".format) -> 
             y = y.ravel()
         if y.ndim != 1:
             raise InputError(f"labels must be one-dimensional, got an array of shape {y.shape}")
-        if y.dtype.kind in "iubU":  # one type by construction: no per-item check needed
-            return y.tolist()
-    labels = list(y)
+        if y.dtype.kind in "ib" or (y.dtype.kind == "u" and (not y.size or y.max() <= _INT64[1])):
+            return y.tolist()  # one type, all representable, by construction
+    # numpy strings and unsigned ints as the Python values they hold (and show in messages)
+    labels = y.tolist() if isinstance(y, np.ndarray) and y.dtype.kind in "uU" else list(y)
     first = None
     for i, value in enumerate(labels):
         kind = label_kind(value)
         if kind is None:
-            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
             raise InputError(
-                f"{where(i)}: label {shown} is a {type(value).__name__}; labels must be str or int "
+                f"{where(i)}: label {_show_label(value)} is a {type(value).__name__}; labels must be str or int "
                 "(or bool), all of one type"
             )
         if first is None:
@@ -403,24 +469,33 @@ def check_label_values(y: Any, where: Callable[[int], str] = "y[{}]".format) -> 
                 f"{where(i)}: label {value!r} is a {kind} but {where(first[0])} has the {first[1]} label "
                 f"{first[2]!r}; all labels must have one type (convert them all to str, or all to int)"
             )
+        problem = _label_problem(value)
+        if problem:
+            raise InputError(f"{where(i)}: label {_show_label(value)} {problem}")
     return labels
+
+
+def _show_label(value: object) -> str:
+    return repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
 
 
 def check_labels(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     """Validate classification labels; return ``(classes, codes)`` with ``classes = np.unique(y)``.
 
-    Labels follow the rules of :func:`check_label_values` (str, int or bool, one type). Every
+    Labels follow the rules of :func:`check_label_values` (str, int or bool, one type), in an
+    ordered sequence (:func:`check_ordered`; a numpy column vector is accepted too). Every
     classifier in nnzip checks its labels here, in ``fit`` and before any work.
 
     Raises
     ------
     InputError
-        If ``y`` is missing, its length differs from ``n_samples``, or a label breaks the rules.
+        If ``y`` is missing, not an ordered sequence, its length differs from ``n_samples``,
+        or a label breaks the rules.
     """
     if y is None:
         raise InputError("y is required: this classifier needs training labels")
-    if isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
-        raise InputError(f"y must be a sequence of labels, got {type(y).__name__}")
+    if not isinstance(y, np.ndarray):
+        check_ordered(y, "y", "labels")
     y = np.asarray(y) if not isinstance(y, np.ndarray) and hasattr(y, "to_numpy") else y  # pandas Series
     labels = check_label_values(y)
     if len(labels) != n_samples:

@@ -3,6 +3,7 @@
 import csv
 import gzip
 import json
+import os
 import re
 
 import pytest
@@ -236,10 +237,29 @@ def test_transformer_from_the_command_line_with_a_step_bar(files, tmp_path, tiny
     assert "k" not in figures and "compressor" not in figures  # kNN options are not the transformer's
 
 
-def test_transformer_options_belong_to_the_transformer(files):
+@pytest.mark.parametrize("args, message", [
+    (["--max-epochs", "2"], "--model gzip-knn does not take --max-epochs; leave it out; of the model options it takes "
+                            "-k, --distance-ties, --tie-break, --compressor, --metric, --search, --n-candidates, "
+                            "--n-jobs, --random-state, --cache-dir, --no-cache"),
+    (["--model", "tfidf-logreg", "-k", "3", "--search", "rerank"],
+     "--model tfidf-logreg does not take -k, --search; leave them out; of the model options it takes --random-state"),
+    (["--model", "zstd-dict", "--no-cache"], "--model zstd-dict does not take --no-cache"),
+    (["--model", "jaccard-knn", "--cache-dir", "c"], "--model jaccard-knn does not take --cache-dir"),
+    (["--model", "tfidf-svm", "--n-jobs", "2"], "--model tfidf-svm does not take --n-jobs"),
+    (["--model", "tfidf-svm", "--distance-ties", "all"], "--model tfidf-svm does not take --distance-ties"),
+])
+def test_an_option_the_model_does_not_take_is_an_error(files, args, message):
     train, test = files
-    r = run("classify", "--train", train, "--test", test, "--max-epochs", "2")
-    assert r.exit_code == 2 and "--max-epochs: for --model transformer only" in r.output
+    r = run("classify", "--train", train, "--test", test, *args)
+    assert r.exit_code == 2 and f"Error: {message}" in r.output, r.output
+    assert len([line for line in r.output.splitlines() if line.startswith("Error:")]) == 1
+
+
+def test_option_defaults_and_environment_are_not_errors(files, tmp_path, monkeypatch):
+    train, test = files
+    monkeypatch.setenv("NNZIP_CACHE_DIR", str(tmp_path / "c"))  # a setting for every run, not this model's option
+    r = run("classify", "--train", train, "--test", test, "--model", "tfidf-logreg", "--random-state", "3", "-q")
+    assert r.exit_code == 0, r.output
 
 
 def test_transformer_checkpoint_that_cannot_load_is_one_line(files, tmp_path):
@@ -264,6 +284,57 @@ def test_bad_model_parameters_fail_before_anything_is_read():
     assert r.exit_code == 1
     assert r.output.strip() == ("Error: random_state must be an int from 0 to 4294967295, a numpy RandomState or None, "
                                 "got -1")
+
+
+# ---- a new user's first minutes: compiling, a cached rerun ----------------------------------------
+
+
+def test_a_first_run_says_it_compiles_and_keeps_it_out_of_the_seconds(files, monkeypatch):
+    from nnzip import evaluate
+
+    monkeypatch.setattr(evaluate, "kernels_need_compiling", lambda: True)
+    train, test = files
+    r = CliRunner().invoke(cli, ["classify", "--train", train, "--test", test, "-k", "1", "--no-cache"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    lines = r.stderr.splitlines()
+    note = lines.index("compiling kernels, first run only (a minute or so; not counted in the seconds) ...")
+    assert re.fullmatch(r"kernels compiled in \d+ s", lines[note + 1])
+    assert "accuracy" in r.stdout and "compiling" not in r.stdout
+    quiet = run("classify", "--train", train, "--test", test, "-k", "1", "--no-cache", "-q")
+    assert "compiling" not in quiet.output
+
+
+def test_kernels_need_compiling_reads_numbas_cache(tmp_path):
+    import subprocess
+    import sys
+
+    from nnzip.index import kernels_need_compiling, warmup
+
+    warmup()
+    assert kernels_need_compiling() is False  # compiled (or loaded) here: in numba's cache
+    # an empty numba cache: a first run (only the check runs in the child; nothing is compiled)
+    code = "from nnzip.index import kernels_need_compiling; print(kernels_need_compiling())"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}, timeout=300)
+    assert child.stdout.strip() == "True", child.stderr
+
+
+def test_a_rerun_from_the_cache_says_so(files, tmp_path, monkeypatch):
+    monkeypatch.setenv("NNZIP_BLOCK_PAIRS", "8")  # one test text per block: 3 blocks
+    train, test = files
+    args = ["classify", "--train", train, "--test", test, "-k", "1", "--cache-dir", str(tmp_path / "c"), "-q",
+            "--metrics-json", str(tmp_path / "m.json")]
+    first = run(*args)
+    assert first.exit_code == 0 and "from the cache" not in first.output
+    again = run(*args)
+    assert re.search(r"\(\d+\.\d s; all 3 blocks from the cache, --no-cache recomputes\)$", again.output.strip())
+    assert json.loads((tmp_path / "m.json").read_text())["blocks_from_cache"] == 3
+    next((tmp_path / "c").rglob("*.npz")).unlink()
+    partly = run(*args)
+    assert re.search(r"\(\d+\.\d s; 2 of 3 blocks from the cache\)$", partly.output.strip())
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert (m["blocks"], m["blocks_from_cache"]) == (3, 2)
 
 
 def test_classify_says_when_the_file_order_would_decide_predictions(tmp_path):

@@ -142,11 +142,12 @@ def test_readers_round_trip(tmp_path, rows, fmt, bom, crlf, quoting):
                      st.lists(st.sampled_from([b"\t", b"\n", b"\r", b'"', b",", b"{", b"}", b"[", b"]", b":",
                                                b'"text"', b'"label"', b"text,label", b"\xef\xbb\xbf", b"\xff",
                                                b"0", b"1.5", b"null", b"a"]), max_size=20).map(b"".join)),
-       suffix=st.sampled_from([".tsv", ".txt", ".csv", ".jsonl", ".json", ".tsv.gz", ".parquet"]))
-def test_readers_never_fail_uncleanly(tmp_path, raw, suffix):
-    """Arbitrary bytes under any supported name: texts and labels, or a clean InputError."""
+       suffix=st.sampled_from([".tsv", ".txt", ".csv", ".jsonl", ".json", ".tsv.gz", ".parquet"]),
+       cut=st.one_of(st.none(), st.integers(0, 80)))
+def test_readers_never_fail_uncleanly(tmp_path, raw, suffix, cut):
+    """Arbitrary bytes under any supported name (a .gz also cut short): texts and labels, or a clean InputError."""
     path = tmp_path / f"junk{suffix}"
-    path.write_bytes(gzip.compress(raw) if suffix.endswith(".gz") else raw)
+    path.write_bytes(gzip.compress(raw)[:cut] if suffix.endswith(".gz") else raw)
     try:
         texts, labels = data.read_file(path)
     except NNZipError:  # an InputError, or for Parquet without pyarrow a MissingDependencyError
@@ -201,3 +202,98 @@ def test_unknown_dataset(monkeypatch, tmp_path):
     with pytest.raises(NNZipError, match=r"no dataset 'nope' here \(not 'bbc'; local datasets under \$NNZIP_DATA_DIR: "
                                          r"mine\).*nnzip\[datasets\]"):
         data.load_dataset("nope")
+
+
+# ---- damaged and odd files: one line naming the file ----------------------------------------------
+
+GOOD_TSV = b"pets\tthe cat sat on the mat\nmoney\tstocks fell sharply today\n" * 20
+
+
+def _damaged_gzips() -> dict[str, bytes]:
+    whole = gzip.compress(GOOD_TSV)
+    flipped = bytearray(whole)
+    flipped[len(whole) // 2] ^= 0xFF  # a bad block: zlib.error (or a CRC mismatch: BadGzipFile)
+    return {"truncated": whole[: len(whole) // 2], "flipped": bytes(flipped), "not gzip": GOOD_TSV,
+            "header only": whole[:10], "empty": b"", "bad header": b"\x1f\x8b" + b"\x00" * 20}
+
+
+@pytest.mark.parametrize("kind", list(_damaged_gzips()))
+def test_corrupt_gzip_is_one_line_naming_the_file(tmp_path, kind):
+    path = tmp_path / "train.tsv.gz"
+    path.write_bytes(_damaged_gzips()[kind])
+    if kind == "empty":  # an empty .gz is an empty file (gzip reads it as such): the empty training set
+        with pytest.raises(InputError, match="the training set is empty"):
+            data.load_files(path, path)
+        return
+    with pytest.raises(InputError, match=rf"^{path} is not a complete gzip file \(.+\); check it with gzip -t$"):
+        data.read_file(path)
+
+
+def test_corrupt_dataset_under_data_dir_is_one_line(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from nnzip.cli import cli
+
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "train.tsv.gz").write_bytes(gzip.compress(GOOD_TSV)[:-12])  # cut before its trailer
+    (tmp_path / "broken" / "test.tsv.gz").write_bytes(gzip.compress(GOOD_TSV))
+    monkeypatch.setenv("NNZIP_DATA_DIR", str(tmp_path))
+    r = CliRunner().invoke(cli, ["classify", "--dataset", "broken", "-q"], catch_exceptions=False)
+    assert r.exit_code == 1
+    assert r.output.strip() == (f"Error: {tmp_path / 'broken' / 'train.tsv.gz'} is not a complete gzip file "
+                                "(Compressed file ended before the end-of-stream marker was reached); check it with "
+                                "gzip -t")
+
+
+def test_names_too_long_are_one_line_before_anything_is_read(tmp_path, monkeypatch):
+    good = tmp_path / "good.tsv"
+    good.write_bytes(GOOD_TSV)
+    long = tmp_path / ("x" * 300 + ".tsv")
+
+    def never(*args, **kwargs):
+        raise AssertionError("a file was read before both names were checked")
+
+    monkeypatch.setattr(data, "read_file", never)
+    for train, test in ((long, good), (good, long)):
+        with pytest.raises(InputError, match=rf"^cannot read {long}: the name is too long for the file system"):
+            data.load_files(train, test)
+    with pytest.raises(InputError, match=f"^file not found: {tmp_path / 'missing.tsv'}$"):
+        data.load_files(good, tmp_path / "missing.tsv")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "parquet"])
+def test_a_column_named_twice_is_an_error_naming_it(tmp_path, fmt):
+    path = tmp_path / f"d.{fmt}"
+    if fmt == "csv":
+        path.write_text("text,label,text\nthe cat,pets,a dog\nstocks,money,bonds\n")
+        where = "the header"
+    elif fmt == "jsonl":
+        path.write_text('{"text": "the cat", "label": "pets"}\n{"label": "money", "text": "x", "text": "y"}\n')
+        where = "line 2"
+    elif fmt == "json":
+        path.write_text('[{"text": "the cat", "label": "pets", "label": "money"}]')
+        where = "an object"
+    else:
+        pa = pytest.importorskip("pyarrow")
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table([pa.array(["the cat"]), pa.array(["pets"]), pa.array(["x"])],
+                                names=["text", "label", "label"]), path)
+        where = "the schema"
+    column = "label" if fmt in ("json", "parquet") else "text"
+    with pytest.raises(InputError, match=rf"^{path}: {where} names the column '{column}' 2 times; nnzip cannot tell"):
+        data.read_file(path)
+
+
+def test_repeated_columns_nnzip_does_not_read_are_fine(tmp_path):
+    # a spreadsheet export with trailing empty columns names "" twice; a nested object may repeat keys
+    (tmp_path / "d.csv").write_text("text,label,,\nthe cat,pets,,\n")
+    assert data.read_file(tmp_path / "d.csv") == (["the cat"], ["pets"])
+    (tmp_path / "d.jsonl").write_text('{"text": "the cat", "label": "pets", "meta": {"a": 1, "a": 2}, "x": 1, "x": 2}')
+    assert data.read_file(tmp_path / "d.jsonl") == (["the cat"], ["pets"])
+
+
+def test_text_and_label_column_must_differ(tmp_path):
+    (tmp_path / "d.csv").write_text("text,label\nthe cat,pets\n")
+    with pytest.raises(InputError, match="^the text column and the label column are both 'label'; name two different"):
+        data.read_file(tmp_path / "d.csv", text_col="label", label_col="label")

@@ -69,7 +69,8 @@ def write_dataset(root, train, test):
 
 
 def test_pack_then_unpack_gives_the_runner_the_same_tokens(tmp_path, tokenizer, monkeypatch):
-    from experiments.runner import Runner, load_config
+    from experiments.config import load_config
+    from experiments.runner import Runner
 
     rows = [(f"c{i % 2}", f"text number {i} " + "with many more words in it " * (i % 4) * 5) for i in range(8)]
     write_dataset(tmp_path / "data", rows, rows[2:])

@@ -311,3 +311,98 @@ def test_zstd_dict_on_the_cluster_equals_local(client):
         got = clf.compressed_lengths(X_TEST)
     np.testing.assert_array_equal(got, want)
     assert any("column_lengths" in str(t["key"]) for t in stream.data)  # the dictionaries travelled as bytes
+
+
+def _group_is_gone(pgid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("scheduler", [[], ["--scheduler", "local:2"]], ids=["here", "local:2"])
+def test_ctrl_c_with_a_local_cluster_looks_like_without(tmp_path, scheduler):
+    """A real Ctrl-C: SIGINT to the whole foreground process group, as a terminal sends it (workers included)."""
+    x_train, y_train = _corpus(600, seed=3)
+    x_test, y_test = _corpus(300, seed=4)
+    train = _write_tsv(tmp_path / "train.tsv", x_train, y_train)
+    test = _write_tsv(tmp_path / "test.tsv", x_test, y_test)
+    cache = tmp_path / "cache"
+    env = {**os.environ, "NNZIP_BLOCK_PAIRS": "600"}  # one test text per block: 300 blocks
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nnzip", "classify", "--train", train, "--test", test, "-q", "--cache-dir", str(cache),
+         "--output", str(tmp_path / "p.csv"), *scheduler],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(cache.rglob("*.npz"))) < 2:  # the search is under way (on the workers, with a scheduler)
+            assert proc.poll() is None, f"the run ended before it could be interrupted: {proc.communicate()}"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert stdout == ""
+    # exactly the line a run without a scheduler ends with: no traceback, no log line, from any worker
+    assert stderr == f"Interrupted: finished blocks are kept in {cache}; rerun the same command to resume\n"
+    assert not (tmp_path / "p.csv").exists()
+    assert _group_is_gone(proc.pid, timeout=30), "worker processes outlived the interrupted command"
+
+
+
+def test_ctrl_c_while_a_local_cluster_starts_stops_it_then_interrupts(monkeypatch):
+    """A Ctrl-C (delivered to this process) while LocalCluster starts is held back: the cluster starts, is stopped,
+    and only then KeyboardInterrupt is raised (never a half-started cluster left to fail at exit)."""
+    events = []
+
+    class Starting:
+        def __init__(self, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while starting
+            time.sleep(0.1)
+            events.append("started")
+
+        def close(self):
+            events.append("closed")
+
+    monkeypatch.setattr(distributed, "LocalCluster", Starting)
+    with pytest.raises(KeyboardInterrupt):
+        local_cluster(2)
+    assert events == ["started", "closed"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C acts again afterwards
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+
+
+@pytest.mark.parametrize("where", ["Client", "wait_for_workers"])
+def test_ctrl_c_after_the_local_cluster_started_stops_it(monkeypatch, where):
+    """Ctrl-C between the cluster's start and the work (connecting, waiting for workers) stops what was started."""
+    events = []
+
+    class Cluster:
+        scheduler_address = "tcp://127.0.0.1:1"
+
+        def close(self):
+            events.append("cluster closed")
+
+    class Client:
+        def __init__(self, address, timeout):
+            if where == "Client":
+                raise KeyboardInterrupt
+
+        def wait_for_workers(self, n, timeout):
+            raise KeyboardInterrupt
+
+        def close(self):
+            events.append("client closed")
+
+    monkeypatch.setattr("nnzip.distributed.local_cluster", lambda n: Cluster())
+    monkeypatch.setattr(distributed, "Client", Client)
+    with pytest.raises(KeyboardInterrupt), connect("local:2"):
+        pass
+    assert events == (["cluster closed"] if where == "Client" else ["client closed", "cluster closed"])

@@ -240,6 +240,16 @@ def test_shell_examples(page, workdir):
         pytest.skip("; ".join(skipped))
 
 
+def test_every_result_file_has_a_page():
+    """Each committed results file (benchmarks/*.md, experiments/results/*.md) is a page of the
+    site, at the same path under docs/, that includes it."""
+    for result in sorted([*ROOT.glob("benchmarks/*.md"), *ROOT.glob("experiments/results/*.md")]):
+        rel = result.relative_to(ROOT)
+        page = DOCS / rel
+        assert page.is_file(), f"{rel} has no page: add docs/{rel} including it, and a nav entry in mkdocs.yml"
+        assert f'include-markdown "{"../" * len(rel.parts)}{rel.as_posix()}"' in page.read_text(encoding="utf-8")
+
+
 def test_output_matches():
     assert output_matches("a ...\n...\nc\n", "a b\nx\ny\nc\n")
     assert output_matches("a ...\n...\nc\n", "a b  \nc\n")

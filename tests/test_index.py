@@ -141,10 +141,17 @@ def test_callable_compressor_is_not_cached(tmp_path):
     ("fast", None, "unknown search 'fast'; choose one of exact, rerank"),
     ("rerank", 1, "n_candidates=1 is smaller than k=2"),
     ("rerank", 0, "n_candidates must be a positive int"),
+    ("exact", 64, r"^n_candidates=64 is used only with search='rerank' \(search='exact' compresses every pair\)"),
 ])
 def test_bad_search_settings(search, n_candidates, match):
     with pytest.raises(nnzip.ConfigError, match=match):
         nnzip.nearest_neighbors(["a"], ["b", "c", "d"], 2, search=search, n_candidates=n_candidates)
+    # the same rules in the index and the classifier, before any text is compressed
+    with pytest.raises(nnzip.ConfigError, match=match.replace("k=2", "k=")):
+        nnzip.NCDKNeighborsClassifier(2, search=search, n_candidates=n_candidates).fit(["b", "c", "d"], [0, 1, 0])
+    if "k=" not in match:  # the index has no k
+        with pytest.raises(nnzip.ConfigError, match=match):
+            nnzip.NCDIndex(search=search, n_candidates=n_candidates).fit(["b", "c", "d"])
 
 
 def test_rerank_with_every_candidate_is_exact():

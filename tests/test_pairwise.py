@@ -127,7 +127,7 @@ def test_long_texts_fall_back_to_zlib_exactly():
         (["ok", 3], InputError, r"X\[1\] is int"),
         ("a single string", InputError, "single str"),
         (None, InputError, "sequence"),
-        (["bad \ud800 surrogate"], InputError, "UTF-8"),
+        (["bad \ud800 surrogate"], InputError, r"X\[0\] is not valid Unicode at character 4"),
     ],
 )
 def test_bad_texts_raise_clear_errors(texts, exc, match):

@@ -14,13 +14,17 @@ import gzip
 import json
 import os
 import signal
+import socket
+import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nnzip import data
@@ -34,6 +38,7 @@ PETS = ["the cat sat on the mat", "my dog chased the cat", "a kitten and a puppy
 MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again",
          "shares of the bank fell"]
 TEST = [("pets", "a cat and a dog"), ("money", "stock market shares fell")]
+TEST_TEXTS = [t for _, t in TEST]
 TABLE_PAGE = Path(__file__).resolve().parents[1] / "docs" / "cli" / "reliability.md"
 
 
@@ -112,6 +117,12 @@ def _cache_entry_is_folder(tmp: Path) -> list[str]:
     entry.unlink()
     entry.mkdir()
     return args
+
+
+def _socket(tmp: Path) -> str:
+    with socket.socket(socket.AF_UNIX) as sock:  # its file stays after it is closed
+        sock.bind(str(tmp / "sock"))
+    return str(tmp / "sock")
 
 
 def _output_untouched_symlink(tmp: Path) -> list[str]:
@@ -200,6 +211,75 @@ CASES = [
     Case("The process killed (`kill -9`, power cut) during a run",
          "a rerun recomputes only unfinished blocks and gives byte-identical predictions",
          covered_by="test_sigkill_and_sigint_resume_identically"),
+    # issue 23: every input checked before the work, every output written safely
+    Case("An option the chosen model does not take (`-k` for `tfidf-logreg`, `--max-epochs` for `gzip-knn`)",
+         "error naming the options and those the model takes; never ignored",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "--model", "tfidf-logreg", "-k", "3"],
+         2, "--model tfidf-logreg does not take -k", covered_by="test_an_option_the_model_does_not_take_is_an_error"),
+    Case("`--n-candidates` without `--search rerank`", "error before anything is read (it is never ignored)",
+         lambda t: ["--train", str(t / "missing.tsv"), "--test", make_test_tsv(t), "--n-candidates", "64"],
+         1, "n_candidates=64 is used only with search='rerank'"),
+    Case("`--random-state -1` (with `--tie-break random`)", "error before anything is read",
+         lambda t: ["--train", str(t / "missing.tsv"), "--test", make_test_tsv(t), "--tie-break", "random",
+                    "--random-state", "-1"], 1, "random_state must be an int from 0 to 4294967295"),
+    Case("`--cache-dir \"\"`", "error (an empty path would put cache folders in the working directory)",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "--cache-dir", ""],
+         1, "cache_dir must be a non-empty path or None, got ''"),
+    Case("`--text-col` equal to `--label-col`", "error: name two different columns",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "--text-col", "label"],
+         1, "the text column and the label column are both 'label'"),
+    Case("A label holding a lone surrogate (half an emoji: `\"\\ud83d\"` in JSON)",
+         "error naming the row, before any compression (it could not be written to `--output`)",
+         lambda t: ["--train", jsonl(t / "train.jsonl", [("ok", "the cat"), ("a\ud83d", "stocks fell")]),
+                    "--test", make_test_tsv(t), "--output", str(t / "p.csv")],
+         1, "row 2: label 'a\\ud83d' is not valid Unicode: it holds a lone surrogate"),
+    Case("Integer labels beyond 64 bits", "error naming the row; give such labels as str",
+         lambda t: ["--train", jsonl(t / "train.jsonl", [(1, "the cat"), (2**64, "stocks fell")]),
+                    "--test", make_test_tsv(t)], 1, "row 2: label 18446744073709551616 does not fit in 64 bits"),
+    Case("Texts that are not an ordered sequence (`set`, `dict` or a dict view, a generator) or 2-D (an array, "
+         "a DataFrame), in any model's `fit`/`predict`", "`InputError` naming what was given, for every model",
+         covered_by="test_unordered_or_2d_texts_are_refused_by_every_model"),
+    Case("A corrupt, truncated or not gzip'd `.gz` (`--train`/`--test`, or a `--dataset` under `NNZIP_DATA_DIR`)",
+         "error naming the file", lambda t: ["--train", str(t / "cut.tsv.gz"), "--test", make_test_tsv(t)],
+         1, "cut.tsv.gz is not a complete gzip file", covered_by="test_corrupt_dataset_under_data_dir_is_one_line"),
+    Case("A path whose name is too long (an input or an output)", "error before anything is read",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "--output", str(t / ("p" * 300))],
+         1, "the name is too long", covered_by="test_names_too_long_are_one_line_before_anything_is_read"),
+    Case("An output name that fits but whose temporary sibling would not",
+         "the temporary name is shortened to fit; it is created and removed before the work as a check",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "-k", "1",
+                    "--output", str(t / ("p" * 251 + ".csv"))], 0, "accuracy 1.0000",
+         covered_by="test_long_names_are_refused_before_the_work_and_temporary_names_fit"),
+    Case("A CSV header (or JSON object, Parquet schema) naming the text or label column twice",
+         "error naming the column (other repeated columns are not read, and fine)",
+         lambda t: ["--train", str(t / "twice.csv"), "--test", make_test_tsv(t)], 1,
+         "the header names the column 'text' 2 times", covered_by="test_a_column_named_twice_is_an_error_naming_it"),
+    Case("`--output -` or `--metrics-json -`",
+         "written to stdout, and the figures line goes to stderr; both `-` is an error",
+         covered_by="test_output_dash_is_stdout_and_the_figures_go_to_stderr"),
+    Case("`--output /dev/stdout` (a link to a pipe), or any pipe, terminal or character device",
+         "written straight to that stream, never renamed over", covered_by=(
+             "test_output_dev_stdout_is_written_to_the_pipe_never_replaced")),
+    Case("An output that is a socket, block device or folder", "error before anything is read",
+         lambda t: ["--train", make_train_tsv(t), "--test", make_test_tsv(t), "--output", _socket(t)], 1,
+         "sock is not a regular file, a pipe or a terminal", covered_by="test_output_path_checks"),
+    Case("An output that is a symbolic link to a file", "the file it names is replaced; the link stays a link",
+         covered_by="test_the_rename_replaces_only_regular_files"),
+    Case("Ctrl-C with `--scheduler local:2`",
+         "the same one line and exit status 130 as without a scheduler; the workers never see the Ctrl-C",
+         covered_by="test_ctrl_c_with_a_local_cluster_looks_like_without"),
+    Case("An experiment config with an unknown key, a wrong type or range (`shots = [0]`, `seeds = [\"a\"]`), "
+         "an unknown name, or a model parameter the model does not take",
+         "one line naming the file and the key, before any run",
+         covered_by="test_each_mistake_is_one_line_naming_the_file_and_the_key"),
+    Case("An experiment config that is not UTF-8, or a folder given as the config",
+         "one line naming the file", covered_by="test_a_config_that_is_not_utf8_is_one_line"),
+    Case("An experiment run file cut in half, or a stray file in `runs/`",
+         "`report` names the damaged file in one line, ignores the stray one with a note, and reports the rest",
+         covered_by="test_a_run_file_cut_in_half_is_named_and_the_rest_reported"),
+    Case("An experiment run whose per-item file is missing or damaged",
+         "a rerun redoes it; `report` names it and shows its aggregates only",
+         covered_by="test_a_run_without_an_intact_sidecar_is_redone"),
 ]
 
 
@@ -235,6 +315,8 @@ def _invoke(args: list[str]):
 @pytest.mark.parametrize("case", [c for c in CASES if c.args], ids=lambda c: c.kind[:40])
 def test_case(case, tmp_path):
     (tmp_path / "bad.tsv").write_bytes(b"pets\t\xff\n")
+    (tmp_path / "cut.tsv.gz").write_bytes(gzip.compress(b"pets\tthe cat sat\n" * 50)[:40])
+    (tmp_path / "twice.csv").write_text("text,label,text\nthe cat,pets,a dog\n")
     (tmp_path / "test.json").write_text(json.dumps([{"text": t, "label": lab} for lab, t in TEST]))
     args = case.args(tmp_path)
     r = _invoke(args)
@@ -275,6 +357,53 @@ def test_every_model_raises_the_same_errors(model, X, match):
         make_model(model).fit(X, ["a", "b"])
 
 
+def _generator():
+    return (t for t in ["a text", "another text"])
+
+
+UNORDERED = [
+    ({"a text", "another text"}, r"^X must be an ordered sequence of texts \(list, tuple, 1-D numpy array or pandas "
+                                 r"Series\), got a set: its order is not the order of the labels"),
+    (frozenset({"a text", "another text"}), "got a frozenset: its order is not the order of the labels"),
+    ({"a text": 0, "another text": 1}, "got a dict: its order"),
+    ({0: "a text", 1: "another text"}.values(), "got a dict_values: its order"),
+    ({"a text": 0, "another text": 1}.keys(), "got a dict_keys: its order"),
+    (_generator(), r"got a generator; pass list\(\.\.\.\) of it"),
+    (iter(["a text", "another text"]), r"got a list_iterator; pass list"),
+    (map(str, ["a text", "another text"]), "got a map"),
+    (np.array([["a text", "another text"]]), r"^X must be one-dimensional \(one item per sample\), got an ndarray of "
+                                             r"shape \(1, 2\)"),
+    (np.array("a text"), r"got an ndarray of shape \(\)"),
+    (None, "got a NoneType"),
+]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("X, match", UNORDERED, ids=lambda v: type(v).__name__)
+def test_unordered_or_2d_texts_are_refused_by_every_model(model, X, match):
+    with pytest.raises(InputError, match=match):
+        make_model(model).fit(X, ["a", "b"])
+
+
+@pytest.mark.parametrize("model", _fittable_models())
+def test_predict_and_labels_follow_the_same_order_rule(model):
+    import pandas as pd
+
+    X, y = PETS + MONEY, ["pets"] * 4 + ["money"] * 4
+    clf = make_model(model, strict=False, n_neighbors=1, dicts_per_class=1).fit(X, y)
+    want = clf.predict(TEST_TEXTS).tolist()
+    # every ordered form gives the same result: tuple, numpy array, pandas Series (texts and labels)
+    for form in (tuple, np.array, pd.Series):
+        again = make_model(model, strict=False, n_neighbors=1, dicts_per_class=1).fit(form(X), form(y))
+        assert again.predict(form(TEST_TEXTS)).tolist() == want
+    with pytest.raises(InputError, match="X must be an ordered sequence of texts .* got a set"):
+        clf.predict(set(TEST_TEXTS))
+    with pytest.raises(InputError, match="X must be one-dimensional .* got a DataFrame of shape \\(2, 1\\)"):
+        clf.predict(pd.DataFrame({"text": TEST_TEXTS}))
+    with pytest.raises(InputError, match="y must be an ordered sequence of labels .* got a set"):
+        make_model(model, strict=False, n_neighbors=1).fit(["a text", "another text"], {"a", "b"})
+
+
 # ---- the command line: errors, debugging switch, python -m ----------------------------------------
 
 
@@ -295,6 +424,61 @@ def test_python_m_nnzip_and_one_line_errors_without_traceback(tmp_path):
     r = _nnzip("classify", "--train", make_train_tsv(tmp_path), "--test", str(tmp_path / "nope.tsv"))
     assert r.returncode == 1
     assert r.stderr.strip() == f"Error: file not found: {tmp_path / 'nope.tsv'}"
+
+
+# ---- outputs that are streams: stdout, pipes ------------------------------------------------------
+
+
+def _want_csv(tmp: Path) -> bytes:
+    """The predictions of the standard small job, written to a regular file."""
+    r = _invoke(["--train", make_train_tsv(tmp), "--test", make_test_tsv(tmp), "-k", "1", "-q", "--no-cache",
+                 "--output", str(tmp / "want.csv")])
+    assert r.exit_code == 0, r.output
+    return (tmp / "want.csv").read_bytes()
+
+
+def test_output_dash_is_stdout_and_the_figures_go_to_stderr(tmp_path, monkeypatch):
+    want = _want_csv(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    r = _invoke(["--train", "train.tsv", "--test", "test.tsv", "-k", "1", "--no-cache", "--output", "-"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout_bytes == want  # stdout holds the CSV and nothing else
+    assert "accuracy 1.0000" in r.stderr and "predictions written to stdout" in r.stderr
+    assert not (tmp_path / "-").exists()
+    r = _invoke(["--train", "train.tsv", "--test", "test.tsv", "-k", "1", "-q", "--no-cache", "--metrics-json", "-"])
+    assert json.loads(r.stdout)["accuracy"] == 1.0 and "accuracy 1.0000" in r.stderr
+    r = _invoke(["--train", "train.tsv", "--test", "test.tsv", "--output", "-", "--metrics-json", "-"])
+    assert r.exit_code == 1 and r.output.strip() == (
+        "Error: --output and --metrics-json both go to stdout; give all but one of them a file name")
+
+
+def _fifo_reader(path: Path) -> tuple[threading.Thread, list[bytes]]:
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(path.read_bytes()), daemon=True)
+    reader.start()
+    return reader, got
+
+
+@pytest.mark.parametrize("stdout_is_the_pipe", [False, True], ids=["pipe", "stdout"])
+def test_output_dev_stdout_is_written_to_the_pipe_never_replaced(tmp_path, stdout_is_the_pipe):
+    """``--output /dev/stdout > pipe`` as root, built as a link to a FIFO in tmp_path (the real /dev is not touched)."""
+    want = _want_csv(tmp_path)
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "stdout").symlink_to(tmp_path / "fifo")
+    reader, got = _fifo_reader(tmp_path / "fifo")
+    args = [sys.executable, "-m", "nnzip", "classify", "--train", str(tmp_path / "train.tsv"),
+            "--test", str(tmp_path / "test.tsv"), "-k", "1", "--no-cache", "--output", str(tmp_path / "stdout")]
+    if stdout_is_the_pipe:  # the process's stdout is that pipe: the CSV goes there, the figures line to stderr
+        with open(tmp_path / "fifo", "wb") as pipe:
+            r = subprocess.run(args, stdout=pipe, stderr=subprocess.PIPE, text=True, timeout=300)
+    else:
+        r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    reader.join(timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert got == [want]
+    assert (tmp_path / "stdout").is_symlink() and stat.S_ISFIFO((tmp_path / "fifo").stat().st_mode)
+    assert ("accuracy 1.0000" in r.stderr) == stdout_is_the_pipe
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 # ---- interrupted runs resume ---------------------------------------------------------------------

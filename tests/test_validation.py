@@ -1,6 +1,7 @@
 """The rules of nnzip.validation: labels, texts, counts and the parameter constraints."""
 
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from nnzip.errors import ConfigError, InputError
 from nnzip.validation import (
     N_JOBS,
+    PATH,
     InstanceOf,
     Interval,
     IsCallable,
@@ -32,6 +34,14 @@ BAD_LABELS = [
     ([{"a": 1}, {"b": 2}], r"y\[0\]: label \{'a': 1\} is a dict"),
     ([1, True], r"y\[1\]: label True is a bool but y\[0\] has the int label 1"),
     (np.array([0.5, 1.5]), r"y\[0\]: label .*0.5.* is a float64"),
+    # labels that would not survive being written and read back
+    (["ok", "a\ud83d"], r"y\[1\]: label 'a\\ud83d' is not valid Unicode: it holds a lone surrogate"),
+    (np.array(["ok", "\udc00"]), r"y\[1\]: label '\\udc00' is not valid Unicode"),
+    ([1, 2**64], r"y\[1\]: label 18446744073709551616 does not fit in 64 bits"),
+    ([-(2**63) - 1, 0], r"y\[0\]: label -9223372036854775809 does not fit in 64 bits"),
+    (np.array([2**63, 1], dtype=np.uint64), r"y\[0\]: label 9223372036854775808 does not fit in 64 bits"),
+    ({"a", "b"}, r"y must be an ordered sequence of labels .* got a set"),
+    ((x for x in "ab"), r"y must be an ordered sequence of labels .* got a generator"),
 ]
 
 
@@ -42,7 +52,8 @@ def test_label_rules(y, match):
 
 
 @pytest.mark.parametrize("y", [[0, 1], np.array([3, 4], dtype=np.int32), ["a", "b"], [True, False],
-                               np.array(["x", "y"]), [np.int64(5), 6]])
+                               np.array(["x", "y"]), [np.int64(5), 6], [2**63 - 1, -(2**63)], ["😀", "é"],
+                               np.array([2**63 - 1, 0], dtype=np.uint64), (0, 1)])
 def test_good_labels_keep_their_type(y):
     classes, codes = check_labels(y, 2)
     assert classes.dtype != object and codes.tolist() in ([0, 1], [1, 0])
@@ -62,6 +73,9 @@ def test_texts_are_checked_alike_for_bytes_and_str_models():
     assert as_bytes([], allow_empty=True) == []
     with pytest.raises(InputError, match=r"X\[0\] is not valid UTF-8 at byte 0"):
         as_texts([b"\xff"], "X")
+    for check in (as_bytes, as_texts):  # a lone surrogate is refused alike, by models that tokenize too
+        with pytest.raises(InputError, match=r"^X\[1\] is not valid Unicode at character 2: a lone surrogate"):
+            check(["ok", "ab\ud83d"], "X")
 
 
 def test_counts():
@@ -89,6 +103,7 @@ def test_counts():
     (IsCallable("bytes -> int"), [len, lambda b: 0], ["len", None], "a callable bytes -> int"),
     (InstanceOf(str, "a name"), ["x"], [b"x", 1], "a name"),
     (N_JOBS[0], [1, -1, np.int64(4)], [0, True, 1.0], "a non-zero int"),
+    (PATH[0], ["c", Path("c"), "."], ["", b"c", None, 3], "a non-empty path"),
 ])
 def test_constraints(constraint, good, bad, words):
     assert all(constraint.is_satisfied_by(v) for v in good)
