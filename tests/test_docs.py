@@ -299,7 +299,8 @@ def test_docstring_examples(name):
 
 
 def test_mkdocs_build_strict(tmp_path):
-    for module in ("mkdocs", "material", "mkdocstrings_handlers.python", "mkdocs_click", "include_markdown"):
+    plugins = ("mkdocs", "material", "mkdocstrings_handlers.python", "mkdocs_click", "mkdocs_include_markdown_plugin")
+    for module in plugins:
         pytest.importorskip(module, reason=f"{module} is not installed (pip install -e '.[docs]')")
     r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
                        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
