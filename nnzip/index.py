@@ -610,6 +610,10 @@ def nearest_neighbors(
     return index.fit(ys, lengths=check_lengths(y_lengths, len(ys), "y_lengths")).kneighbors(xs, k)
 
 
+#: kernels :func:`warmup` leaves to their first use (the explanation's parse), so a search never waits for them
+ON_DEMAND_KERNELS = frozenset({"deflate_tokens"})
+
+
 def kernels_need_compiling() -> bool:
     """Whether :func:`warmup` will compile kernels (a first run, or changed kernels) instead of loading them.
 
@@ -621,7 +625,7 @@ def kernels_need_compiling() -> bool:
     try:
         for module in (_deflate, _distances, _ngrams):
             for name, kernel in vars(module).items():
-                if isinstance(kernel, Dispatcher) and not name.startswith("_"):
+                if isinstance(kernel, Dispatcher) and not name.startswith("_") and name not in ON_DEMAND_KERNELS:
                     dispatcher: Any = kernel  # the cache's internals are not typed
                     cpu = dispatcher.targetctx.codegen().magic_tuple()
                     if not any(key[1] == cpu for key in dispatcher._cache._cache_file._load_index()):
