@@ -367,3 +367,26 @@ def test_kernels_compile_for_hopper(monkeypatch):
     for kernel, sig in ((dc.rows_kernel, rows), (dc.pairs_kernel, pairs)):
         ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0))
         assert ".target sm_90" in ptx
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@needs_numba_cuda
+def test_gpu_benchmark_runs_end_to_end_in_the_simulator(data_dir, tmp_path):
+    """benchmarks/gpu/bench_gpu.py on the first 3 texts of each file: every part runs, the
+    results file is written and its checks hold (its figures mean nothing at this size)."""
+    import json
+
+    script = Path(__file__).parents[1] / "benchmarks" / "gpu" / "bench_gpu.py"
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "NNZIP_DATA_DIR": str(data_dir)}
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, str(script), "--tiny", "3", "--output", str(out)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(out.read_text())
+    assert result["errors"] == {} and result["skipped"] == {} and result["tiny"] == 3
+    assert result["parts"]["exactness"]["exact"] and result["parts"]["exactness"]["pairs_checked"] > 0
+    assert set(result["parts"]["throughput"]) >= {"ag_news", "20news", "ag_news_launch_choices_pairs_per_s"}
+    assert result["parts"]["r8_end_to_end"]["predictions_identical"]
+    assert result["parts"]["imdb_end_to_end"]["cpu_kernel_same_neighbours"]
+    assert "plumbing test" in out.with_suffix(".md").read_text()
