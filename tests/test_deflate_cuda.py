@@ -289,19 +289,18 @@ def test_missing_numba_cuda_is_named(monkeypatch):
 
 
 @needs_numba_cuda
-def test_missing_driver_is_named(monkeypatch):
+@pytest.mark.parametrize(
+    "driver_problem, gpus, message",
+    [
+        ("CUDA driver library cannot be found.", None, "needs an NVIDIA driver.*cannot be found"),
+        (None, [], "driver is installed but sees no usable GPU"),
+    ],
+)
+def test_missing_driver_or_gpu_is_named(monkeypatch, driver_problem, gpus, message):
     monkeypatch.setattr(cuda_backend, "_simulated", lambda: False)
-    monkeypatch.setattr(cuda_backend, "_driver_problem", lambda: "CUDA driver library cannot be found.")
-    with pytest.raises(ConfigError, match="needs an NVIDIA driver.*cannot be found"):
-        cuda_backend.check_device()
-
-
-@needs_numba_cuda
-def test_missing_gpu_is_named(monkeypatch):
-    monkeypatch.setattr(cuda_backend, "_simulated", lambda: False)
-    monkeypatch.setattr(cuda_backend, "_driver_problem", lambda: None)
-    monkeypatch.setattr(cuda_backend, "_gpu_names", lambda: [])
-    with pytest.raises(ConfigError, match="driver is installed but sees no usable GPU"):
+    monkeypatch.setattr(cuda_backend, "_driver_problem", lambda: driver_problem)
+    monkeypatch.setattr(cuda_backend, "_gpu_names", lambda: gpus)
+    with pytest.raises(ConfigError, match=message):
         cuda_backend.check_device()
 
 
