@@ -137,7 +137,8 @@ class CudaPairLengths:
         threads_per_block: int = 64,
         sort_columns: bool = True,
     ) -> None:
-        if isinstance(threads_per_block, bool) or not isinstance(threads_per_block, int) or not 32 <= threads_per_block <= 1024 or threads_per_block % 32:
+        valid = isinstance(threads_per_block, int) and not isinstance(threads_per_block, bool)
+        if not valid or not 32 <= threads_per_block <= 1024 or threads_per_block % 32:
             raise ConfigError(f"threads_per_block must be a multiple of 32 from 32 to 1024, got {threads_per_block!r}")
         self.device_name = check_device()
         self.threads_per_block = threads_per_block
@@ -152,7 +153,7 @@ class CudaPairLengths:
         elif tables.shape != (len(data), 3):
             raise InputError(f"tables must have shape ({len(data)}, 3), got {tables.shape}")
         self.lengths = np.diff(offsets)
-        self._check_memory(data.nbytes + 8 * offsets.nbytes + 12 * len(data))
+        self._check_memory(data.nbytes + offsets.nbytes + tables.nbytes + 4 * len(self.lengths))
         self._yd = _device_put(cuda, data)
         self._yoff = _device_put(cuda, offsets)
         self._ytab = _device_put(cuda, np.ascontiguousarray(tables, dtype=np.int32))
@@ -290,6 +291,10 @@ def kneighbors(pairs: CudaPairLengths, xs: list[bytes], ys: list[bytes], k: int)
     """
     from .compressors import pack
 
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(ys):
+        raise InputError(f"k must be an int from 1 to the number of training texts ({len(ys)}), got {k!r}")
+    if len(ys) != len(pairs):
+        raise InputError(f"ys has {len(ys)} texts; the training side on the device has {len(pairs)}")
     gzip_ = get_compressor("gzip")
     n_workers = numba.get_num_threads()
     xdata, xoff = pack(xs)

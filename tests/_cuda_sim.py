@@ -4,8 +4,9 @@
 
 numba reads ``NUMBA_ENABLE_CUDASIM`` when it is first imported, so the simulated kernels run
 in a child process and the test process keeps the real numba-cuda. ``CASES.npz`` holds groups
-``g`` of ``x{g}_data, x{g}_off, y{g}_data, y{g}_off`` and optionally ``cols{g}``; ``OUT.npz``
-gets ``out{g}`` (``CudaPairLengths.pair_cells``) and, with ``--trace``, ``lines``: the line
+``g`` of ``x{g}_data, x{g}_off, y{g}_data, y{g}_off`` and optionally ``cols{g}`` and ``k{g}``;
+``OUT.npz`` gets ``out{g}`` (``CudaPairLengths.pair_cells``), ``dist{g}, idx{g}``
+(``cuda_backend.kneighbors``) where ``k{g}`` is given, and, with ``--trace``, ``lines``: the line
 numbers of ``nnzip/_deflate_cuda.py`` that ran. ``--pairs-per-launch`` makes the blocks of
 query rows small, so that several are in flight at once.
 """
@@ -36,6 +37,10 @@ def _direct_device_calls(module_name: str) -> None:
     FakeCUDAKernel.__call__ = fast_call
 
 
+def _texts(data: np.ndarray, offsets: np.ndarray) -> list[bytes]:
+    return [data[a:b].tobytes() for a, b in zip(offsets[:-1], offsets[1:])]
+
+
 def main(argv: list[str]) -> None:
     from nnzip import _deflate_cuda, cuda_backend
 
@@ -62,6 +67,9 @@ def main(argv: list[str]) -> None:
         pairs = cuda_backend.CudaPairLengths(cases[f"y{g}_data"], cases[f"y{g}_off"])
         cols = cases[f"cols{g}"] if f"cols{g}" in cases.files else None
         out[f"out{g}"] = pairs.pair_cells(cases[f"x{g}_data"], cases[f"x{g}_off"], cols)
+        if f"k{g}" in cases.files:  # the neighbour search stand-in on the same pairs
+            xs, ys = (_texts(cases[f"{s}{g}_data"], cases[f"{s}{g}_off"]) for s in "xy")
+            out[f"dist{g}"], out[f"idx{g}"] = cuda_backend.kneighbors(pairs, xs, ys, int(cases[f"k{g}"]))
     threading.settrace(None)
     np.savez(argv[1], lines=np.array(sorted(lines), dtype=np.int64), **out)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import nnzip
 from nnzip import _kernels, cuda_backend
 from nnzip.compressors import pack
 from nnzip.errors import ConfigError, MissingDependencyError, NNZipError
@@ -195,6 +196,8 @@ def simulated(tmp_path_factory):
             arrays[f"y{name}_data"], arrays[f"y{name}_off"] = pack(ys)
             if cols is not None:
                 arrays[f"cols{name}"] = cols
+            if name == "small":
+                arrays[f"k{name}"] = np.array(2)
         np.savez(folder / f"in{k}.npz", **arrays)
         # small launches (40 pairs): several blocks of rows in flight through the copy-back pipeline
         cmd = [sys.executable, str(helper), str(folder / f"in{k}.npz"), str(folder / f"out{k}.npz"), "--trace", "--pairs-per-launch", "40"]
@@ -205,6 +208,7 @@ def simulated(tmp_path_factory):
         assert proc.returncode == 0, output
         with np.load(folder / f"out{k}.npz") as out:
             results.update({key[len("out") :]: out[key] for key in out.files if key.startswith("out")})
+            results.update({key: out[key] for key in out.files if key.startswith(("dist", "idx"))})
             lines |= set(out["lines"].tolist())
     return groups, results, lines
 
@@ -239,6 +243,15 @@ def test_simulated_lengths_equal_cpu_kernel(simulated, name):
     items = np.array([[i, 0, out.shape[1]] for i in range(len(xs))], dtype=np.int64)
     _kernels.gzip_pair_cells(xd, xo, yd, yo, _kernels.y_tables(yd, yo), kcols, items, out)
     assert np.array_equal(results[name], out)
+
+
+@needs_numba_cuda
+def test_simulated_neighbours_equal_the_cpu_search(simulated):
+    groups, results, _ = simulated
+    xs, ys, _ = groups["small"]
+    dist, idx = nnzip.nearest_neighbors(xs, ys, 2)
+    assert np.array_equal(results["idxsmall"], idx)
+    assert np.array_equal(results["distsmall"], dist)
 
 
 @needs_numba_cuda
