@@ -6,8 +6,8 @@ with the same inputs and outputs as the CPU kernel's ``gzip_pair_cells``: rows o
 texts against every training text, or against per-row candidate lists (``search="rerank"``),
 ``-1`` where a pair is past the kernel's exact range so that the caller asks zlib.
 
-:func:`check_device` raises one clear error (which of numba-cuda, the driver or a GPU is
-missing) before any work. Under ``NUMBA_ENABLE_CUDASIM=1`` numba-cuda's simulator stands in
+:func:`check_device` raises one clear error (which of numba-cuda, the driver, a GPU or the
+CUDA compiler is missing) before any work. Under ``NUMBA_ENABLE_CUDASIM=1`` numba-cuda's simulator stands in
 for the GPU: the same kernels run in Python threads, exact and very slow (tests only).
 """
 
@@ -59,13 +59,25 @@ def _gpu_names() -> list[str]:
     return [gpu.name.decode() if isinstance(gpu.name, bytes) else str(gpu.name) for gpu in cuda.gpus]
 
 
+def _compiler_problem() -> str | None:
+    """Why the CUDA compiler (NVVM, from a CUDA toolkit) cannot be loaded, or None when it can."""
+    from numba.cuda.cudadrv import nvvm
+
+    try:
+        nvvm.NVVM()
+    except Exception as exc:  # NvvmSupportError, or an OSError from a broken library
+        return " ".join(str(exc).split())
+    return None
+
+
 def check_device() -> str:
     """The name of the GPU that ``device="cuda"`` uses; raise naming what is missing.
 
     Raises
     ------
     MissingDependencyError
-        numba-cuda is not installed (``pip install 'nnzip[cuda]'``).
+        numba-cuda is not installed (``pip install 'nnzip[cuda]'``), or no CUDA toolkit
+        provides its compiler (NVVM).
     ConfigError
         No CUDA driver is installed, or the driver sees no usable GPU.
     """
@@ -79,6 +91,12 @@ def check_device() -> str:
     names = _gpu_names()
     if not names:
         raise ConfigError("device='cuda': the NVIDIA driver is installed but sees no usable GPU")
+    problem = _compiler_problem()
+    if problem is not None:
+        raise MissingDependencyError(
+            "device='cuda' needs the CUDA compiler NVVM, which numba-cuda cannot load: install a CUDA toolkit, or "
+            f"pip install 'numba-cuda[cu12]' (or [cu13]) to match the driver ({problem})"
+        )
     return names[0]
 
 

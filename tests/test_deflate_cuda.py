@@ -322,7 +322,18 @@ def test_a_gpu_is_found(monkeypatch):
     monkeypatch.setattr(cuda_backend, "_simulated", lambda: False)
     monkeypatch.setattr(cuda_backend, "_driver_problem", lambda: None)
     monkeypatch.setattr(cuda_backend, "_gpu_names", lambda: ["NVIDIA H200", "NVIDIA H200"])
+    monkeypatch.setattr(cuda_backend, "_compiler_problem", lambda: None)
     assert cuda_backend.check_device() == "NVIDIA H200"
+
+
+@needs_numba_cuda
+def test_missing_compiler_is_named(monkeypatch):
+    monkeypatch.setattr(cuda_backend, "_simulated", lambda: False)
+    monkeypatch.setattr(cuda_backend, "_driver_problem", lambda: None)
+    monkeypatch.setattr(cuda_backend, "_gpu_names", lambda: ["NVIDIA H200"])
+    monkeypatch.setattr(cuda_backend, "_compiler_problem", lambda: "libNVVM cannot be found.")
+    with pytest.raises(MissingDependencyError, match=r"NVVM.*numba-cuda\[cu12\].*cannot be found"):
+        cuda_backend.check_device()
 
 
 def test_this_machine_gives_one_line_or_a_device():
@@ -365,12 +376,9 @@ def test_kernels_compile_for_hopper(monkeypatch):
 
     from nnzip import _deflate_cuda as dc
 
-    try:
-        from numba.cuda.cudadrv import nvvm
-
-        nvvm.NVVM()
-    except Exception as exc:  # no CUDA toolkit (libnvvm) on this machine
-        pytest.skip(f"NVVM is not available here: {' '.join(str(exc).split())[:120]}")
+    problem = cuda_backend._compiler_problem()
+    if problem is not None:  # no CUDA toolkit (libnvvm) on this machine
+        pytest.skip(f"NVVM is not available here: {problem[:120]}")
     # device functions are compiled for the current device; there is none, so name Hopper's
     monkeypatch.setattr(dispatcher, "get_current_device", lambda: type("Device", (), {"compute_capability": (9, 0)})())
     arrays = "uint8[::1], int64[::1], int32[::1], uint16[:, ::1], int64[:, :, ::1], int64[:, ::1], int32[:, ::1]"
