@@ -183,7 +183,8 @@ def pack_texts(out: Path, names: list[str]) -> None:
     folders = local_datasets()
     missing = [name for name in names if name not in folders]
     if missing:  # checked before anything is written
-        raise SystemExit(f"Error: no local dataset {missing[0]!r} (local: {', '.join(folders) or 'none; set NNZIP_DATA_DIR'})")
+        local = ", ".join(folders) or "none; set NNZIP_DATA_DIR"
+        raise SystemExit(f"Error: no local dataset {missing[0]!r} (local: {local})")
     final, out = out, _start(out)
     manifest: dict = {"contents": "whole datasets, texts unchanged", "datasets": {}}
     for name in names:

@@ -665,7 +665,9 @@ def _parse(
 
 
 @cuda.jit(device=True)
-def _run(pair, xw, wa, nx, yd, ys, n_data, n, known, xc, c_end, c_sep, heads, r, grams, ytab, yb, h_sep, h_end, rstate, rfreq):
+def _run(
+    pair, xw, wa, nx, yd, ys, n_data, n, known, xc, c_end, c_sep, heads, r, grams, ytab, yb, h_sep, h_end, rstate, rfreq
+):
     """:func:`_parse` in a thread's own workspace (local memory): a pair resumes from its row's
     saved parse (``rstate[r]``, ``rfreq[r]``); a row's prefix parse starts afresh and is saved there."""
     st = cuda.local.array(_N_STATE, np.int64)
