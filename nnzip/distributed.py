@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import joblib
 
-from .errors import ConfigError, MissingDependencyError
+from .errors import ConfigError, MissingDependencyError, NNZipError
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
@@ -185,6 +185,27 @@ def _run_on_cluster(
         if unfinished:
             client.cancel(unfinished)
         shared_future.release()
+
+
+def check_on_workers(client: Client, check: Callable[[], object]) -> dict[str, object]:
+    """Run ``check()`` on every worker of the cluster before any task; its error names the worker.
+
+    For what a worker must have that the client need not (``device="cuda"``: a GPU on every
+    worker, none on the client). Returns each worker's result by address.
+
+    Raises
+    ------
+    NNZipError
+        The first worker's error, of the same class, its message prefixed with the worker's
+        address; a worker's other exceptions as :class:`ConfigError`.
+    """
+    results = client.run(check, on_error="return")
+    for address, result in sorted(results.items()):
+        if isinstance(result, NNZipError):
+            raise type(result)(f"on worker {address}: {result}")
+        if isinstance(result, BaseException):
+            raise ConfigError(f"on worker {address}: {type(result).__name__}: {result}")
+    return results
 
 
 def _import_distributed():

@@ -287,7 +287,7 @@ def classify(
     if say is not None:
         _notes(say, model, ds)
     if model == "gzip-knn":
-        warmup()  # compile (or load) the kernels now, so that compiling is not counted in the seconds
+        warmup(clf.device)  # compile (or load) the kernels now, so that compiling is not counted in the seconds
         if say is not None and clf.search == "exact":
             on_fitted = _announce_long_search(say, ds)
     try:

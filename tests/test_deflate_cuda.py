@@ -1,10 +1,11 @@
-"""The CUDA pair-length kernels (nnzip._deflate_cuda), run in numba-cuda's simulator, and device selection.
+"""The CUDA pair-length kernels (nnzip._deflate_cuda), run in numba-cuda's simulator.
 
 No GPU is needed: the kernels run under ``NUMBA_ENABLE_CUDASIM=1`` in two child processes
 (``tests/_cuda_sim.py``; numba reads the variable at its first import, so this process keeps
 the real numba-cuda), on seeded pairs built to reach every path of the deflate emulation.
 Every pair must equal ``len(gzip.compress(x + b" " + y, 9))`` and the CPU kernel, and every
-statement of the kernel module must have run (line tracing of the simulated threads).
+statement of the kernel module must have run (line tracing of the simulated threads). The
+library's ``device="cuda"`` paths and the device checks are tested in ``test_device.py``.
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import nnzip
 from nnzip import _deflate, cuda_backend
-from nnzip.compressors import pack
-from nnzip.errors import ConfigError, MissingDependencyError, NNZipError
+from nnzip.lengths import pack
 
 MAX_INPUT = _deflate.MAX_INPUT
 HAS_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
-needs_numba_cuda = pytest.mark.skipif(not HAS_NUMBA_CUDA, reason="numba-cuda is not installed (pip install 'nnzip[cuda]')")
+needs_numba_cuda = pytest.mark.skipif(not HAS_NUMBA_CUDA,
+                                      reason="numba-cuda is not installed (pip install 'nnzip[cuda]')")
 
 VOCAB = (
     "the of and to in is was for on that with as by at from his her they were be this which an are have had not but "
@@ -143,7 +143,8 @@ def cases() -> dict[str, tuple[list[bytes], list[bytes], np.ndarray | None]]:
     # chains longer than both budgets (4,096 and 1,024 after a match of 32) in y, and the rest of
     # a 1,024 budget spent in x
     g["budget"] = ([b"", binary_words(rng, 300), natural(rng, 200)],
-                   [binary_words(rng, 3000), binary_words(rng, 9000), binary_words(rng, 34000), natural(rng, 3000)], None)
+                   [binary_words(rng, 3000), binary_words(rng, 9000), binary_words(rng, 34000), natural(rng, 3000)],
+                   None)
     s = no_repeat(rng, 200000)
     x0 = s[:10]
     m = 16383 - 1 - (len(x0) + 1)  # literals before a copy that is the block's 16,383rd symbol
@@ -196,11 +197,10 @@ def simulated(tmp_path_factory):
             arrays[f"y{name}_data"], arrays[f"y{name}_off"] = pack(ys)
             if cols is not None:
                 arrays[f"cols{name}"] = cols
-            if name == "small":
-                arrays[f"k{name}"] = np.array(2)
         np.savez(folder / f"in{k}.npz", **arrays)
         # small launches (40 pairs): several blocks of rows in flight through the copy-back pipeline
-        cmd = [sys.executable, str(helper), str(folder / f"in{k}.npz"), str(folder / f"out{k}.npz"), "--trace", "--pairs-per-launch", "40"]
+        cmd = [sys.executable, str(helper), "kernel", str(folder / f"in{k}.npz"), str(folder / f"out{k}.npz"),
+               "--trace", "--pairs-per-launch", "40"]
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     results, lines = {}, set()
     for k, proc in enumerate(procs):
@@ -208,7 +208,6 @@ def simulated(tmp_path_factory):
         assert proc.returncode == 0, output
         with np.load(folder / f"out{k}.npz") as out:
             results.update({key[len("out") :]: out[key] for key in out.files if key.startswith("out")})
-            results.update({key: out[key] for key in out.files if key.startswith(("dist", "idx"))})
             lines |= set(out["lines"].tolist())
     return groups, results, lines
 
@@ -243,15 +242,6 @@ def test_simulated_lengths_equal_cpu_kernel(simulated, name):
     items = np.array([[i, 0, out.shape[1]] for i in range(len(xs))], dtype=np.int64)
     _deflate.gzip_pair_cells(xd, xo, yd, yo, _deflate.y_tables(yd, yo), kcols, items, out)
     assert np.array_equal(results[name], out)
-
-
-@needs_numba_cuda
-def test_simulated_neighbours_equal_the_cpu_search(simulated):
-    groups, results, _ = simulated
-    xs, ys, _ = groups["small"]
-    dist, idx = nnzip.nearest_neighbors(xs, ys, 2)
-    assert np.array_equal(results["idxsmall"], idx)
-    assert np.array_equal(results["distsmall"], dist)
 
 
 @needs_numba_cuda
@@ -290,81 +280,6 @@ def test_cases_reach_the_sizes_they_name():
     assert [len(xs[0]) + 1 + y.index(bytes(range(9, 15))) - 40 for y in ys[3:5]] == [32506, 32507]
     x_flush, y_flush = groups["split"][0][0], groups["split"][1][0]
     assert len(x_flush) + 1 + y_flush.rindex(y_flush[100:120]) + 1 == 16383  # the copy is symbol 16,383
-
-
-# --- device selection, without a GPU -------------------------------------------------------
-
-
-def test_missing_numba_cuda_is_named(monkeypatch):
-    monkeypatch.setattr(cuda_backend, "_numba_cuda_installed", lambda: False)
-    with pytest.raises(MissingDependencyError, match=r"numba-cuda.*pip install 'nnzip\[cuda\]'"):
-        cuda_backend.check_device()
-
-
-@needs_numba_cuda
-@pytest.mark.parametrize(
-    "driver_problem, gpus, message",
-    [
-        ("CUDA driver library cannot be found.", None, "needs an NVIDIA driver.*cannot be found"),
-        (None, [], "driver is installed but sees no usable GPU"),
-    ],
-)
-def test_missing_driver_or_gpu_is_named(monkeypatch, driver_problem, gpus, message):
-    monkeypatch.setattr(cuda_backend, "_simulated", lambda: False)
-    monkeypatch.setattr(cuda_backend, "_driver_problem", lambda: driver_problem)
-    monkeypatch.setattr(cuda_backend, "_gpu_names", lambda: gpus)
-    with pytest.raises(ConfigError, match=message):
-        cuda_backend.check_device()
-
-
-@needs_numba_cuda
-def test_a_gpu_is_found(monkeypatch):
-    monkeypatch.setattr(cuda_backend, "_simulated", lambda: False)
-    monkeypatch.setattr(cuda_backend, "_driver_problem", lambda: None)
-    monkeypatch.setattr(cuda_backend, "_gpu_names", lambda: ["NVIDIA H200", "NVIDIA H200"])
-    monkeypatch.setattr(cuda_backend, "_compiler_problem", lambda: None)
-    assert cuda_backend.check_device() == "NVIDIA H200"
-
-
-@needs_numba_cuda
-def test_missing_compiler_is_named(monkeypatch):
-    monkeypatch.setattr(cuda_backend, "_simulated", lambda: False)
-    monkeypatch.setattr(cuda_backend, "_driver_problem", lambda: None)
-    monkeypatch.setattr(cuda_backend, "_gpu_names", lambda: ["NVIDIA H200"])
-    monkeypatch.setattr(cuda_backend, "_compiler_problem", lambda: "libNVVM cannot be found.")
-    with pytest.raises(MissingDependencyError, match=r"NVVM.*numba-cuda\[cu12\].*cannot be found"):
-        cuda_backend.check_device()
-
-
-def test_this_machine_gives_one_line_or_a_device():
-    """On the machine running the tests: a device name, or one line saying what is missing."""
-    try:
-        name = cuda_backend.check_device()
-    except NNZipError as exc:
-        assert "\n" not in str(exc) and str(exc)
-    else:
-        assert isinstance(name, str) and name
-
-
-def test_no_device_fails_before_any_work(monkeypatch):
-    def missing():
-        raise ConfigError("device='cuda': the NVIDIA driver is installed but sees no usable GPU")
-
-    def no_tables(*args, **kwargs):
-        raise AssertionError("the training side's tables were built before the device check")
-
-    monkeypatch.setattr(cuda_backend, "check_device", missing)
-    monkeypatch.setattr(_deflate, "y_tables_parallel", no_tables)
-    data, offsets = pack([b"some training text", b"another one"])
-    with pytest.raises(ConfigError, match="no usable GPU"):
-        cuda_backend.CudaPairLengths(data, offsets)
-
-
-@pytest.mark.parametrize("tpb", [0, 48, 2048, True, "64"])
-def test_bad_launch_configuration_is_refused(tpb):
-    data, offsets = pack([b"text"])
-    with pytest.raises(ConfigError, match="threads_per_block"):
-        cuda_backend.CudaPairLengths(data, offsets, threads_per_block=tpb)
 
 
 @needs_numba_cuda
