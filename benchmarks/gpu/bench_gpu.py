@@ -1,33 +1,39 @@
 """Exact gzip NCD on a GPU against the CPU kernel and zlib, side by side on one machine (issue 24).
 
-On the GPU machine (data packed here by ``experiments.device_bundle pack-texts``)::
+On the GPU machine (data packed here by ``experiments.device_bundle pack-texts``; see
+``benchmarks/gpu.md`` for the exact steps)::
 
     bash benchmarks/gpu/run.sh BUNDLE OUT 480
 
 Here, to test the plumbing on tiny slices with numba-cuda's simulator::
 
-    NUMBA_ENABLE_CUDASIM=1 NNZIP_DATA_DIR=../shared/data python benchmarks/gpu/bench_gpu.py --tiny --output /tmp/gpu.json
+    NUMBA_ENABLE_CUDASIM=1 NNZIP_DATA_DIR=../shared/data \
+        python benchmarks/gpu/bench_gpu.py --tiny --output /tmp/gpu.json
 
 Parts, in this order, each skipped (and the skip recorded) when what is left of ``--seconds``
 would not cover it:
 
-1. **exactness**: the GPU's lengths of seeded real pairs (AG News test x test, 20news test x
-   train with its longest texts among the queries, IMDb test x train; 1.6M pairs) against
-   ``len(gzip.compress(x + b" " + y, 9))`` computed by zlib itself in one process per core;
-2. **pairs per second** on AG News and 20news pairs: the GPU (``nnzip.cuda_backend``) against
-   nnzip's CPU kernel on every core, each on as many query rows as fill a few seconds, the
-   training side's one-off preparation timed apart; and the GPU's launch choices (threads
-   per block, training texts sorted by length or not) on one AG News slice;
-3. **full R8**, exact, end to end (texts in, labels out, k=2, ties to the nearest): GPU and
-   CPU, predictions compared one by one;
-4. **full IMDb** (25,000 x 25,000 = 625M pairs) end to end on the GPU, projected from a slice
-   first; accuracy on all test texts and on the experiments' seeded 2,500 (whose CPU figure is
-   in ``experiments/results/full_data.csv``), and neighbours of 16 seeded rows checked
-   against the CPU kernel.
+1. **exactness**: the GPU kernel's lengths (``nnzip.cuda_backend.CudaPairLengths``) of seeded
+   real pairs (AG News test x test, 20news test x train with its longest texts among the
+   queries, IMDb test x train; 1.6M pairs) against ``len(gzip.compress(x + b" " + y, 9))``
+   computed by zlib itself in one process per core; pairs past the kernel's range must be -1;
+2. **pairs per second** on AG News and 20news pairs: ``nnzip.lengths.pair_block`` with
+   ``device="cuda"`` against the same call on the CPU kernel with every core, each on as many
+   query rows as fill a few seconds, the training side's one-off preparation (tables, upload)
+   timed apart; the GPU's launch choices (threads per block, training texts sorted by length
+   or not) on one AG News slice; and the integrated search (``NCDIndex(device="cuda")``) on an
+   AG News slice with the default blocks (about 256k pairs, one cache entry each, the same as
+   on the CPU) and with blocks of 16M pairs, to show what the default block size costs;
+3. **full R8**, exact, end to end (texts in, labels out, k=2, ties to the nearest):
+   ``NCDKNeighborsClassifier(device="cuda")`` and ``device="cpu"`` (all cores), predictions
+   compared one by one;
+4. **full IMDb** (25,000 x 25,000 = 625M pairs) end to end on the GPU (``NCDIndex(device="cuda")``,
+   fit, kneighbors, vote), projected from slices first with the default blocks and with 16M-pair
+   blocks; the full run takes the faster (recorded); accuracy on all test texts and on the
+   experiments' seeded 2,500 (whose CPU figure is in ``experiments/results/full_data.csv``), and
+   neighbours of 16 seeded rows checked against the CPU kernel.
 
-The GPU's end-to-end search is ``nnzip.cuda_backend.kneighbors`` until ``device="cuda"`` lands
-in the library's search. Results go to ``--output`` (JSON, rewritten after every part) and a
-Markdown summary beside it.
+Results go to ``--output`` (JSON, rewritten after every part) and a Markdown summary beside it.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = {"ag_news_pairs_per_s": 1e7, "gpu_over_cpu": 50.0, "imdb_seconds": 120.0, "r8_seconds": 5.0}
+BIG_BLOCK_PAIRS = 1 << 24  # the GPU's launch size: one block, one launch
 _TEXTS: dict[str, tuple[list[bytes], list[bytes]]] = {}  # what the zlib workers read (inherited at fork)
 
 
@@ -101,7 +108,8 @@ def recorded_cpu_accuracy(dataset: str) -> dict | None:
     if not path.exists():
         return None
     for row in csv.DictReader(path.open()):
-        if (row["experiment"], row["dataset"], row["model"], row["variant"]) == ("full_data", dataset, "gzip-knn", "k=2 nearest"):
+        if (row["experiment"], row["dataset"], row["model"], row["variant"]) == (
+                "full_data", dataset, "gzip-knn", "k=2 nearest"):
             return {"accuracy": float(row["accuracy"]), "n_test": int(row["n_test"]), "n_train": int(row["n_train"])}
     return None
 
@@ -117,7 +125,8 @@ def exactness_sets(args) -> dict[str, tuple[list[bytes], list[bytes]]]:
     sets["ag_news"] = ([ag[i] for i in rng.choice(len(ag), args.rows(100), replace=False)], ag)
     news_test, _ = load("20news", "test", args.tiny)
     news_train, _ = load("20news", "train", args.tiny)
-    longest = np.argsort([len(t) for t in news_test])[::-1][: args.rows(6)]  # pairs past 32 KiB and past the exact range
+    # pairs past 32 KiB and past the exact range
+    longest = np.argsort([len(t) for t in news_test])[::-1][: args.rows(6)]
     rest = np.setdiff1d(np.arange(len(news_test)), longest)
     others = rng.choice(rest, min(len(rest), args.rows(24)), replace=False)
     sets["20news"] = ([news_test[i] for i in [*longest, *others]], news_train)
@@ -130,7 +139,7 @@ def exactness_sets(args) -> dict[str, tuple[list[bytes], list[bytes]]]:
 def exactness(args, report, budget, pool, cores):
     from nnzip import cuda_backend
     from nnzip._deflate import MAX_INPUT
-    from nnzip.compressors import pack
+    from nnzip.lengths import pack
 
     sets = _TEXTS
     got = {}
@@ -171,7 +180,8 @@ def exactness(args, report, budget, pool, cores):
     out["pairs_checked"], out["equal"] = total, equal
     out["exact"] = total == equal and all(d["past_range_marked_-1"] for d in out["datasets"].values())
     report.data["parts"]["exactness"] = out
-    print(f"exactness: {equal:,} of {total:,} pairs equal to zlib ({seconds:.0f} s of zlib on {cores} processes)", flush=True)
+    print(f"exactness: {equal:,} of {total:,} pairs equal to zlib ({seconds:.0f} s of zlib on {cores} processes)",
+          flush=True)
 
 
 def _rate(fn, rows: int, n_cols: int, fill: float, max_rows: int) -> dict:
@@ -184,9 +194,24 @@ def _rate(fn, rows: int, n_cols: int, fill: float, max_rows: int) -> dict:
     return {"rows": rows, "cols": n_cols, "pairs": rows * n_cols, "seconds": t, "pairs_per_s": rows * n_cols / t}
 
 
+class PairRows:
+    """``pair_block`` of the first ``r`` queries against a prepared training side, on one device."""
+
+    def __init__(self, xs: list[bytes], side, cores: int, device: str) -> None:
+        from nnzip import get_compressor
+
+        self.xs, self.side, self.cores, self.device = xs, side, cores, device
+        self.comp = get_compressor("gzip")
+
+    def __call__(self, r: int) -> None:
+        from nnzip.lengths import pair_block
+
+        pair_block(self.comp, self.xs[:r], self.side, self.cores, device=self.device)
+
+
 def throughput(args, report, budget, cores):
-    from nnzip import _deflate, cuda_backend
-    from nnzip.compressors import pack
+    from nnzip import NCDIndex, cuda_backend
+    from nnzip.lengths import TABLE_ROWS, TrainingSide, pack
 
     out = report.data["parts"].setdefault("throughput", {})
     for name, (xsplit, ysplit) in {"ag_news": ("test", "test"), "20news": ("test", "train")}.items():
@@ -195,103 +220,156 @@ def throughput(args, report, budget, cores):
             continue
         xs, _ = load(name, xsplit, args.tiny)
         ys, _ = load(name, ysplit, args.tiny)
-        yd, yo = pack(ys)
-        xd, xo = pack(xs)
-        pairs, side_s = timed(cuda_backend.CudaPairLengths, yd, yo)
-        pairs.pair_cells(*pack(xs[:2]))  # warm
-        gpu = _rate(lambda r: pairs.pair_cells(xd, xo[: r + 1]), args.rows(64), len(ys), args.fill, len(xs))
-        gpu["training_side_seconds"] = side_s  # y tables on the CPU + upload, once per training set
+        gpu_side = TrainingSide(ys)
+        _, side_s = timed(gpu_side.on_device, cores)  # y tables on the CPU + upload, once per training set
+        gpu_rows = PairRows(xs, gpu_side, cores, "cuda")
+        gpu_rows(min(len(xs), 2))  # warm
+        gpu = _rate(gpu_rows, args.rows(64), len(ys), args.fill, len(xs))
+        gpu["training_side_seconds"] = side_s
         # the CPU kernel on every core, its training-side tables built first (as a search keeps them)
-        tables, tables_s = timed(_deflate.y_tables_parallel, yd, yo, cores)
-        no_cols = np.zeros((0, 0), dtype=np.int64)
-
-        def cpu_rows(r):
-            out = np.empty((r, len(ys)), dtype=np.int64)
-            items = np.array([[i, 0, len(ys)] for i in range(r)], dtype=np.int64)  # whole rows, taken one at a time
-            _deflate.gzip_pair_cells_parallel(xd, xo, yd, yo, tables, no_cols, items, cores, out)
-
+        cpu_side = TrainingSide(ys)
+        _, tables_s = timed(cpu_side.tables, cores, TABLE_ROWS)
+        cpu_rows = PairRows(xs, cpu_side, cores, "cpu")
         cpu_rows(min(len(xs), cores))  # warm
         cpu = _rate(cpu_rows, min(len(xs), args.rows(4 * cores)), len(ys), args.fill, len(xs))
         cpu["tables_seconds"] = tables_s
-        out[name] = {"gpu": gpu, "cpu": cpu, "cpu_cores": cores, "gpu_over_cpu": gpu["pairs_per_s"] / cpu["pairs_per_s"],
+        ratio = gpu["pairs_per_s"] / cpu["pairs_per_s"]
+        out[name] = {"gpu": gpu, "cpu": cpu, "cpu_cores": cores, "gpu_over_cpu": ratio,
                      "mean_pair_bytes": mean_pair_bytes(xs, ys)}
         print(f"{name}: GPU {gpu['pairs_per_s']:.3g} pairs/s, CPU ({cores} cores) {cpu['pairs_per_s']:.3g} pairs/s, "
-              f"x{out[name]['gpu_over_cpu']:.1f}", flush=True)
+              f"x{ratio:.1f}", flush=True)
         report.save()
-        if name == "ag_news" and budget.left() > 120:
-            rows = min(len(xs), args.rows(256))
-            variants = {}
-            for tpb, sort in ((32, True), (64, True), (128, True), (256, True), (64, False)):
-                p = cuda_backend.CudaPairLengths(yd, yo, threads_per_block=tpb, sort_columns=sort)
-                p.pair_cells(*pack(xs[:2]))
-                _, t = timed(p.pair_cells, xd, xo[: rows + 1])
-                variants[f"tpb={tpb}{'' if sort else ' unsorted'}"] = rows * len(ys) / t
-            out["ag_news_launch_choices_pairs_per_s"] = variants
-            report.save()
+        if name != "ag_news" or budget.left() < 120:
+            continue
+        rows = min(len(xs), args.rows(256))
+        xd, xo = pack(xs[:rows])
+        variants = {}
+        for tpb, sort in ((32, True), (64, True), (128, True), (256, True), (64, False)):
+            p = cuda_backend.CudaPairLengths(gpu_side.data, gpu_side.offsets, threads_per_block=tpb, sort_columns=sort)
+            p.pair_cells(xd, xo[:3])
+            _, t = timed(p.pair_cells, xd, xo)
+            variants[f"tpb={tpb}{'' if sort else ' unsorted'}"] = rows * len(ys) / t
+            del p
+        out["ag_news_launch_choices_pairs_per_s"] = variants
+        # the integrated search: fit, then kneighbors with the default blocks and with blocks of one launch
+        rows = min(len(xs), args.rows(1024))
+        index = NCDIndex(device="cuda", n_jobs=cores).fit(ys)
+        index.kneighbors(xs[:2], 2)  # upload
+        search = {}
+        for label, block in (("default blocks", None), ("16M-pair blocks", max(1, BIG_BLOCK_PAIRS // len(ys)))):
+            index.set_params(block_size=block)
+            _, t = timed(index.kneighbors, xs[:rows], 2)
+            search[label] = rows * len(ys) / t
+        out["ag_news_search_pairs_per_s"] = search
+        report.save()
 
 
-def end_to_end(name: str, args, report, budget, cores, full_rows: bool):
-    from nnzip import NCDKNeighborsClassifier, cuda_backend, nearest_neighbors, vote
-    from nnzip.compressors import pack
+def _predict(index, xs: list[bytes], classes: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, ...]:
+    from nnzip import vote
 
-    xs, y_test = load(name, "test", args.tiny)
-    ys, y_train = load(name, "train", args.tiny)
+    dist, idx = index.kneighbors(xs, 2)
+    return classes[vote(dist, codes[idx], len(classes), tie_break="nearest")[0]], dist, idx
+
+
+def r8_end_to_end(args, report, budget, cores):
+    """Full R8, texts in and labels out, with the classifier on the GPU and on every CPU core."""
+    from nnzip import NCDKNeighborsClassifier
+
+    xs, y_test = load("r8", "test", args.tiny)
+    ys, y_train = load("r8", "train", args.tiny)
+    out: dict = {"n_test": len(xs), "n_train": len(ys), "rows": len(xs)}
+    truth = np.asarray(y_test, dtype=object)
+    texts = [x.decode() for x in xs], [y.decode() for y in ys]
+    start = time.perf_counter()
+    clf = NCDKNeighborsClassifier(n_neighbors=2, tie_break="nearest", n_jobs=cores, device="cuda")
+    pred = clf.fit(texts[1], y_train).predict(texts[0])
+    out["gpu_seconds"] = time.perf_counter() - start
+    out["gpu_accuracy"] = float(np.mean(pred == truth))
+    _compare_recorded(out, "r8", pred, truth, np.arange(len(xs)), len(xs), report)
+    print(f"r8 end to end on the GPU: {len(xs):,} x {len(ys):,} in {out['gpu_seconds']:.1f} s, "
+          f"accuracy {out['gpu_accuracy']:.4f}", flush=True)
+    report.save()
+    cpu_estimate = estimate_cpu_seconds(report, xs, ys)
+    reserve = 150 if "imdb" in args.parts else 20  # the full IMDb run comes after
+    if budget.left() > (1.5 * cpu_estimate if cpu_estimate else 120) + reserve:
+        start = time.perf_counter()
+        cpu = NCDKNeighborsClassifier(n_neighbors=2, tie_break="nearest", n_jobs=cores)
+        cpu_pred = cpu.fit(texts[1], y_train).predict(texts[0])
+        out["cpu_seconds"] = time.perf_counter() - start
+        out["cpu_accuracy"] = float(np.mean(cpu_pred == truth))
+        out["predictions_identical"] = bool(np.array_equal(cpu_pred.astype(object), pred.astype(object)))
+        print(f"r8 end to end on {cores} CPU cores: {out['cpu_seconds']:.1f} s; "
+              f"same predictions: {out['predictions_identical']}", flush=True)
+    else:
+        report.data["skipped"]["r8 on the CPU"] = f"estimated {cpu_estimate or 0:.0f} s, {budget.left():.0f} s left"
+    report.data["parts"]["r8_end_to_end"] = out
+
+
+def imdb_end_to_end(args, report, budget, cores):
+    """Full IMDb on the GPU, projected first; the seeded 2,500 when the full search would not fit."""
+    from nnzip import NCDIndex, nearest_neighbors
+
+    xs, y_test = load("imdb", "test", args.tiny)
+    ys, y_train = load("imdb", "train", args.tiny)
     classes, codes = np.unique(y_train, return_inverse=True)
     out: dict = {"n_test": len(xs), "n_train": len(ys)}
+    # project from slices: the first kneighbors uploads the training side; then one slice per block size
+    index, fit_s = timed(NCDIndex(device="cuda", n_jobs=cores).fit, ys)
+    probe = max(1, min(len(xs) - 2, args.rows(200)))
+    _, upload_s = timed(index.kneighbors, xs[:2], 2)
+    blocks = {"default": None, "16M pairs": max(1, BIG_BLOCK_PAIRS // len(ys))}
+    per_row = {}
+    for label, block in blocks.items():
+        index.set_params(block_size=block)
+        _, t = timed(index.kneighbors, xs[2 : 2 + probe], 2)
+        per_row[label] = t / probe
+    out["projected_seconds"] = {label: fit_s + upload_s + r * len(xs) for label, r in per_row.items()}
+    best = min(per_row, key=per_row.__getitem__)
+    out["block_size"] = best
+    del index
     rows = np.arange(len(xs))
-    if not full_rows:  # project the full search from a slice first
-        pairs, side_s = timed(cuda_backend.CudaPairLengths, *pack(ys))
-        probe = min(len(xs), args.rows(200))
-        _, t = timed(pairs.pair_cells, *pack(xs[:probe]))
-        projected = side_s + t * len(xs) / probe
-        out["projected_seconds"] = projected
-        if projected > budget.left() - 45:
-            subsample = seeded_subsample(len(xs), report, name)
-            if side_s + t * len(subsample) / probe < budget.left() - 45:
-                rows = subsample
-                report.data["skipped"][f"full {name}"] = f"projected {projected:.0f} s, {budget.left():.0f} s left: ran the seeded {len(rows)}"
-            else:
-                report.data["skipped"][f"{name} end to end"] = f"projected {projected:.0f} s, {budget.left():.0f} s left"
-                report.data["parts"][f"{name}_end_to_end"] = out
-                return
-        del pairs
+    projected = out["projected_seconds"][best]
+    if projected > budget.left() - 45:
+        subsample = seeded_subsample(len(xs))
+        if fit_s + upload_s + per_row[best] * len(subsample) < budget.left() - 45:
+            rows = subsample
+            report.data["skipped"]["full imdb"] = (f"projected {projected:.0f} s, {budget.left():.0f} s left: "
+                                                   f"ran the seeded {len(rows)}")
+        else:
+            report.data["skipped"]["imdb end to end"] = f"projected {projected:.0f} s, {budget.left():.0f} s left"
+            report.data["parts"]["imdb_end_to_end"] = out
+            return
     queries = [xs[i] for i in rows]
     start = time.perf_counter()
-    pairs = cuda_backend.CudaPairLengths(*pack(ys))
-    dist, idx = cuda_backend.kneighbors(pairs, queries, ys, 2)
-    pred = classes[vote(dist, codes[idx], len(classes), tie_break="nearest")[0]]
+    index = NCDIndex(device="cuda", n_jobs=cores, block_size=blocks[best]).fit(ys)
+    pred, dist, idx = _predict(index, queries, classes, codes)
     out["gpu_seconds"] = time.perf_counter() - start
     out["rows"] = len(rows)
     truth = np.asarray(y_test, dtype=object)[rows]
     out["gpu_accuracy"] = float(np.mean(pred == truth))
-    recorded = recorded_cpu_accuracy(name)
-    if recorded is not None:
-        sub = seeded_subsample(len(xs), report, name) if recorded["n_test"] < len(xs) else np.arange(len(xs))
-        where = np.searchsorted(rows, sub)
-        if len(sub) and np.all(where < len(rows)) and np.array_equal(rows[np.minimum(where, len(rows) - 1)], sub):
-            out["recorded_cpu"] = recorded
-            out["gpu_accuracy_on_recorded_items"] = float(np.mean(pred[where] == truth[where]))
-            out["same_accuracy_as_recorded_cpu"] = abs(out["gpu_accuracy_on_recorded_items"] - recorded["accuracy"]) < 5e-5
-    print(f"{name} end to end on the GPU: {len(rows):,} x {len(ys):,} in {out['gpu_seconds']:.1f} s, accuracy {out['gpu_accuracy']:.4f}", flush=True)
+    _compare_recorded(out, "imdb", pred, truth, rows, len(xs), report)
+    print(f"imdb end to end on the GPU: {len(rows):,} x {len(ys):,} in {out['gpu_seconds']:.1f} s "
+          f"({best} blocks), accuracy {out['gpu_accuracy']:.4f}", flush=True)
     report.save()
-    cpu_estimate = estimate_cpu_seconds(report, xs, ys)
-    reserve = 150 if "imdb" in args.parts and name != "imdb" else 20  # the full IMDb run comes after
-    if full_rows and budget.left() > (1.5 * cpu_estimate if cpu_estimate else 120) + reserve:
-        start = time.perf_counter()
-        clf = NCDKNeighborsClassifier(n_neighbors=2, tie_break="nearest", n_jobs=cores).fit([x.decode() for x in ys], y_train)
-        cpu_pred = clf.predict([x.decode() for x in xs])
-        out["cpu_seconds"] = time.perf_counter() - start
-        out["cpu_accuracy"] = float(np.mean(cpu_pred == truth))
-        out["predictions_identical"] = bool(np.array_equal(cpu_pred.astype(object), pred.astype(object)))
-        print(f"{name} end to end on {cores} CPU cores: {out['cpu_seconds']:.1f} s; same predictions: {out['predictions_identical']}", flush=True)
-    elif full_rows:
-        report.data["skipped"][f"{name} on the CPU"] = f"estimated {cpu_estimate or 0:.0f} s, {budget.left():.0f} s left"
-    if not full_rows and budget.left() > 40:
+    if budget.left() > 40:
         check = np.random.default_rng(1).choice(len(rows), min(len(rows), 16), replace=False)
         cd, ci = nearest_neighbors([queries[i] for i in check], ys, 2, n_jobs=cores)
         out["cpu_kernel_rows_checked"] = len(check)
         out["cpu_kernel_same_neighbours"] = bool(np.array_equal(ci, idx[check]) and np.array_equal(cd, dist[check]))
-    report.data["parts"][f"{name}_end_to_end"] = out
+    report.data["parts"]["imdb_end_to_end"] = out
+
+
+def _compare_recorded(out: dict, name: str, pred, truth, rows: np.ndarray, n_test: int, report) -> None:
+    """The GPU's accuracy on the items of the recorded CPU run, when they were all searched."""
+    recorded = recorded_cpu_accuracy(name)
+    if recorded is None:
+        return
+    sub = seeded_subsample(n_test) if recorded["n_test"] < n_test else np.arange(n_test)
+    where = np.searchsorted(rows, sub)
+    if len(sub) and np.all(where < len(rows)) and np.array_equal(rows[np.minimum(where, len(rows) - 1)], sub):
+        out["recorded_cpu"] = recorded
+        out["gpu_accuracy_on_recorded_items"] = float(np.mean(pred[where] == truth[where]))
+        out["same_accuracy_as_recorded_cpu"] = abs(out["gpu_accuracy_on_recorded_items"] - recorded["accuracy"]) < 5e-5
 
 
 def mean_pair_bytes(xs: list[bytes], ys: list[bytes]) -> float:
@@ -308,12 +386,12 @@ def estimate_cpu_seconds(report, xs: list[bytes], ys: list[bytes]) -> float | No
     return len(xs) * len(ys) * per_pair
 
 
-def seeded_subsample(n_test: int, report, name: str) -> np.ndarray:
-    """The experiments' seeded test subsample for ``name`` (what its recorded CPU figure used)."""
+def seeded_subsample(n_test: int) -> np.ndarray:
+    """The experiments' seeded IMDb test subsample (what its recorded CPU figure used)."""
     sys.path.insert(0, str(ROOT))
     from experiments.runner import test_subsample
 
-    recorded = recorded_cpu_accuracy(name)
+    recorded = recorded_cpu_accuracy("imdb")
     return test_subsample(n_test, recorded["n_test"] if recorded else None)
 
 
@@ -325,30 +403,37 @@ def markdown(d: dict) -> str:
     if d.get("tiny"):
         lines += ["**A plumbing test on the first texts of each file (`--tiny`): no figure here means anything.**", ""]
     m = d.get("machine", {})
-    lines += [f"Machine: {m.get('gpu', '?')}; {m.get('cpu', '?')}, {m.get('cores', '?')} cores; Python {m.get('python', '?')}, "
-              f"numba {m.get('numba', '?')}, numba-cuda {m.get('numba_cuda', '?')}, zlib {m.get('zlib', '?')}; git {m.get('git', '?')}; "
-              f"{m.get('date', '')}", ""]
+    lines += [f"Machine: {m.get('gpu', '?')}; {m.get('cpu', '?')}, {m.get('cores', '?')} cores; "
+              f"Python {m.get('python', '?')}, numba {m.get('numba', '?')}, numba-cuda {m.get('numba_cuda', '?')}, "
+              f"zlib {m.get('zlib', '?')}; git {m.get('git', '?')}; {m.get('date', '')}", ""]
     parts = d.get("parts", {})
     if "exactness" in parts:
         e = parts["exactness"]
         lines += ["## Exactness against zlib", "",
                   f"{e['equal']:,} of {e['pairs_checked']:,} pairs equal to `len(gzip.compress(x + b' ' + y, 9))` "
                   f"(zlib in {e['zlib_processes']} processes, {e['zlib_seconds']:.0f} s).", "",
-                  "| pairs of | rows checked | pairs | equal | past the exact range (-1, zlib's) |", "|---|---:|---:|---:|---:|"]
+                  "| pairs of | rows checked | pairs | equal | past the exact range (-1, zlib's) |",
+                  "|---|---:|---:|---:|---:|"]
         for name, r in e["datasets"].items():
-            lines.append(f"| {name} | {r['rows_checked']}/{r['rows']} | {r['pairs_checked']:,} | {r['equal']:,} | {r['past_exact_range']} |")
+            lines.append(f"| {name} | {r['rows_checked']}/{r['rows']} | {r['pairs_checked']:,} | {r['equal']:,} | "
+                         f"{r['past_exact_range']} |")
         lines.append("")
     if "throughput" in parts:
         t = parts["throughput"]
-        lines += ["## Pairs per second", "", "| pairs of | GPU pairs/s | CPU kernel pairs/s (cores) | GPU / CPU | GPU pairs timed | GPU training side (s, once) |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += ["## Pairs per second", "",
+                  "| pairs of | GPU pairs/s | CPU kernel pairs/s (cores) | GPU / CPU | GPU pairs timed | "
+                  "GPU training side (s, once) |", "|---|---:|---:|---:|---:|---:|"]
         for name in ("ag_news", "20news"):
             if name in t:
                 r = t[name]
-                lines.append(f"| {name} | {r['gpu']['pairs_per_s']:.3g} | {r['cpu']['pairs_per_s']:.3g} ({r['cpu_cores']}) | "
-                             f"{r['gpu_over_cpu']:.1f} | {r['gpu']['pairs']:,} | {r['gpu']['training_side_seconds']:.2f} |")
-        if "ag_news_launch_choices_pairs_per_s" in t:
-            lines += ["", "AG News, launch choices (pairs/s): " + ", ".join(f"{k}: {v:.3g}" for k, v in t["ag_news_launch_choices_pairs_per_s"].items())]
+                lines.append(f"| {name} | {r['gpu']['pairs_per_s']:.3g} | {r['cpu']['pairs_per_s']:.3g} "
+                             f"({r['cpu_cores']}) | {r['gpu_over_cpu']:.1f} | {r['gpu']['pairs']:,} | "
+                             f"{r['gpu']['training_side_seconds']:.2f} |")
+        for key, title in (("ag_news_launch_choices_pairs_per_s", "AG News, launch choices (pairs/s)"),
+                           ("ag_news_search_pairs_per_s", "AG News, the integrated search NCDIndex(device='cuda') "
+                                                          "(pairs/s)")):
+            if key in t:
+                lines += ["", f"{title}: " + ", ".join(f"{k}: {v:.3g}" for k, v in t[key].items())]
         lines.append("")
     for name in ("r8", "imdb"):
         key = f"{name}_end_to_end"
@@ -356,13 +441,16 @@ def markdown(d: dict) -> str:
             r = parts[key]
             lines += [f"## {name} end to end, exact (k=2, ties to the nearest)", ""]
             if "gpu_seconds" in r:
-                lines.append(f"- GPU: {r['rows']:,} x {r['n_train']:,} in {r['gpu_seconds']:.1f} s, accuracy {r['gpu_accuracy']:.4f}")
+                lines.append(f"- GPU: {r['rows']:,} x {r['n_train']:,} in {r['gpu_seconds']:.1f} s, "
+                             f"accuracy {r['gpu_accuracy']:.4f}")
             for key2, label in (("gpu_accuracy_on_recorded_items", "GPU accuracy on the recorded CPU run's items"),
                                 ("same_accuracy_as_recorded_cpu", "the same as the recorded CPU figure"),
-                                ("cpu_seconds", "CPU (same machine, all cores) seconds"), ("cpu_accuracy", "CPU accuracy"),
+                                ("cpu_seconds", "CPU (same machine, all cores) seconds"),
+                                ("cpu_accuracy", "CPU accuracy"),
                                 ("predictions_identical", "GPU and CPU predictions identical"),
-                                ("cpu_kernel_same_neighbours", "neighbours equal to the CPU kernel's on the rows checked"),
-                                ("projected_seconds", "GPU projected for the full search (s)")):
+                                ("cpu_kernel_same_neighbours", "neighbours equal to the CPU kernel's (rows checked)"),
+                                ("projected_seconds", "GPU projected for the full search (s), by block size"),
+                                ("block_size", "blocks of the run")):
                 if key2 in r:
                     lines.append(f"- {label}: {r[key2]}")
             if "recorded_cpu" in r:
@@ -388,18 +476,19 @@ def targets(d: dict) -> dict:
 
     t = p.get("throughput", {})
     if "ag_news" in t:
-        put("ag_news_pairs_per_s", t["ag_news"]["gpu"]["pairs_per_s"], t["ag_news"]["gpu"]["pairs_per_s"] >= TARGETS["ag_news_pairs_per_s"])
+        rate = t["ag_news"]["gpu"]["pairs_per_s"]
+        put("ag_news_pairs_per_s", rate, rate >= TARGETS["ag_news_pairs_per_s"])
         put("gpu_over_cpu", t["ag_news"]["gpu_over_cpu"], t["ag_news"]["gpu_over_cpu"] >= TARGETS["gpu_over_cpu"])
     for name, key in (("imdb", "imdb_seconds"), ("r8", "r8_seconds")):
         r = p.get(f"{name}_end_to_end", {})
         if "gpu_seconds" in r:
             full = r["rows"] == r["n_test"]
-            put(key, r["gpu_seconds"] if full else f"not run in full (projected {r.get('projected_seconds', 0):.0f})",
-                full and r["gpu_seconds"] <= TARGETS[key])
+            value = r["gpu_seconds"] if full else f"not run in full (projected {r.get('projected_seconds')})"
+            put(key, value, full and r["gpu_seconds"] <= TARGETS[key])
     return out
 
 
-def machine_info(tiny: bool) -> dict:
+def machine_info() -> dict:
     import numba
 
     from nnzip.cuda_backend import check_device
@@ -417,7 +506,8 @@ def machine_info(tiny: bool) -> dict:
     info["date"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     info["platform"] = platform.platform()
     try:
-        info["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or "?"
+        git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        info["git"] = git.stdout.strip() or "?"
     except OSError:
         info["git"] = "?"
     return info
@@ -426,8 +516,10 @@ def machine_info(tiny: bool) -> dict:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "gpu" / "results.json")
-    parser.add_argument("--seconds", type=float, default=480, help="time for everything (parts that would overrun are skipped)")
-    parser.add_argument("--zlib-seconds", type=float, default=75, help="at most this long for zlib in the exactness part")
+    parser.add_argument("--seconds", type=float, default=480,
+                        help="time for everything (parts that would overrun are skipped)")
+    parser.add_argument("--zlib-seconds", type=float, default=75,
+                        help="at most this long for zlib in the exactness part")
     parser.add_argument("--fill", type=float, default=8, help="seconds each pairs-per-second measurement runs")
     parser.add_argument("--tiny", type=int, nargs="?", const=12, default=0,
                         help="first N texts of each file and a few rows (plumbing test, e.g. in the simulator)")
@@ -444,7 +536,7 @@ def main(argv: list[str]) -> None:
     report = Report(args.output, [sys.argv[0], *argv])
     report.data["tiny"] = args.tiny
     try:
-        report.data["machine"] = machine_info(bool(args.tiny))
+        report.data["machine"] = machine_info()
     except NNZipError as exc:
         raise SystemExit(f"Error: {exc}") from None
     cores = os.cpu_count() or 1
@@ -453,20 +545,17 @@ def main(argv: list[str]) -> None:
     # zlib's processes are forked with the texts, before any numba thread or CUDA context exists
     pool = multiprocessing.get_context("fork").Pool(cores)
     import nnzip
-    from nnzip import cuda_backend
-    from nnzip.compressors import pack
 
     _, report.data["cpu_compile_seconds"] = timed(nnzip.warmup)
-    d, o = pack([b"warm up the", b"gpu kernels"])
-    _, report.data["gpu_compile_seconds"] = timed(lambda: cuda_backend.CudaPairLengths(d, o).pair_cells(d, o))
-    print(f"compiled: CPU kernels {report.data['cpu_compile_seconds']:.0f} s, GPU kernels {report.data['gpu_compile_seconds']:.0f} s "
-          f"({report.data['machine']['gpu']})", flush=True)
+    _, report.data["gpu_compile_seconds"] = timed(nnzip.warmup, "cuda")
+    print(f"compiled: CPU kernels {report.data['cpu_compile_seconds']:.0f} s, GPU kernels "
+          f"{report.data['gpu_compile_seconds']:.0f} s ({report.data['machine']['gpu']})", flush=True)
     report.save()
     parts = {
         "exactness": (lambda: exactness(args, report, budget, pool, cores), 120),
         "throughput": (lambda: throughput(args, report, budget, cores), 90),
-        "r8": (lambda: end_to_end("r8", args, report, budget, cores, full_rows=True), 40),
-        "imdb": (lambda: end_to_end("imdb", args, report, budget, cores, full_rows=False), 60),
+        "r8": (lambda: r8_end_to_end(args, report, budget, cores), 40),
+        "imdb": (lambda: imdb_end_to_end(args, report, budget, cores), 60),
     }
     for name in args.parts.split(","):
         run, needs = parts[name]
