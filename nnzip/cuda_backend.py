@@ -18,6 +18,8 @@ slow (tests only).
 from __future__ import annotations
 
 import importlib.util
+import os
+import socket
 import threading
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -106,6 +108,16 @@ def check_device() -> str:
             f"or pip install 'numba-cuda[cu12]' (or [cu13]) to match the driver ({problem})"
         )
     return names[0]
+
+
+def gpu_in_use() -> tuple[str, str, str]:
+    """``(host, visible device, GPU name)`` of the GPU this process would use, after :func:`check_device`.
+
+    Two Dask workers on one host with the same first entry of ``CUDA_VISIBLE_DEVICES`` share a GPU.
+    """
+    name = check_device()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    return socket.gethostname(), visible or "0", name
 
 
 @contextmanager

@@ -21,7 +21,7 @@ import sys
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import joblib
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
 
 INSTALL_HINT = 'pip install "nnzip[distributed]"'
+T = TypeVar("T")
 
 # Environment of the workers nnzip starts itself (``local:N``). Workers only ever run nnzip's
 # serial kernels (see run_blocks), so one numba thread is all they need; the variable also
@@ -187,7 +188,7 @@ def _run_on_cluster(
         shared_future.release()
 
 
-def check_on_workers(client: Client, check: Callable[[], object]) -> dict[str, object]:
+def check_on_workers(client: Client, check: Callable[[], T]) -> dict[str, T]:
     """Run ``check()`` on every worker of the cluster before any task; its error names the worker.
 
     For what a worker must have that the client need not (``device="cuda"``: a GPU on every

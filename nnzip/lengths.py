@@ -149,8 +149,15 @@ def check_device(comp: Compressor, device: str) -> None:
     client = active_client()
     if client is None:
         cuda_backend.check_device()
-    else:
-        check_on_workers(client, cuda_backend.check_device)
+        return
+    workers: dict = {}
+    for address, gpu in check_on_workers(client, cuda_backend.gpu_in_use).items():
+        workers.setdefault(gpu[:2], []).append(address)
+    shared = [f"{', '.join(sorted(w))} share GPU {gpu} of {host}" for (host, gpu), w in workers.items() if len(w) > 1]
+    if shared:
+        warnings.warn(f"device='cuda': workers {'; '.join(shared)}; start one worker per GPU "
+                      "(CUDA_VISIBLE_DEVICES=i dask worker ... --nthreads 1, or dask-cuda's LocalCUDACluster)",
+                      RuntimeWarning, stacklevel=3)
 
 
 def use_kernel(comp: Compressor) -> bool:

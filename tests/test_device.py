@@ -297,11 +297,28 @@ def test_on_a_cluster_the_workers_compile_and_time_their_gpus(threaded_cluster, 
     monkeypatch.setattr(index, "_calibrate", lambda comp, qx, qy, jobs, device, n: (0.0, 1.0))
     _COMPILED.clear()
     with joblib.parallel_config(backend="dask", client=threaded_cluster):
-        nnzip.warmup("cuda")
+        with pytest.warns(RuntimeWarning, match="share GPU 0 of"):
+            nnzip.warmup("cuda")
         assert len(_COMPILED) == 2  # once per worker
-        fitted = nnzip.NCDIndex(device="cuda").fit(PETS)
+        with pytest.warns(RuntimeWarning, match="share GPU 0 of"):
+            fitted = nnzip.NCDIndex(device="cuda").fit(PETS)
         # one second a pair on one worker's GPU, the pairs shared by two
         assert fitted.estimate_seconds(PETS[:3]) == 3 * 4 / 2
+
+
+@pytest.mark.parametrize("visible, shared", [(("0", "1", "0"), "tcp://a, tcp://c share GPU 0 of h1"),
+                                             (("0", "1", "2"), None)])
+def test_workers_sharing_a_gpu_are_warned_about(visible, shared, monkeypatch, recwarn):
+    gpus = {f"tcp://{w}": ("h1", v, "NVIDIA H200") for w, v in zip("abc", visible)}
+    gpus["tcp://d"] = ("h2", "0", "NVIDIA H200")  # another host's GPU 0 is another GPU
+    monkeypatch.setattr(lengths, "active_client", lambda: object())
+    monkeypatch.setattr(lengths, "check_on_workers", lambda client, check: gpus)
+    lengths.check_device(nnzip.get_compressor("gzip"), "cuda")
+    messages = [str(w.message) for w in recwarn if "share GPU" in str(w.message)]
+    if shared is None:
+        assert not messages
+    else:
+        assert len(messages) == 1 and f"workers {shared}; start one worker per GPU" in messages[0]
 
 
 # --- the GPU paths in the simulator -------------------------------------------------------------
