@@ -9,6 +9,13 @@ carries one block of query texts and returns only that block's top-k (or, for
 :func:`nnzip.pairwise_distances`, its rows of lengths). Without the dask backend nothing
 Dask-related here is used, and ``distributed`` is never imported.
 
+With ``device="cuda"`` each worker computes its blocks' pair lengths on its own GPU: the
+training side travels without GPU state, and each worker uploads it to its GPU at its first
+block (:meth:`nnzip.lengths.TrainingSide.on_device`). Run one worker per GPU, each seeing only
+its own (``CUDA_VISIBLE_DEVICES=i dask worker ADDRESS --nthreads 1``, or dask-cuda's
+``dask cuda worker`` / ``LocalCUDACluster``, which set it); :func:`check_on_workers` runs the
+device check on every worker before any block.
+
 Running on a cluster needs the ``distributed`` extra: ``pip install "nnzip[distributed]"``.
 """
 
