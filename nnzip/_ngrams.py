@@ -114,7 +114,7 @@ GROUP = 8  # queries that share one pass over the training texts' bit rows (cach
 
 
 @njit(cache=True, nogil=True)
-def _top_candidates(qids, qoff, qnorm, col, ptr, docs, ybits, ynorm, yscale, offset, m, lo, hi, out):
+def _top_candidates(qids, qoff, qnorm, col, ptr, docs, ybits, ynorm, yscale, offset, forced, include, m, lo, hi, out):
     """Rows ``lo <= q < hi`` of :func:`top_candidates`."""
     n_y, n_words = ybits.shape
     shared = np.zeros((GROUP, n_y), dtype=np.float64)
@@ -148,6 +148,10 @@ def _top_candidates(qids, qoff, qnorm, col, ptr, docs, ybits, ynorm, yscale, off
             for d in range(n_y):
                 den = max(ynorm[d], qnorm[q])
                 score[d] = (offset + acc[d] * yscale[d]) / den if den > 0 else 0.0
+            for d in forced:
+                score[d] = np.inf
+            if include[q] >= 0:
+                score[include[q]] = np.inf
             # the m best scores; ties at the threshold by training index
             threshold = -np.partition(-score, m - 1)[m - 1]
             c = 0
@@ -165,7 +169,7 @@ def _top_candidates(qids, qoff, qnorm, col, ptr, docs, ybits, ynorm, yscale, off
 
 
 @njit(cache=True, nogil=True)
-def top_candidates(qids, qoff, qnorm, col, ptr, docs, ybits, ynorm, yscale, offset, m):
+def top_candidates(qids, qoff, qnorm, col, ptr, docs, ybits, ynorm, yscale, offset, forced, include, m):
     """The ``m`` training texts with the highest estimated similarity to each query, sorted by index.
 
     Query ``q`` holds the gram ids ``qids[qoff[q]:qoff[q + 1]]`` (``-1``: in no training
@@ -173,21 +177,24 @@ def top_candidates(qids, qoff, qnorm, col, ptr, docs, ybits, ynorm, yscale, offs
     ``ybits[d]`` says whether text ``d`` has it.  Otherwise it occurs in the training
     texts ``docs[ptr[g]:ptr[g + 1]]``.  With ``s`` the number of grams query and text
     share, text ``d`` scores ``(offset + s * yscale[d]) / max(ynorm[d], qnorm[q])`` (0
-    when the denominator is 0); the ``m`` best per query are returned, ties by training
-    index.
+    when the denominator is 0); the texts ``forced`` and ``include[q]`` (when not -1) score
+    infinitely high. The ``m`` best per query are returned (``m`` at least the number of
+    texts scoring infinitely high), ties by training index.
     """
     n_q = qoff.shape[0] - 1
     out = np.empty((n_q, m), dtype=np.int64)
-    _top_candidates(qids, qoff, qnorm, col, ptr, docs, ybits, ynorm, yscale, offset, m, 0, n_q, out)
+    _top_candidates(qids, qoff, qnorm, col, ptr, docs, ybits, ynorm, yscale, offset, forced, include, m, 0, n_q, out)
     return out
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def top_candidates_parallel(qids, qoff, qnorm, col, ptr, docs, ybits, ynorm, yscale, offset, m, n_chunks):
+def top_candidates_parallel(qids, qoff, qnorm, col, ptr, docs, ybits, ynorm, yscale, offset, forced, include, m,
+                            n_chunks):
     """Same as :func:`top_candidates`, queries split into ``n_chunks`` parallel chunks."""
     n_q = qoff.shape[0] - 1
     out = np.empty((n_q, m), dtype=np.int64)
     for c in prange(n_chunks):
         lo, hi = c * n_q // n_chunks, (c + 1) * n_q // n_chunks
-        _top_candidates(qids, qoff, qnorm, col, ptr, docs, ybits, ynorm, yscale, offset, m, lo, hi, out)
+        _top_candidates(qids, qoff, qnorm, col, ptr, docs, ybits, ynorm, yscale, offset, forced, include, m, lo, hi,
+                        out)
     return out

@@ -1,3 +1,3 @@
 """The version of nnzip: read by the package, the cache keys and ``pyproject.toml``."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,18 +1,21 @@
 """A content-addressed on-disk cache of computed array blocks.
 
 Each entry is one ``.npz`` file named by a hash of everything that determines its content
-(texts, compressor, metric, k, nnzip version). Files are written to a temporary name and
-renamed, so a crash never leaves a half-written entry under a real name; each file also
-stores a SHA-256 of its arrays, so a truncated or corrupted file is detected, reported and
-recomputed rather than trusted.
+(texts, compressor, metric, k, nnzip version, and a fingerprint of the code that computes it:
+:func:`code_fingerprint`), so a changed kernel or tie convention never reads another's blocks.
+Files are written to a temporary name and renamed, so a crash never leaves a half-written
+entry under a real name; each file also stores a SHA-256 of its arrays, so a truncated or
+corrupted file is detected, reported and recomputed rather than trusted.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,33 @@ import numpy as np
 from ._version import __version__
 from .fileio import atomic_write, writable_dir_problem
 
-_FORMAT = 1
+_FORMAT = 2
+#: The modules whose code determines what a cached search block holds: the deflate kernel and
+#: the lengths layer (with the compressors), distances and the tied top-k, the n-gram kernels and
+#: the rerank first stage, and the search itself (its block format and tie convention). The
+#: GPU's kernel and host side count too: a block's key does not name the device that computed
+#: it (both give the same lengths, so either resumes the other's blocks), so it must cover
+#: the code of every device that may have written it.
+FINGERPRINTED = ("_deflate.py", "_deflate_cuda.py", "cuda_backend.py", "_distances.py", "_ngrams.py",
+                 "compressors.py", "lengths.py", "pairwise.py", "candidates.py", "index.py")
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """SHA-256 of the source of :data:`FINGERPRINTED` and of the runtime zlib's version.
+
+    The zlib version counts because inputs beyond the deflate kernel's exact range are
+    compressed by the runtime's zlib.
+    """
+    h = hashlib.sha256(f"zlib {zlib.ZLIB_RUNTIME_VERSION}".encode())
+    here = Path(__file__).resolve().parent
+    for name in FINGERPRINTED:
+        h.update(b"\0" + name.encode() + b"\0")
+        try:
+            h.update((here / name).read_bytes())
+        except OSError:  # no source shipped (a frozen build): the version has to do
+            h.update(b"unreadable")
+    return h.hexdigest()
 
 
 def text_digest(texts: Iterable[bytes]) -> str:
@@ -35,8 +64,8 @@ def text_digest(texts: Iterable[bytes]) -> str:
 
 
 def make_key(*parts: object) -> str:
-    """Cache key from the nnzip version, the cache format and ``parts``."""
-    h = hashlib.sha256(f"nnzip {__version__} format {_FORMAT}".encode())
+    """Cache key from the nnzip version, the cache format, :func:`code_fingerprint` and ``parts``."""
+    h = hashlib.sha256(f"nnzip {__version__} format {_FORMAT} code {code_fingerprint()}".encode())
     for p in parts:
         h.update(b"\0")
         h.update(str(p).encode())

@@ -19,8 +19,12 @@ in posting lists. For each query the shared counts with every training text are
 accumulated in numba (:func:`nnzip._ngrams.top_candidates`), queries in parallel; memory is
 ``O(n_train)`` per thread, never a dense ``n_test x n_train`` matrix.
 
-The ``n_candidates`` best-scored training texts of each query are then ranked by the exact
-distance (:class:`nnzip.NCDIndex`).
+Texts shorter than ``n`` bytes have no gram, so the estimate cannot see them; they are always
+proposed (tweets, SMS and titles hold many), and so is a training text equal to the query (the
+caller names it). The ``n_candidates`` best-scored training texts of each query, and those, are
+then ranked by the exact distance (:class:`nnzip.NCDIndex`). :class:`nnzip.NCDIndex` fits the
+first stage on its distinct training texts in byte order, so the choice among equal scores
+(by training index here) is a choice by content.
 """
 
 from __future__ import annotations
@@ -83,6 +87,8 @@ class CandidateIndex(TextEstimator):
         Distinct grams per training text, ``g(y)``.
     lengths_ : ndarray of float64
         Compressed length of each training text, ``C(y)``.
+    short_ : ndarray of int64
+        The training texts shorter than ``ngram`` bytes, proposed for every query.
     """
 
     _parameter_constraints: dict = {
@@ -126,12 +132,17 @@ class CandidateIndex(TextEstimator):
         self.bits_ = bits
         self.n_grams_ = counts.astype(np.float64)
         self.lengths_ = np.asarray(lengths, dtype=np.float64)
+        self.short_ = np.flatnonzero(counts == 0).astype(np.int64)
         return self
+
+    def width(self, m: int) -> int:
+        """Candidates per query for ``m`` chosen by the estimate: with the short texts, at most all."""
+        return min(len(self.n_grams_), int(m) + len(self.short_))
 
     def cache_token(self) -> str:
         """Identifies this first stage's behaviour (parameters and version) in cache keys."""
         # n_frequent changes the speed, not the candidates
-        text = f"{__version__} gram-saving-v3 ngram={self.ngram} offset={float(self.offset)!r}"
+        text = f"{__version__} gram-saving-v4-short-and-equal ngram={self.ngram} offset={float(self.offset)!r}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def _ids(self, codes: np.ndarray) -> np.ndarray:
@@ -141,35 +152,42 @@ class CandidateIndex(TextEstimator):
         pos[pos == len(self.vocab_)] = 0
         return np.where(self.vocab_[pos] == codes, pos, -1)
 
-    def candidates(self, xs: list[bytes], m: int, n_jobs: int = 1, x_lengths: np.ndarray | None = None) -> np.ndarray:
-        """The ``m`` training texts with the best estimate for each query.
+    def candidates(self, xs: list[bytes], m: int, n_jobs: int = 1, x_lengths: np.ndarray | None = None,
+                   include: np.ndarray | None = None) -> np.ndarray:
+        """For each query: the training texts shorter than ``ngram``, ``include``, and the best-estimated rest.
 
         Parameters
         ----------
         xs : list of bytes
             Queries.
         m : int
-            Candidates per query, ``1 <= m <= n_train``.
+            Candidates per query chosen by the estimate, ``1 <= m <= n_train``.
         n_jobs : int
             Threads.
         x_lengths : ndarray of int64, optional
             ``C(x)`` of each query, when known.
+        include : ndarray of int64 of shape (len(xs),), optional
+            A training text to propose for each query whatever its estimate (-1: none), e.g.
+            one equal to the query; it takes one of the ``m`` places.
 
         Returns
         -------
-        ndarray of int64 of shape (len(xs), m)
-            Distinct training indices, each row sorted ascending.
+        ndarray of int64 of shape (len(xs), width(m))
+            Distinct training indices, each row sorted ascending: :data:`short_`, ``include`` and
+            the best-estimated others (ties by training index).
         """
         if x_lengths is None:
             x_lengths = text_lengths(get_compressor("gzip"), xs, n_jobs)
         cx = np.asarray(x_lengths, dtype=np.float64)
         yscale = self.lengths_ / np.maximum(self.n_grams_, 1.0)
+        forced = np.full(len(xs), -1, dtype=np.int64) if include is None else np.asarray(include, dtype=np.int64)
+        m = self.width(m)
         out = np.empty((len(xs), m), dtype=np.int64)
         for lo in range(0, len(xs), _QUERIES_PER_CALL):
             block = xs[lo : lo + _QUERIES_PER_CALL]
             codes, qoff = _grams(block, self.ngram, n_jobs)
             args = (self._ids(codes), qoff, cx[lo : lo + len(block)], self.col_, self.ptr_, self.docs_,
-                    self.bits_, self.lengths_, yscale, float(self.offset), m)
+                    self.bits_, self.lengths_, yscale, float(self.offset), self.short_, forced[lo : lo + len(block)], m)
             if n_jobs == 1 or len(block) <= _ngrams.GROUP:
                 out[lo : lo + len(block)] = _ngrams.top_candidates(*args)
             else:

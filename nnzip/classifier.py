@@ -14,6 +14,7 @@ from .index import NCDIndex, check_n_candidates
 from .lengths import check_device
 from .neighbors import KNeighborsVoteMixin, top_k
 from .pairwise import METRICS
+from .tied_neighbors import TiedNeighbors
 from .validation import Options, TextClassifier, as_bytes
 
 
@@ -35,8 +36,23 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
         Compression distance, or ``"precomputed"`` to pass distance matrices as ``X``:
         ``fit`` takes an array with one row per training item, ``predict`` an array of shape
         ``(n_queries, n_train)``.
+    distance_ties : {"split", "all", "index"}, default="split"
+        How the training texts tied at the k-th nearest distance vote (compression distances
+        take few distinct values, so such ties are common). ``"split"``: every text at the
+        k-th distance takes part; the ``r`` places left after the strictly nearer texts are
+        shared equally by the ``t`` tied texts (weight ``r / t`` each, times its ``weights``
+        weight), so the total weight stays k and the vote is the average over all training
+        orders of the index-ordered one. ``"all"``: each tied text counts fully (R's
+        ``class::knn``). ``"index"``: the first of them by training index take the places;
+        depends on training order; reproduces nnzip <= 0.1 figures. See
+        :func:`nnzip.neighbors.tied_vote`.
     tie_break : {"nearest", "decrement", "random", "lowest"}, default="nearest"
-        How a tie for the most votes is resolved, see :func:`nnzip.vote`.
+        How a tie for the most votes is resolved: ``"nearest"``, the tied class whose nearest
+        member is closest (then the next nearest, ...; then the classes' order);
+        ``"decrement"``, drop the farthest distance group until the tie is gone;
+        ``"random"``, a draw keyed by ``random_state`` and the query's text; ``"lowest"``, the
+        classes' order. See :func:`nnzip.neighbors.tied_vote` (and :func:`nnzip.vote` for
+        ``distance_ties="index"``, where positions decide as in nnzip <= 0.1).
     weights : {"uniform", "distance"} or callable, default="uniform"
         Vote weights, as in :class:`sklearn.neighbors.KNeighborsClassifier`.
     n_jobs : int, default=None
@@ -53,7 +69,7 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
     search : {"exact", "rerank"}, default="exact"
         ``"exact"`` compresses every (query, training text) pair: the published method;
         ``"rerank"`` ranks only the candidates a first stage proposes, by the exact distance
-        (same distances, tie order and vote, fewer pairs). See :class:`nnzip.NCDIndex`.
+        (same distances and tie handling among them, fewer pairs). See :class:`nnzip.NCDIndex`.
     n_candidates : int, default=None
         Candidates per query with ``search="rerank"``; see :class:`nnzip.NCDIndex`.
     device : {"cpu", "cuda"}, default="cpu"
@@ -98,6 +114,7 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
         *,
         compressor: str | Callable[[bytes], int] = "gzip",
         metric: str = "ncd",
+        distance_ties: str = "split",
         tie_break: str = "nearest",
         weights: str | Callable = "uniform",
         n_jobs: int | None = None,
@@ -111,6 +128,7 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
         self.n_neighbors = n_neighbors
         self.compressor = compressor
         self.metric = metric
+        self.distance_ties = distance_ties
         self.tie_break = tie_break
         self.weights = weights
         self.n_jobs = n_jobs
@@ -139,14 +157,14 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
         """Store the training texts, their labels and compressed lengths (in :attr:`index_`)."""
         if self.metric == "precomputed":
             X = validate_data(self, X, dtype=np.float64, reset=True)
-            self._fit_labels(y, X.shape[0])
+            self._fit_labels(y, X.shape[0])  # no texts: ties are cut by label, then index
             self.n_samples_fit_ = X.shape[0]
             return
         index = NCDIndex(compressor=self.compressor, metric=self.metric, search=self.search,
                          n_candidates=self.n_candidates, n_jobs=self.n_jobs, cache_dir=self.cache_dir,
                          verbose=self.verbose, device=self.device)
         texts = as_bytes(X, "X")
-        self._fit_labels(y, len(texts))
+        self._fit_labels(y, len(texts), texts)
         # encoded, packed and measured once here, not in every predict
         self.index_ = index.fit(texts)
         self.train_texts_ = self.index_.train_texts_
@@ -158,9 +176,12 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
             raise InputError("kneighbors(X=None) needs the training texts; pass X with metric='precomputed'")
         return self.train_texts_
 
-    def _kneighbors(self, X, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _query_keys(self, X) -> list[bytes] | None:
+        return None if self.metric == "precomputed" else super()._query_keys(X)
+
+    def _tied_neighbors(self, X, k: int) -> TiedNeighbors:
         if self.metric != "precomputed":
-            return self.index_.kneighbors(X, k)
+            return self.index_.tied_neighbors(X, k)
         D = validate_data(self, X, dtype=np.float64, reset=False)
         if np.isnan(D).any():
             raise InputError("the precomputed distance matrix contains nan")

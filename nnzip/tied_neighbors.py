@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
-from .neighbors import check_n_neighbors
+from .validation import check_n_neighbors
 
 
 def _frozen(values, dtype, name: str) -> np.ndarray:
@@ -193,6 +193,90 @@ class TiedNeighbors:
     def _rows(self) -> np.ndarray:
         return np.repeat(np.arange(self.n_queries), np.diff(self.indptr))
 
+    @property
+    def rows(self) -> np.ndarray:
+        """The query (row) of each entry, shape (nnz,)."""
+        return self._rows()
+
+    def with_k(self, n_neighbors: int) -> TiedNeighbors:
+        """The structure for a smaller k: each row cut after the items tied with its new k-th.
+
+        Every training item up to a row's k-th distance is in the row, for any k up to
+        ``n_neighbors``, so one search serves several k.
+
+        Parameters
+        ----------
+        n_neighbors : int
+            The new k, at most ``self.n_neighbors``.
+
+        Returns
+        -------
+        TiedNeighbors
+        """
+        k = check_n_neighbors(n_neighbors, self.n_neighbors)
+        if k == self.n_neighbors:
+            return self
+        return _cut(self.indptr, self.indices, self.distances, k, self.n_samples_fit)
+
+    def exclude_self(self) -> TiedNeighbors:
+        """For the training items as queries (row ``i`` is item ``i``): each row without the item
+        itself, for ``n_neighbors - 1``.
+
+        Returns
+        -------
+        TiedNeighbors
+            The neighbours of each training item other than itself, ``n_neighbors - 1`` of them
+            with their ties.
+        """
+        if self.n_queries != self.n_samples_fit or self.n_neighbors < 2:
+            raise InputError("exclude_self needs the training items as queries and n_neighbors >= 2")
+        keep = self.indices != self._rows()
+        indptr = np.zeros_like(self.indptr)
+        np.cumsum(np.bincount(self._rows()[keep], minlength=self.n_queries), out=indptr[1:])
+        return _cut(indptr, self.indices[keep], self.distances[keep], self.n_neighbors - 1, self.n_samples_fit)
+
+    def reorder(self, rows, items) -> TiedNeighbors:
+        """The same neighbours with the queries and training items renumbered.
+
+        Parameters
+        ----------
+        rows : array-like of int of shape (n_queries,)
+            New row ``i`` is old row ``rows[i]`` (a permutation).
+        items : array-like of int of shape (n_samples_fit,)
+            Old training index ``j`` becomes ``items[j]`` (a permutation).
+
+        Returns
+        -------
+        TiedNeighbors
+            Rows sorted by (distance, new index) again.
+        """
+        picked = self.take(check_order(rows, self.n_queries))
+        idx = check_order(items, self.n_samples_fit)[picked.indices]
+        order = np.lexsort((idx, picked.distances, picked._rows()))
+        return TiedNeighbors(picked.indptr, idx[order], picked.distances[order], self.n_neighbors, self.n_samples_fit)
+
+    def take(self, rows) -> TiedNeighbors:
+        """The rows ``rows`` (an int array, or a boolean mask of the queries), in that order."""
+        rows = np.arange(self.n_queries)[np.asarray(rows)]
+        lengths = self.row_lengths[rows]
+        take = np.repeat(self.indptr[rows] - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
+        indptr = np.zeros(rows.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        return TiedNeighbors(indptr, self.indices[take], self.distances[take], self.n_neighbors, self.n_samples_fit)
+
+    @classmethod
+    def concatenate(cls, parts: list[TiedNeighbors]) -> TiedNeighbors:
+        """The rows of several structures (same k, same training set), one after the other."""
+        if not parts:
+            raise InputError("concatenate needs at least one TiedNeighbors")
+        first = parts[0]
+        if any(p.n_neighbors != first.n_neighbors or p.n_samples_fit != first.n_samples_fit for p in parts):
+            raise InputError("concatenate needs structures of the same n_neighbors and training set")
+        offsets = np.cumsum([0] + [p.indices.size for p in parts[:-1]])
+        indptr = np.concatenate([[0]] + [p.indptr[1:] + o for p, o in zip(parts, offsets)])
+        return cls(indptr, np.concatenate([p.indices for p in parts]), np.concatenate([p.distances for p in parts]),
+                   first.n_neighbors, first.n_samples_fit)
+
     def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """``(distances, indices)`` of row ``i``."""
         lo, hi = self.indptr[i], self.indptr[i + 1]
@@ -222,3 +306,17 @@ class TiedNeighbors:
         sort = np.lexsort((position[self.indices], self.distances, self._rows()))
         take = sort[(self.indptr[:-1, None] + np.arange(k)).ravel()]
         return self.distances[take].reshape(-1, k), self.indices[take].reshape(-1, k)
+
+
+def _cut(indptr: np.ndarray, indices: np.ndarray, distances: np.ndarray, k: int, n_samples_fit: int) -> TiedNeighbors:
+    """Rows sorted by (distance, index), each holding every item up to its k-th distance at least:
+    keep in each row what lies at most at its k-th distance."""
+    lengths = np.diff(indptr)
+    if (lengths < k).any():
+        raise InputError(f"a row has fewer than n_neighbors={k} entries")
+    kth = distances[indptr[:-1] + k - 1]
+    keep = distances <= np.repeat(kth, lengths)
+    rows = np.repeat(np.arange(lengths.size), lengths)
+    new = np.zeros_like(indptr)
+    np.cumsum(np.bincount(rows[keep], minlength=lengths.size), out=new[1:])
+    return TiedNeighbors(new, indices[keep], distances[keep], k, n_samples_fit)

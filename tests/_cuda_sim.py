@@ -88,7 +88,8 @@ def search_texts() -> tuple[list[str], list[str], list[str]]:
 
     xs = [text(int(rng.integers(0, 12))) for _ in range(19)] + ["q" * MAX_INPUT]
     ys = [text(int(rng.integers(1, 12))) for _ in range(20)]
-    ys[7] = ys[3]  # a duplicate: tied distances, ordered by training index
+    ys[7] = ys[3]  # a duplicate: one distinct text standing for two training items
+    xs[5] = ys[12]  # a query equal to a training text (rerank must include it)
     labels = [("pets", "markets")[int("stock" in y or "market" in y)] for y in ys]
     return xs, ys, labels
 
@@ -142,12 +143,19 @@ def search(out_path: str, on_cluster: bool) -> None:
             device="cuda", cache_dir=cache, block_size=6).fit(ys).kneighbors(xs[:12], 2)
         out["computed_on_reading_cpu_cache"] = np.array(len(computed))
     index.pair_block = pair_block
-    # rerank: the GPU computes the candidates' pairs (the cols form)
+    # every training item tied with the k-th, exact and rerank (the GPU computes the candidates'
+    # pairs: the cols form)
+    for name, params in (("exact", {}), ("rerank", {"search": "rerank", "n_candidates": 5})):
+        tied = nnzip.NCDIndex(device="cuda", **params).fit(ys).tied_neighbors(xs, 2)
+        out[f"tied_{name}_indptr"], out[f"tied_{name}_indices"] = tied.indptr, tied.indices
+        out[f"tied_{name}_dist"] = tied.distances
     out["rerank_dist"], out["rerank_idx"] = nnzip.NCDIndex(device="cuda", search="rerank", n_candidates=5).fit(
         ys).kneighbors(xs, 2)
     out["estimate_seconds"] = np.array(nnzip.NCDIndex(device="cuda").fit(ys).estimate_seconds(xs[:3]))
-    clf = nnzip.NCDKNeighborsClassifier(2, device="cuda").fit(ys, labels)
-    out["predictions"] = clf.predict(xs[:8]).astype(str)
+    for ties in ("split", "all", "index"):
+        clf = nnzip.NCDKNeighborsClassifier(2, distance_ties=ties, device="cuda").fit(ys, labels)
+        out[f"predictions_{ties}"] = clf.predict(xs).astype(str)
+        out[f"proba_{ties}"] = clf.predict_proba(xs)
     # the pairwise functions, zlib's offset included
     out["pairs_zlib"] = nnzip.pairwise_compressed_len(xs[:6], ys[:5], compressor="zlib", device="cuda")
     out["distances"] = nnzip.pairwise_distances(xs[:5], ys[:6], metric="cdm", device="cuda")

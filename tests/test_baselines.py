@@ -92,18 +92,20 @@ def test_bytes_are_decoded_as_utf8():
 @pytest.mark.parametrize("tie_break", ["nearest", "decrement", "random", "lowest"])
 def test_knn_votes_through_the_shared_function(cls, tie_break, monkeypatch):
     calls = []
-    real_vote = nnzip.neighbors.vote
+    real_vote = nnzip.neighbors.tied_vote
 
-    def spy(dist, codes, n_classes, **kwargs):
-        calls.append((codes.copy(), n_classes, kwargs))
-        return real_vote(dist, codes, n_classes, **kwargs)
+    def spy(neighbors, train_codes, n_classes, **kwargs):
+        calls.append((neighbors, n_classes, kwargs))
+        return real_vote(neighbors, train_codes, n_classes, **kwargs)
 
-    monkeypatch.setattr(nnzip.neighbors, "vote", spy)
+    monkeypatch.setattr(nnzip.neighbors, "tied_vote", spy)
     model = cls(n_neighbors=4, tie_break=tie_break, weights="distance", random_state=7).fit(X_TRAIN, Y_TRAIN)
     assert model.predict(X_TEST).tolist() == Y_TEST
-    (codes, n_classes, kwargs), = calls
-    assert codes.shape == (6, 4) and n_classes == 3
-    assert kwargs == {"tie_break": tie_break, "weights": "distance", "random_state": 7}
+    (neighbors, n_classes, kwargs), = calls
+    assert neighbors.n_queries == 6 and neighbors.n_neighbors == 4 and n_classes == 3
+    assert {k: v for k, v in kwargs.items() if k != "keys"} == {
+        "distance_ties": "split", "tie_break": tie_break, "weights": "distance", "random_state": 7}
+    assert (kwargs["keys"] is not None) == (tie_break == "random")  # draws keyed by the query texts
 
 
 @pytest.mark.parametrize("cls", KNN)
@@ -129,7 +131,7 @@ def test_bad_knn_settings(cls):
 
 
 def test_cosine_neighbours_match_a_stable_argsort_of_sklearn_distances(monkeypatch):
-    model = CountCosineKNN(n_neighbors=5).fit(X_TRAIN, Y_TRAIN)
+    model = CountCosineKNN(n_neighbors=5, distance_ties="index").fit(X_TRAIN, Y_TRAIN)
     dist, idx = model.kneighbors(X_TEST + X_TRAIN[:4])
     counts = CountVectorizer(max_features=10000).fit(X_TRAIN)
     full = cosine_distances(counts.transform(X_TEST + X_TRAIN[:4]), counts.transform(X_TRAIN))
@@ -144,11 +146,18 @@ def test_cosine_neighbours_match_a_stable_argsort_of_sklearn_distances(monkeypat
     monkeypatch.setattr(nnzip.neighbors, "BLOCK_CELLS", len(X_TRAIN) * 3)
     blocked = clone(model).set_params(n_jobs=2).fit(X_TRAIN, Y_TRAIN).kneighbors(X_TEST + X_TRAIN[:4])
     assert blocked[1].tolist() == idx.tolist() and np.array_equal(blocked[0], dist)
+    # by default a tie is cut by content: of the texts at distance 0, the first in text order
+    default = clone(model).set_params(distance_ties="split").fit(X_TRAIN, Y_TRAIN)
+    d2, i2 = default.kneighbors(X_TEST + X_TRAIN[:4])
+    assert np.array_equal(d2, dist)
+    first_text = [min((u, j) for j, u in enumerate(X_TRAIN) if sorted(u.split()) == sorted(t.split()))[1]
+                  for t in X_TRAIN[:4]]
+    assert i2[6:, 0].tolist() == first_text
 
 
 def test_jaccard_distance_follows_opitz_token_sets(monkeypatch):
     train = ["Cats, dogs and birds!", "the cat is", "Don't stop.Believing"]
-    model = JaccardKNN(n_neighbors=3).fit(train, ["a", "b", "c"])
+    model = JaccardKNN(n_neighbors=3, distance_ties="index").fit(train, ["a", "b", "c"])
     dist, idx = model.kneighbors(["cats DOGS fish", "don't believing", "a b c"])
     # {cats, dogs, fish} vs {cats, dogs, birds}: 2 shared of 4; vs {} (no token longer than 3): 1
     assert idx[0].tolist() == [0, 1, 2] and dist[0].tolist() == pytest.approx([0.5, 1.0, 1.0])
@@ -158,6 +167,8 @@ def test_jaccard_distance_follows_opitz_token_sets(monkeypatch):
     assert idx[2].tolist() == [0, 1, 2] and dist[2].tolist() == [1.0, 1.0, 1.0]
     monkeypatch.setattr(nnzip.neighbors, "BLOCK_CELLS", 1)
     assert np.array_equal(model.kneighbors(["cats DOGS fish", "don't believing", "a b c"])[0], dist)
+    # by default, by text: "Cats, ..." < "Don't ..." < "the cat is"
+    assert model.set_params(distance_ties="split").kneighbors(["a b c"])[1].tolist() == [[0, 2, 1]]
 
 
 def test_tfidf_svm_proba_is_softmax_of_decision_scores():
@@ -218,13 +229,13 @@ def test_default_minilm_resolves_to_the_bundled_folder():
 
 def test_embedding_knn_with_a_tiny_local_model(tiny_encoder, tmp_path, monkeypatch):
     calls = []
-    real_vote = nnzip.neighbors.vote
+    real_vote = nnzip.neighbors.tied_vote
 
     def spy(*args, **kwargs):
         calls.append(kwargs)
         return real_vote(*args, **kwargs)
 
-    monkeypatch.setattr(nnzip.neighbors, "vote", spy)
+    monkeypatch.setattr(nnzip.neighbors, "tied_vote", spy)
     model = EmbeddingKNN(tiny_encoder, n_neighbors=3, tie_break="decrement", cache_dir=tmp_path, max_length=16)
     model.fit(X_TRAIN, Y_TRAIN)
     emb = model.train_embeddings_
@@ -234,8 +245,11 @@ def test_embedding_knn_with_a_tiny_local_model(tiny_encoder, tmp_path, monkeypat
     assert len(list(tmp_path.rglob("*.npy"))) == len(set(X_TRAIN))
     assert not list(tmp_path.rglob("*.tmp"))
     dist, idx = model.kneighbors(X_TEST)
-    expected = np.argsort(1 - model.embed(X_TEST).astype(np.float64) @ emb.T.astype(np.float64), axis=1, kind="stable")
-    assert idx.tolist() == expected[:, :3].tolist() and np.all(np.diff(dist, axis=1) >= 0)
+    full = 1 - model.embed(X_TEST).astype(np.float64) @ emb.T.astype(np.float64)
+    expected = np.argsort(full, axis=1, kind="stable")
+    assert np.allclose(dist, np.take_along_axis(full, expected[:, :3], axis=1), rtol=0, atol=1e-12)
+    assert np.allclose(np.take_along_axis(full, idx, axis=1), dist, rtol=0, atol=1e-12)
+    assert np.all(np.diff(dist, axis=1) >= 0)
     proba = model.predict_proba(X_TEST)
     assert proba.shape == (6, 3) and np.allclose(proba.sum(axis=1), 1)
     assert calls and all(kw["tie_break"] == "decrement" for kw in calls)

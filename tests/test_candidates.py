@@ -14,17 +14,21 @@ from nnzip.data import load_local
 from test_ngrams import oracle_grams, text
 
 
-def oracle_candidates(ys, y_len, xs, x_len, n, m, offset):
-    """Score every training text in Python; the m best by (score desc, index), sorted by index."""
+def oracle_candidates(ys, y_len, xs, x_len, n, m, offset, include=None):
+    """Score every training text in Python; texts shorter than n and ``include[i]`` first, then the best
+    by (score desc, index), m + (number of short texts) in all (at most every text), sorted by index."""
     grams = [set(oracle_grams(y, n)) for y in ys]
+    short = {j for j, y in enumerate(ys) if len(y) < n}
+    width = min(len(ys), m + len(short))
     out = []
-    for x, cx in zip(xs, x_len):
+    for i, (x, cx) in enumerate(zip(xs, x_len)):
         gx = set(oracle_grams(x, n))
+        forced = short | ({include[i]} if include is not None and include[i] >= 0 else set())
         score = []
         for g, cy in zip(grams, y_len):
             den = max(float(cy), float(cx))
             score.append((offset + len(g & gx) * (cy / max(len(g), 1.0))) / den if den > 0 else 0.0)
-        best = sorted(range(len(ys)), key=lambda d: (-score[d], d))[:m]
+        best = sorted(range(len(ys)), key=lambda d: (d not in forced, -score[d], d))[:width]
         out.append(sorted(best))
     return out
 
@@ -38,15 +42,17 @@ def oracle_candidates(ys, y_len, xs, x_len, n, m, offset):
 )
 def test_candidates_match_oracle(ys, xs, n, data):
     m = data.draw(st.sampled_from(sorted({1, len(ys) - 1, len(ys), max(1, len(ys) // 2)})))
+    include = data.draw(st.lists(st.integers(-1, len(ys) - 1), min_size=len(xs), max_size=len(xs)))
     y_len = np.array([20 + len(y) // 2 for y in ys])
     x_len = np.array([20 + len(x) // 2 for x in xs])
-    want = oracle_candidates(ys, y_len, xs, x_len, n, m, 48.0)
+    want = oracle_candidates(ys, y_len, xs, x_len, n, m, 48.0, include)
     # n_frequent=0: every gram in posting lists; 64: the frequent ones as bit rows
     for n_frequent in (0, 64):
         index = CandidateIndex(ngram=n, n_frequent=n_frequent).fit(ys, y_len)
+        assert index.short_.tolist() == [j for j, y in enumerate(ys) if len(y) < n]
         for jobs in (1, 2):
-            got = index.candidates(xs * 3, m, jobs, np.tile(x_len, 3))
-            assert got.dtype == np.int64 and got.shape == (3 * len(xs), m)
+            got = index.candidates(xs * 3, m, jobs, np.tile(x_len, 3), np.tile(include, 3))
+            assert got.dtype == np.int64 and got.shape == (3 * len(xs), index.width(m))
             assert (np.diff(got, axis=1) > 0).all() and got.min() >= 0 and got.max() < len(ys)
             assert got.tolist() == want * 3
 

@@ -18,7 +18,7 @@ from nnzip import NCDKNeighborsClassifier, top_k_tie_accuracy
 from nnzip.data import load_local
 from nnzip.errors import InputError
 
-from test_neighbors import ref_vote
+from test_neighbors import ref_tied_vote, ref_vote
 
 PETS = ["the cat sat on the mat", "my dog chased the cat", "a kitten and a puppy play", "the dog barked at the cat"]
 MONEY = ["stocks fell sharply today", "the market rallied on earnings", "bond yields rose again",
@@ -114,15 +114,13 @@ def test_clone_pickle_pipeline_gridsearch_cross_val():
 # ---- real data: exact agreement with a slow pure-Python reference ------------------------------
 
 
-def _ref_neighbors(test, train, k):
+def _ref_distances(test, train):
     c_train = [len(gzip.compress(t.encode(), 9)) for t in train]
     rows = []
     for x in test:
         cx = len(gzip.compress(x.encode(), 9))
-        d = [
-            (len(gzip.compress(f"{x} {y}".encode(), 9)) - min(cx, cy)) / max(cx, cy) for y, cy in zip(train, c_train)
-        ]
-        rows.append(np.argsort(np.array(d), kind="stable")[:k])
+        rows.append([(len(gzip.compress(f"{x} {y}".encode(), 9)) - min(cx, cy)) / max(cx, cy)
+                     for y, cy in zip(train, c_train)])
     return np.array(rows)
 
 
@@ -135,24 +133,34 @@ def test_r8_accuracies_match_slow_reference(data_dir):
         test_idx = np.random.default_rng(0).choice(len(ds.X_test), 120, replace=False)
     X_test = [ds.X_test[i] for i in test_idx]
     y_test = [ds.y_test[i] for i in test_idx]
-    ref_idx = _ref_neighbors(X_test, ds.X_train, 3)
+    D = _ref_distances(X_test, ds.X_train)
+    ref_idx = np.argsort(D, axis=1, kind="stable")[:, :3]
     labels = np.array(ds.y_train, dtype=object)
     classes = sorted(set(ds.y_train))
     code = {c: i for i, c in enumerate(classes)}
 
-    def ref_accuracy(k, tie_break):
-        preds = [classes[ref_vote([code[lab] for lab in labels[row[:k]]], tie_break)] for row in ref_idx]
-        return np.mean(np.array(preds) == np.array(y_test))
+    def ref_accuracy(k, distance_ties, tie_break):
+        if distance_ties == "index":
+            preds = [ref_vote([code[lab] for lab in labels[row[:k]]], tie_break) for row in ref_idx]
+        else:
+            preds = []
+            for row in D:
+                kth = np.sort(row)[k - 1]
+                tied = [(d, code[labels[j]]) for j, d in enumerate(row.tolist()) if d <= kth]
+                preds.append(ref_tied_vote(tied, k, distance_ties, tie_break))
+        return np.mean(np.array([classes[p] for p in preds]) == np.array(y_test))
 
-    clf = NCDKNeighborsClassifier(n_neighbors=3, n_jobs=2).fit(ds.X_train, ds.y_train)
+    clf = NCDKNeighborsClassifier(n_neighbors=3, n_jobs=2, distance_ties="index").fit(ds.X_train, ds.y_train)
     dist, idx = clf.kneighbors(X_test)
     assert idx.tolist() == ref_idx.tolist()
+    tied = clf.tied_neighbors(X_test)
     variants = [(1, "nearest"), (2, "nearest"), (2, "decrement"), (2, "lowest"), (3, "nearest"), (3, "decrement")]
-    for k, tie_break in variants:
-        pred = clf.set_params(n_neighbors=k, tie_break=tie_break).vote(dist[:, :k], idx[:, :k])[0]
-        assert np.mean(pred == np.array(y_test)) == ref_accuracy(k, tie_break), (k, tie_break)
+    for distance_ties in ("index", "split", "all"):
+        for k, tie_break in variants:
+            voter = clf.set_params(n_neighbors=k, tie_break=tie_break, distance_ties=distance_ties)
+            pred = voter.vote(tied.with_k(k), X_test)[0]
+            assert np.mean(pred == np.array(y_test)) == ref_accuracy(k, distance_ties, tie_break), (k, tie_break)
     assert top_k_tie_accuracy(y_test, labels[idx[:, :2]]) == np.mean(
         [y in {lab for lab, n in Counter(labels[row[:2]]).items() if n == max(Counter(labels[row[:2]]).values())}
          for y, row in zip(y_test, ref_idx)]
     )
-

@@ -264,3 +264,29 @@ def test_bad_model_parameters_fail_before_anything_is_read():
     assert r.exit_code == 1
     assert r.output.strip() == ("Error: random_state must be an int from 0 to 4294967295, a numpy RandomState or None, "
                                 "got -1")
+
+
+def test_classify_says_when_the_file_order_would_decide_predictions(tmp_path):
+    """A class-sorted training file whose texts tie at the nearest distance across classes (issue 22 §2)."""
+    train = write_tsv(tmp_path / "train.tsv", ["a"] * 3 + ["b"] * 3, ["ok", "yes", "hi", "no", "on", "ko"])
+    test = write_tsv(tmp_path / "test.tsv", ["a", "b", "a", "b"], ["x", "n", "o", "hey"])
+    js = tmp_path / "m.json"
+    r = run("classify", "--train", train, "--test", test, "-k", "1", "--metrics-json", str(js))
+    assert r.exit_code == 0, r.output
+    line = [ln for ln in r.output.splitlines() if "tied at the k-th distance" in ln]
+    assert len(line) == 1 and line[0].startswith("Warning: ")
+    m = json.loads(js.read_text())
+    order = m["training_order"]
+    assert m["distance_ties"] == "split" and order["n_neighbors"] == 1 and order["n_queries"] == 4
+    assert order["n_order_dependent"] >= 1 and order["n_mixed_ties"] >= order["n_order_dependent"]
+    assert order["accuracy_min_bound"] <= order["accuracy_expected"] <= order["accuracy_max_bound"]
+    share = order["n_order_dependent"] / 4
+    assert f"{order['n_order_dependent']} test items ({share:.1%})" in line[0]
+    assert f"accuracy would be {order['accuracy_expected']:.4f} on average" in line[0]
+    assert "distance_ties='split' does not depend on it" in line[0]
+    r = run("classify", "--train", train, "--test", test, "-k", "1", "--distance-ties", "index")
+    assert "distance_ties='index' lets the file order decide them" in r.output
+    # no ties across classes: no line
+    r = run("classify", "--train", write_tsv(tmp_path / "t2.tsv", ["a", "b"], ["the cat sat", "stocks fell"]),
+            "--test", write_tsv(tmp_path / "q2.tsv", ["a"], ["the cat sat on"]), "-k", "1")
+    assert r.exit_code == 0 and "tied at the k-th distance" not in r.output

@@ -326,5 +326,6 @@ def test_gpu_benchmark_runs_end_to_end_in_the_simulator(data_dir, tmp_path):
     assert set(result["parts"]["throughput"]) >= {"ag_news", "20news", "ag_news_launch_choices_pairs_per_s",
                                                   "ag_news_search_pairs_per_s"}
     assert result["parts"]["r8_end_to_end"]["predictions_identical"]
-    assert result["parts"]["imdb_end_to_end"]["cpu_kernel_same_neighbours"]
+    imdb = result["parts"]["imdb_end_to_end"]
+    assert imdb["cpu_kernel_same_neighbours"] and set(imdb["gpu_accuracy_by_convention"]) == {"split", "index"}
     assert "plumbing test" in out.with_suffix(".md").read_text()

@@ -12,7 +12,7 @@ from experiments.__main__ import main
 from experiments.report import build_report, load_runs
 from experiments.runner import Runner, _train_test, load_config
 from nnzip import distributed, index
-from nnzip.data import duplicate_mask
+from nnzip.data import duplicate_mask, load_bbc
 from nnzip.errors import ConfigError
 
 TINY = """
@@ -97,8 +97,9 @@ def test_leakage_run_scores_without_and_with_the_duplicated_test_items(tmp_path)
 
 
 def test_resume_after_interruption_recomputes_only_unfinished_blocks(tmp_path, monkeypatch):
-    # blocks of 3 test texts: the 12-item quick run has 4 of them
-    monkeypatch.setattr(distributed, "PAIRS_PER_BLOCK", 3 * 1780)
+    # blocks of 3 test texts (a query is paired with each distinct training text once): the 12-item
+    # quick run has 4 of them
+    monkeypatch.setattr(distributed, "PAIRS_PER_BLOCK", 3 * len(set(load_bbc().X_train)))
     real = index._compute_block
     calls = []
 

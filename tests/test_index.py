@@ -161,20 +161,28 @@ def test_rerank_ranks_its_candidates_exactly(monkeypatch):
     proposed = {}
     real = CandidateIndex.candidates
 
-    def spy(self, xs, m, n_jobs=1, x_lengths=None):
-        cols = real(self, xs, m, n_jobs, x_lengths)
+    def spy(self, xs, m, n_jobs=1, x_lengths=None, include=None):
+        cols = real(self, xs, m, n_jobs, x_lengths, include)
         proposed.update({x: row for x, row in zip(xs, cols)})
         return cols
 
     monkeypatch.setattr(CandidateIndex, "candidates", spy)
-    dist, idx = nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 3, search="rerank", n_candidates=6, block_size=7)
+    index = nnzip.NCDIndex(search="rerank", n_candidates=6, block_size=7).fit(Y_CACHE)
+    dist, idx = index.kneighbors(X_CACHE, 3)
+    tied = index.tied_neighbors(X_CACHE, 3)
     full = nnzip.pairwise_distances(X_CACHE, Y_CACHE)
+    # the first stage names distinct texts in byte order
+    distinct = sorted({y.encode() for y in Y_CACHE})
     for r, x in enumerate(X_CACHE):
         cols = proposed[x.encode()]
-        assert len(set(cols.tolist())) == 6 and cols.min() >= 0 and cols.max() < len(Y_CACHE)
-        order = sorted(cols.tolist(), key=lambda j: (full[r, j], j))[:3]
-        assert idx[r].tolist() == order
-        assert dist[r].tolist() == [full[r, j] for j in order]
+        assert len(set(cols.tolist())) == 6 and cols.min() >= 0 and cols.max() < len(distinct)
+        items = [j for j, y in enumerate(Y_CACHE) if y.encode() in {distinct[c] for c in cols}]
+        order = sorted(items, key=lambda j: (full[r, j], j))
+        assert idx[r].tolist() == order[:3]
+        assert dist[r].tolist() == [full[r, j] for j in order[:3]]
+        # every candidate tied with the third is there too, and nothing else
+        kth = full[r, order[2]]
+        assert tied.row(r)[1].tolist() == [j for j in order if full[r, j] <= kth]
 
 
 def test_rerank_cache_is_keyed_by_search_mode(tmp_path, monkeypatch):
@@ -213,7 +221,9 @@ def test_progress_moves_within_a_block(monkeypatch):
 def test_estimate_scales_with_the_number_of_pairs():
     nnzip.warmup()
     small = nnzip.NCDIndex().fit(Y_CACHE[:5]).estimate_seconds(X_CACHE[:4], seed=1)
-    large = nnzip.NCDIndex().fit(Y_CACHE[:5] * 100).estimate_seconds(X_CACHE[:4] * 50, seed=1)
+    # distinct training texts: copies of one text are compressed once, and do not count
+    large = nnzip.NCDIndex().fit([f"{y} {i}" for i in range(100) for y in Y_CACHE[:5]]).estimate_seconds(
+        X_CACHE[:4] * 50, seed=1)
     assert small > 0 and large > small
 
 
@@ -264,3 +274,33 @@ def test_bad_index_parameters_fail_before_any_compression(monkeypatch):
             nnzip.NCDIndex(**params).fit(Y_CACHE)
     with pytest.raises(nnzip.InputError, match="k=0|k must be a positive int"):
         nnzip.nearest_neighbors(X_CACHE, Y_CACHE, 0)
+
+
+def test_cache_is_keyed_by_the_code_and_shared_by_reorderings_of_the_training_set(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from nnzip import cache as cache_module
+
+    here = Path(cache_module.__file__).parent
+    assert all((here / name).is_file() for name in cache_module.FINGERPRINTED)  # no part of it goes unread
+    first = nnzip.NCDIndex(block_size=5, cache_dir=tmp_path).fit(Y_CACHE).tied_neighbors(X_CACHE, 3)
+    calls = _count_blocks(monkeypatch)
+    n = len(Y_CACHE)
+    again = nnzip.NCDIndex(block_size=5, cache_dir=tmp_path).fit(Y_CACHE[::-1]).tied_neighbors(X_CACHE, 3)
+    assert calls == []  # the same texts in another order: the same blocks, read back
+    back = again.reorder(np.arange(len(X_CACHE)), n - 1 - np.arange(n))
+    assert back.indices.tolist() == first.indices.tolist() and back.distances.tolist() == first.distances.tolist()
+    # another kernel (or tie convention) never reads these blocks
+    monkeypatch.setattr(cache_module, "code_fingerprint", lambda: "another kernel")
+    nnzip.NCDIndex(block_size=5, cache_dir=tmp_path).fit(Y_CACHE).tied_neighbors(X_CACHE, 3)
+    assert calls == [5, 5, 5, 5]
+
+
+def test_duplicate_training_texts_are_compressed_once():
+    Y = Y_CACHE[:6] * 3
+    index = nnzip.NCDIndex().fit(Y)
+    assert index.n_distinct_ == 6 and index.train_lengths_.tolist() == [gz(y.encode()) for y in Y]
+    full = nnzip.pairwise_distances(X_CACHE, Y)
+    got = index.tied_neighbors(X_CACHE, 4)
+    want = nnzip.TiedNeighbors.from_distances(full, 4)
+    assert got.indices.tolist() == want.indices.tolist() and got.distances.tolist() == want.distances.tolist()

@@ -20,14 +20,48 @@ def gz(b: bytes) -> int:
     return len(gzip.compress(b, 9))
 
 
-def test_kernel_self_test_failure_falls_back_to_zlib(monkeypatch):
-    assert lengths.kernel_matches_zlib()  # the real kernel agrees with this Python's zlib
-    monkeypatch.setattr(lengths, "kernel_matches_zlib", lambda: False)
-    called = []
-    monkeypatch.setattr(lengths._deflate, "gzip_pair_cells", lambda *a: called.append(a))
+@pytest.fixture
+def other_zlib(monkeypatch):
+    """A runtime whose gzip compresses differently from the reference zlib (as zlib-ng does): bz2 here."""
+    import bz2
+    import dataclasses
+
+    from nnzip.compressors import COMPRESSORS
+
+    fake = dataclasses.replace(COMPRESSORS["gzip"], length=lambda data: len(bz2.compress(data, 9)))
+    assert lengths.kernel_matches_zlib()  # the real runtime here is the reference
+    lengths.kernel_matches_zlib.cache_clear()
+    monkeypatch.setitem(COMPRESSORS, "gzip", fake)
+    yield fake
+    lengths.kernel_matches_zlib.cache_clear()
+
+
+def test_another_runtime_zlib_keeps_the_reference_lengths_and_counts_what_it_computes(other_zlib):
+    with pytest.warns(RuntimeWarning, match="keeps the kernel's reference lengths"):
+        assert not lengths.kernel_matches_zlib()
+    # lengths in the kernel's range are the reference zlib's, not the runtime's
+    assert nnzip.compressed_len(TEXTS).tolist() == [gz(t.encode()) for t in TEXTS]
     got = nnzip.pairwise_compressed_len(TEXTS[:2], TEXTS[:3])
-    assert not called
     assert got.tolist() == [[gz(f"{x} {y}".encode()) for y in TEXTS[:3]] for x in TEXTS[:2]]
+    # beyond the kernel's range only the runtime's zlib can say, and the count is reported once per call
+    long = "".join(f"{i:x} words of a very long text " for i in range(4000))
+    assert len(long) > lengths._deflate.MAX_INPUT
+    with pytest.warns(RuntimeWarning, match=r"pairwise_compressed_len: 2 compressed lengths .* not the reference"):
+        got = nnzip.pairwise_compressed_len(TEXTS[:2], [TEXTS[0], long])
+    assert got[:, 0].tolist() == [gz(f"{x} {TEXTS[0]}".encode()) for x in TEXTS[:2]]
+    assert got[:, 1].tolist() == [other_zlib.length(f"{x} {long}".encode()) for x in TEXTS[:2]]
+    index = nnzip.NCDIndex()
+    with pytest.warns(RuntimeWarning, match="fit: 1 compressed lengths"):
+        index.fit([TEXTS[0], TEXTS[1], long])
+    with pytest.warns(RuntimeWarning, match="search: 3 compressed lengths"):
+        index.kneighbors(TEXTS[:3], 1)
+
+
+def test_the_reference_runtime_reports_nothing(recwarn):
+    long = "".join(f"{i:x} words of a very long text " for i in range(4000))
+    got = nnzip.pairwise_compressed_len(TEXTS[:1], [long])
+    assert got.tolist() == [[gz(f"{TEXTS[0]} {long}".encode())]]
+    assert not [w for w in recwarn if "compressed lengths" in str(w.message)]
 
 
 def test_single_query_is_split_across_threads():
