@@ -3,8 +3,9 @@ paths run in numba-cuda's simulator against the CPU's results.
 
 The simulated runs happen in child processes (``tests/_cuda_sim.py search``; numba reads
 ``NUMBA_ENABLE_CUDASIM`` at its first import, so this process keeps the real numba-cuda):
-exact and rerank searches, the cache read back across devices, the classifier, the pairwise
-functions, progress and pickling; with ``--dask``, the same search on a local cluster whose two
+exact and rerank searches with their boundary ties (``tied_neighbors``), the cache read back
+across devices, the classifier under each rule for distance ties, the pairwise functions,
+progress and pickling; with ``--dask``, the same search on a local cluster whose two
 worker processes each use their own (simulated) GPU.
 """
 
