@@ -185,3 +185,36 @@ def test_zstd_rule_needs_a_setting_that_ran_everywhere():
     # a setting missing a dataset is out
     rows = [_zs("x", "a", 0.9, 1.0), _zs("y", "a", 0.8, 1.0), _zs("y", "b", 0.8, 1.0)]
     assert choose_zstd(rows)["setting"] == "y"
+
+
+def test_report_renders_every_setting_and_the_choice():
+    import argparse
+
+    from benchmarks.tune_defaults import N_CANDIDATES, NGRAMS, OFFSETS, ZSTD_GRID, current_defaults, report
+
+    variants = {f"k={k} {t}": 0.995 for k, t in VARIANTS}
+    rr_rows = [{"dataset": d, "ngram": g, "offset": o, "n_candidates": m, "width": m, "agreement": dict(variants),
+                "accuracy_rerank": dict(variants), "nearest_found": 0.99, "first_stage_fit_s": 1.0,
+                "first_stage_query_s": 0.5}
+               for d in ("20news", "imdb") for g in NGRAMS for o in OFFSETS for m in N_CANDIDATES]
+    rr_info = [{"dataset": d, "n_fit": 100, "n_distinct": 99, "n_val": 20, "n_classes": 2,
+                "accuracy_exact": dict(variants), "val_equal_to_a_training_text": 0} for d in ("20news", "imdb")]
+    defaults = current_defaults()
+    rr_choice = choose_rerank(rr_rows, (defaults["ngram"], defaults["offset"]))
+    checks = [{"dataset": "20news", "checked": True, "variant": "k=1 nearest", "accuracy": 0.5},
+              {"dataset": "imdb", "checked": False, "why": "not in the grid"}]
+    zs_rows = [{"dataset": d, "setting": label, "params": params, "accuracy": 0.8, "seconds": 1.0}
+               for d in ("r8", "mr") for label, params in ZSTD_GRID]
+    zs_rows[-1] = {**zs_rows[-1], "error": "cannot train"}
+    del zs_rows[-1]["accuracy"], zs_rows[-1]["seconds"]
+    zs_info = [{"dataset": d, "n_fit": 100, "n_val": 20} for d in ("r8", "mr")]
+    zs_choice = choose_zstd(zs_rows)
+    test_rows = [{"dataset": "r8", "n_train": 100, "n_test": 50, "accuracy": 0.9, "seconds": 1.0}]
+    machine = {"cpu": "cpu", "cores": 2, "python": "3", "zlib": "1", "nnzip": "0"}
+    text = report(argparse.Namespace(argv=["--test"]), machine, defaults, rr_rows, rr_info, rr_choice, checks,
+                  zs_rows, zs_info, zs_choice, test_rows)
+    assert f"n_candidates={rr_choice['n_candidates']}**" in text
+    assert text.count("\n| 5 | 48 |") == len(N_CANDIDATES)
+    assert "error: cannot train" in text and "| out |" in text
+    assert "Rule, fixed before any result was seen" in text and "measured once, after the choice" in text
+    assert f"**{zs_choice['setting']}**" in text
