@@ -262,10 +262,10 @@ class NCDIndex(TextEstimator):
         See :func:`nnzip.pairwise_distances`.
     search : {"exact", "rerank"}, default="exact"
         ``"exact"`` (the published method) compresses every (query, training text) pair.
-        ``"rerank"`` lets a first stage fitted on the training texts (an exact byte 5-gram
+        ``"rerank"`` lets a first stage fitted on the training texts (an exact byte 6-gram
         index that estimates how many bytes gzip saves on each pair, :mod:`nnzip.candidates`)
         propose ``n_candidates`` distinct training texts per query, plus every training text
-        shorter than its 5 bytes (which it cannot estimate) and any training text equal to
+        shorter than its 6 bytes (which it cannot estimate) and any training text equal to
         the query, and ranks those by the exact distance: the same distances and tie
         handling, among the candidates, with fewer pairs compressed. Its choice among equal
         estimates goes by the texts' bytes, never their position, and copies of one text are
