@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: reading the staged data, timing, and the kernel scripts' options."""
+"""What the benchmark scripts share: the staged data, validation splits, timing, the kernel scripts' options."""
 
 from __future__ import annotations
 
@@ -15,6 +15,36 @@ def read_texts(path: Path, n: int | None = None) -> list[str]:
     """The texts of a staged ``label<TAB>text`` file (gzip'd), split on ``\\n`` only; the first ``n`` if given."""
     lines = gzip.open(path, "rt", encoding="utf-8").read().split("\n")[:-1]
     return [line.split("\t", 1)[1] for line in lines[:n]]
+
+
+def validation_split(y, size: int, seed: int = 0) -> tuple[Any, Any]:
+    """Rows of a training set split into (fit rows, validation rows): stratified by ``y``, seeded, disjoint.
+
+    ``size`` validation rows, drawn class by class in proportion (scikit-learn's
+    ``train_test_split(stratify=y)``); both index arrays sorted. Settings tuned on the
+    validation rows never see a test item.
+    """
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(y))
+    fit, val = train_test_split(rows, test_size=size, random_state=seed, stratify=np.asarray(y))
+    return np.sort(fit), np.sort(val)
+
+
+def carve(ds: Any, size: int, seed: int = 0) -> Any:
+    """A :class:`nnzip.data.Dataset` made of ``ds``'s training set only: ``size`` validation items
+    (:func:`validation_split`) as its test set, the remaining training items as its training set."""
+    from nnzip.data import Dataset
+
+    fit, val = validation_split(ds.y_train, size, seed)
+    return Dataset(
+        name=f"{ds.name} (validation)",
+        X_train=[ds.X_train[i] for i in fit], y_train=[ds.y_train[i] for i in fit],
+        X_test=[ds.X_train[i] for i in val], y_test=[ds.y_train[i] for i in val],
+        notes=[f"{size} of the {len(ds.X_train)} training items (stratified, seed {seed}) against the other "
+               f"{len(fit)}; no test item"],
+    )
 
 
 def orders(n: int, seed: int = 7) -> dict[str, Any]:

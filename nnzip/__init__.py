@@ -8,7 +8,7 @@ from ._version import __version__
 from .classifier import NCDKNeighborsClassifier
 from .compressors import COMPRESSORS, get_compressor
 from .dictionary import ZstdDictionaryClassifier
-from .errors import ConfigError, InputError, MissingDependencyError, NNZipError
+from .errors import ConfigError, DeviceError, InputError, MissingDependencyError, NNZipError
 from .index import NCDIndex, nearest_neighbors, warmup
 from .metrics import evaluate_order, tie_order_effect, top_k_tie_accuracy, top_k_tie_hits
 from .neighbors import DISTANCE_TIES, TIE_BREAKS, tied_vote, vote
@@ -22,6 +22,7 @@ __all__ = [
     "METRICS",
     "TIE_BREAKS",
     "ConfigError",
+    "DeviceError",
     "InputError",
     "MissingDependencyError",
     "NCDIndex",

@@ -30,7 +30,10 @@ _FORMAT = 2
 #: The modules (under ``nnzip``) whose code determines what a cached search block holds: the
 #: deflate kernel and the lengths layer (with the compressors), distances and the tied top-k, the
 #: n-gram kernels and the rerank first stage, and the search itself (its block format and tie convention).
-FINGERPRINTED = ("_deflate", "_distances", "_ngrams", "compressors", "lengths", "pairwise", "candidates", "index")
+#: The GPU's kernel and host side count too: a block's key does not name the device that computed it
+#: (both give the same lengths, so either resumes the other's blocks), so it covers every device's code.
+FINGERPRINTED = ("_deflate", "_deflate_cuda", "cuda_backend", "_distances", "_ngrams", "compressors", "lengths",
+                 "pairwise", "candidates", "index")
 #: The modules whose code determines what a saved model predicts: the search and, besides it, the
 #: neighbour structure, the votes and tie rules, the estimators and the baselines (a model file
 #: records their fingerprint, :mod:`nnzip.persistence`).

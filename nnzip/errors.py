@@ -13,6 +13,12 @@ class ConfigError(NNZipError, ValueError):
     """An unknown name or an out-of-range setting (compressor, metric, k, ...)."""
 
 
+class DeviceError(NNZipError, RuntimeError):
+    """``device="cuda"`` cannot run here: no NVIDIA driver, no GPU it can see, too little GPU
+    memory, or the GPU failed during the work. Not a bad value but a machine that lacks
+    something; a missing numba-cuda or CUDA compiler is a :class:`MissingDependencyError`."""
+
+
 class MissingDependencyError(NNZipError, ImportError):
     """An optional extra is needed; the message names the pip command."""
 

@@ -355,7 +355,7 @@ def classify(
     if say is not None:
         _notes(say, model, ds)
     if model == "gzip-knn":
-        _warmup(say)
+        _warmup(say, clf.device)  # compiling is never counted in the seconds
         if say is not None and clf.search == "exact":
             on_fitted = _announce_long_search(say, ds)
     try:
@@ -380,14 +380,14 @@ def classify(
     return ev
 
 
-def _warmup(say: Callable[[str], object] | None) -> None:
+def _warmup(say: Callable[[str], object] | None, device: str) -> None:
     """Compile (or load) the kernels before the timed work, saying so when it is a first run's compile."""
     if say is None or not kernels_need_compiling():
-        warmup()
+        warmup(device)
         return
     say("compiling kernels, first run only (a minute or so; not counted in the seconds) ...")
     start = time.perf_counter()
-    warmup()
+    warmup(device)
     say(f"kernels compiled in {time.perf_counter() - start:.0f} s")
 
 

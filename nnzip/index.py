@@ -12,7 +12,8 @@ in it (the first stage's choice among equal scores included) depends on the orde
 training set, and copies are compressed once. Each finished
 block can be kept in an on-disk cache (:mod:`nnzip.cache`) from which an interrupted run
 resumes, and under ``joblib.parallel_config(backend="dask")`` the blocks run as tasks on a
-Dask cluster (:mod:`nnzip.distributed`). Lengths come from :mod:`nnzip.lengths`.
+Dask cluster (:mod:`nnzip.distributed`). Lengths come from :mod:`nnzip.lengths`, on the CPU or
+(``device="cuda"``) a GPU: the same blocks, lengths and results either way.
 """
 
 from __future__ import annotations
@@ -32,15 +33,17 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from . import _deflate, _distances, _ngrams
+from . import _deflate, _distances, _ngrams, cuda_backend
 from .cache import BlockCache, make_key, text_digest
 from .candidates import DEFAULT_N_CANDIDATES, CandidateIndex
 from .compressors import COMPRESSOR_CONSTRAINTS, Compressor, get_compressor
 from .distributed import active_client, block_rows, run_blocks, split_rows
 from .errors import ConfigError
 from .lengths import (
+    DEVICE_CONSTRAINTS,
     NO_COLS,
     TrainingSide,
+    check_device,
     kernel_matches_zlib,
     numba_threads,
     pack,
@@ -66,12 +69,10 @@ from .validation import (
     check_n_neighbors,
     check_params,
     resolve_n_jobs,
+    validate_params,
 )
 
 SEARCHES = ("exact", "rerank")
-# One kernel call covers about this many pairs: short enough that the progress bar moves
-# and Ctrl-C is honoured within a second or so, long enough that call overhead is nothing.
-_PAIRS_PER_CALL = 1 << 15
 #: What a cached block holds: per query row, the distinct training texts up to its k-th distance
 #: (counted with multiplicity), as CSR ``indptr``/``indices``/``distances``, sorted by (distance, text).
 TIE_FORMAT = "tied-csr-distinct-texts-v1"
@@ -121,6 +122,7 @@ class _Search:
     first_stage: CandidateIndex | None
     n_candidates: int  # candidates chosen by the first stage's estimate (its width adds the forced ones)
     side_digest: str | None
+    device: str = "cpu"  # where pair lengths are computed; not in key_parts: the lengths are the same
 
     @property
     def cols_per_row(self) -> int:
@@ -158,14 +160,7 @@ def _compute_block(
     if search.first_stage is not None:
         cols = search.first_stage.candidates(xs, search.n_candidates, n_jobs=n_jobs, x_lengths=cx,
                                              include=search.duplicates(xs))
-    m = search.cols_per_row
-    cxy = np.empty((len(xs), m), dtype=np.int64)
-    step = max(1, _PAIRS_PER_CALL // m)
-    for lo in range(0, len(xs), step):
-        rows = slice(lo, min(lo + step, len(xs)))
-        cxy[rows] = pair_block(comp, xs[rows], side, n_jobs, None if cols is None else cols[rows])
-        if progress is not None:
-            progress((rows.stop - rows.start) * m)
+    cxy = pair_block(comp, xs, side, n_jobs, cols, device=search.device, progress=progress)
     assert side.lengths is not None  # measured in fit
     cy = side.lengths if cols is None else side.lengths[cols]
     return tied_rows(lengths_to_distances(cxy, cx, cy, METRICS[search.metric], comp), search.k, search.copies, cols)
@@ -267,10 +262,10 @@ class NCDIndex(TextEstimator):
         See :func:`nnzip.pairwise_distances`.
     search : {"exact", "rerank"}, default="exact"
         ``"exact"`` (the published method) compresses every (query, training text) pair.
-        ``"rerank"`` lets a first stage fitted on the training texts (an exact byte 5-gram
+        ``"rerank"`` lets a first stage fitted on the training texts (an exact byte 6-gram
         index that estimates how many bytes gzip saves on each pair, :mod:`nnzip.candidates`)
         propose ``n_candidates`` distinct training texts per query, plus every training text
-        shorter than its 5 bytes (which it cannot estimate) and any training text equal to
+        shorter than its 6 bytes (which it cannot estimate) and any training text equal to
         the query, and ranks those by the exact distance: the same distances and tie
         handling, among the candidates, with fewer pairs compressed. Its choice among equal
         estimates goes by the texts' bytes, never their position, and copies of one text are
@@ -295,6 +290,14 @@ class NCDIndex(TextEstimator):
         (:data:`nnzip.distributed.PAIRS_PER_BLOCK`), here and on a Dask cluster alike.
     verbose : int, default=0
         Show a progress bar (when stderr is a terminal) if non-zero.
+    device : {"cpu", "cuda"}, default="cpu"
+        Where the pair lengths of ``gzip`` and ``zlib`` are computed: nnzip's CPU kernel, or
+        its CUDA twin on an NVIDIA GPU (``pip install "nnzip[cuda]"``), the training side held
+        in GPU memory from the first search on. The lengths are the same, so are the results
+        and the cache (either device resumes the other's blocks); single lengths, the first
+        stage of ``search="rerank"`` and the choice of neighbours and ties stay on the CPU.
+        Checked in ``fit`` and in each search, before any work: where the search runs, so on a Dask cluster on every
+        worker (one worker per GPU, see :mod:`nnzip.distributed`).
 
     Attributes
     ----------
@@ -333,6 +336,7 @@ class NCDIndex(TextEstimator):
         "cache_dir": PATH,
         "block_size": [Interval(Integral, 1, None), None],
         "verbose": VERBOSE,
+        "device": DEVICE_CONSTRAINTS,
     }
 
     def __init__(
@@ -346,6 +350,7 @@ class NCDIndex(TextEstimator):
         cache_dir: str | os.PathLike | None = None,
         block_size: int | None = None,
         verbose: int = 0,
+        device: str = "cpu",
     ) -> None:
         self.compressor = compressor
         self.metric = metric
@@ -355,10 +360,12 @@ class NCDIndex(TextEstimator):
         self.cache_dir = cache_dir
         self.block_size = block_size
         self.verbose = verbose
+        self.device = device
 
     def _validate_params(self) -> None:
         super()._validate_params()
         check_n_candidates(self.n_candidates, None, self.search)
+        check_device(get_compressor(self.compressor), self.device)
 
     def fit(self, X: TextsLike, y: None = None, *, lengths: np.ndarray | None = None) -> NCDIndex:
         """Prepare the training texts: encoded, packed, measured, and the first stage fitted.
@@ -460,7 +467,7 @@ class NCDIndex(TextEstimator):
             self._side_digest = text_digest([*self._side.texts, self._copies.tobytes()])
         comp = get_compressor(self.compressor)
         return _Search(comp, self.metric, self._side, self._copies, k, first_stage,
-                       m if first_stage is not None else 0, self._side_digest)
+                       m if first_stage is not None else 0, self._side_digest, self.device)
 
     def _expand(self, block: Block, k: int) -> TiedNeighbors:
         """From distinct texts to training items: each entry becomes the items of its text, by index."""
@@ -499,6 +506,7 @@ class NCDIndex(TextEstimator):
             return self.tied_neighbors(self.train_texts_, k + 1).exclude_self()
         k = check_n_neighbors(n_neighbors, self.n_samples_fit_, "n_neighbors")
         xs = as_bytes(X, "X")
+        check_device(get_compressor(self.compressor), self.device)  # where the blocks will run, as they start
         cache = _open_cache(get_compressor(self.compressor), self.cache_dir)
         search = self._search(k, cache)
         rows = self.block_size or block_rows(search.cols_per_row)
@@ -530,30 +538,49 @@ class NCDIndex(TextEstimator):
         return self.tied_neighbors(X, check_n_neighbors(k, self.n_samples_fit_, "k")).top_k()
 
     def estimate_seconds(self, X: TextsLike, *, seed: int = 0) -> float:
-        """Wall time the pairs of an exact search of ``X`` would take here, from a short calibration.
+        """Wall time the pairs of an exact search of ``X`` would take, from a short calibration.
 
-        Times a seeded sample of up to 8 queries against up to 256 of the distinct training
-        texts (a fraction of a second) and scales by the number of pairs it compresses; the gzip kernel's per-text
-        tables, which a search of that many queries builds once (see
-        :meth:`nnzip.lengths.TrainingSide.tables`), are timed on the sample first and scaled by
-        the number of distinct training texts. Call :func:`warmup` first, or the estimate includes
-        compiling the kernels.
+        Times a seeded sample of queries against a sample of the distinct training texts (a
+        fraction of a second: up to 8 x 256 pairs on the CPU, about a million on a GPU, which a
+        smaller call would not fill) and scales by the number of pairs the search compresses;
+        preparing the training side (the gzip kernel's per-text tables, which a search of that
+        many queries builds once, see :meth:`nnzip.lengths.TrainingSide.tables`; on a GPU also
+        its upload) is timed on the sample first and scaled by the number of distinct training
+        texts. On the CPU it is this machine's time; with ``device="cuda"`` under a Dask cluster
+        it is timed on one worker's GPU and divided by the number of workers. Call :func:`warmup`
+        first, or the estimate includes compiling the kernels.
         """
         check_is_fitted(self)
         comp = get_compressor(self.compressor)
         jobs = resolve_n_jobs(self.n_jobs)
         xs, ys = as_bytes(X, "X"), self._side.texts  # the search pairs each query with the distinct texts
         rng = np.random.default_rng(seed)
-        qx = [xs[i] for i in rng.choice(len(xs), min(8, len(xs)), replace=False)]
-        qy = TrainingSide([ys[i] for i in rng.choice(len(ys), min(256, len(ys)), replace=False)])
-        start = time.perf_counter()
-        if use_kernel(comp):
-            qy.tables(jobs, len(xs))  # the mode the whole search will run in
-        prepare = (time.perf_counter() - start) / len(qy)
-        start = time.perf_counter()
-        pair_block(comp, qx, qy, jobs)
-        per_pair = (time.perf_counter() - start) / (len(qx) * len(qy))
+        n_y = min(4096 if self.device == "cuda" else 256, len(ys))
+        n_x = min(max(8, (1 << 20) // n_y) if self.device == "cuda" else 8, len(xs))
+        qx = [xs[i] for i in rng.choice(len(xs), n_x, replace=False)]
+        qy = [ys[i] for i in rng.choice(len(ys), n_y, replace=False)]
+        client = active_client() if self.device == "cuda" else None
+        if client is None:
+            prepare, per_pair = _calibrate(comp, qx, qy, jobs, self.device, len(xs))
+        else:  # the GPUs are the workers': time one of them, and share the pairs out among all
+            prepare, per_pair = client.submit(_calibrate, comp, qx, qy, 1, self.device, len(xs), pure=False).result()
+            per_pair /= max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
         return per_pair * len(xs) * len(ys) + prepare * len(ys)
+
+
+def _calibrate(comp: Compressor, qx: list[bytes], qy: list[bytes], jobs: int, device: str,
+               n_queries: int) -> tuple[float, float]:
+    """Seconds per training text to prepare a side, and per pair, on ``device`` (see ``estimate_seconds``)."""
+    side = TrainingSide(qy)
+    start = time.perf_counter()
+    if device == "cuda":
+        side.on_device(jobs)
+    elif use_kernel(comp):
+        side.tables(jobs, n_queries)  # the mode the whole search will run in
+    prepare = (time.perf_counter() - start) / len(side)
+    start = time.perf_counter()
+    pair_block(comp, qx, side, jobs, device=device)
+    return prepare, (time.perf_counter() - start) / (len(qx) * len(side))
 
 
 def _distinct(texts: list[bytes]) -> tuple[list[bytes], np.ndarray]:
@@ -578,6 +605,7 @@ def nearest_neighbors(
     verbose: int = 0,
     search: str = "exact",
     n_candidates: int | None = None,
+    device: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest training texts of each query: ``NCDIndex(...).fit(Y).kneighbors(X, k)``.
 
@@ -602,12 +630,16 @@ def nearest_neighbors(
         Indices into ``Y``.
     """
     index = NCDIndex(compressor=compressor, metric=metric, search=search, n_candidates=n_candidates, n_jobs=n_jobs,
-                     cache_dir=cache_dir, block_size=block_size, verbose=verbose)
+                     cache_dir=cache_dir, block_size=block_size, verbose=verbose, device=device)
     check_params(index)
     xs, ys = as_bytes(X, "X"), as_bytes(Y, "Y")
     check_n_neighbors(k, len(ys), "k")
     check_n_candidates(n_candidates, k, search)
     return index.fit(ys, lengths=check_lengths(y_lengths, len(ys), "y_lengths")).kneighbors(xs, k)
+
+
+#: kernels :func:`warmup` leaves to their first use (the explanation's parse), so a search never waits for them
+ON_DEMAND_KERNELS = frozenset({"deflate_tokens"})
 
 
 def kernels_need_compiling() -> bool:
@@ -621,7 +653,7 @@ def kernels_need_compiling() -> bool:
     try:
         for module in (_deflate, _distances, _ngrams):
             for name, kernel in vars(module).items():
-                if isinstance(kernel, Dispatcher) and not name.startswith("_"):
+                if isinstance(kernel, Dispatcher) and not name.startswith("_") and name not in ON_DEMAND_KERNELS:
                     dispatcher: Any = kernel  # the cache's internals are not typed
                     cpu = dispatcher.targetctx.codegen().magic_tuple()
                     if not any(key[1] == cpu for key in dispatcher._cache._cache_file._load_index()):
@@ -631,8 +663,14 @@ def kernels_need_compiling() -> bool:
     return False
 
 
-def warmup() -> None:
-    """Compile (or load from numba's cache) every kernel and run the zlib self-test."""
+def warmup(device: str = "cpu") -> None:
+    """Compile (or load from numba's cache) every kernel and run the zlib self-test.
+
+    With ``device="cuda"`` also the GPU kernels (checked first; with an active Dask client,
+    on every worker, whose GPUs the search uses), so that a search does not count their
+    compilation (tens of seconds) in its time.
+    """
+    validate_params({"device": DEVICE_CONSTRAINTS}, {"device": device})
     data, offsets = pack([b"warm up", b"the kernels"])
     _deflate.gzip_lengths(data, offsets)
     _deflate.gzip_lengths_parallel(data, offsets, 1)
@@ -656,4 +694,11 @@ def warmup() -> None:
     with numba_threads(2):
         _ngrams.distinct_grams_parallel(data, offsets, 5, 1)
     kernel_matches_zlib()
+    if device == "cuda":
+        check_device(get_compressor("gzip"), device)
+        client = active_client()
+        if client is None:
+            cuda_backend.warmup()
+        else:
+            client.run(cuda_backend.warmup)
 

@@ -7,9 +7,14 @@ compressor, and a user's callable, runs in the process pool of :mod:`nnzip.compr
 longer than the kernel's exact range are computed with the runtime's zlib; where that zlib is
 not the reference, :func:`runtime_zlib_report` says how many lengths came from it.
 
+With ``device="cuda"`` the pair lengths of ``gzip`` and ``zlib`` come from the CUDA twin of
+the kernel instead (:mod:`nnzip.cuda_backend`), with the same ``-1`` cells filled by zlib and
+the same offsets: the lengths, and so every result and cache entry, are the same on either
+device. Single lengths ``C(t)`` stay on the CPU (one pass over the texts, next to one per pair).
+
 The neighbour search (:mod:`nnzip.index`), the pairwise functions (:mod:`nnzip.pairwise`) and
 the rerank first stage (:mod:`nnzip.candidates`) all take their lengths from here: this is the
-single place where another backend for the kernel would be chosen.
+single place where the device is chosen (:func:`pair_block`).
 
 The training side of a search is prepared once (:class:`TrainingSide`): encoded, packed into
 one byte array, measured, and given the kernel's per-text tables once it has served enough
@@ -19,16 +24,24 @@ queries to pay for them.
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 import zlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 
-from . import _deflate
+from . import _deflate, cuda_backend
 from .compressors import COMPRESSORS, Compressor, checked_length, pool_lengths, pool_pairs
+from .distributed import active_client, check_on_workers
+from .errors import ConfigError
+from .validation import Options, validate_params
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .cuda_backend import CudaPairLengths
 
 #: Query rows a training side serves before the gzip kernel's per-text tables are built for it ...
 TABLE_ROWS = 8
@@ -36,6 +49,15 @@ TABLE_ROWS = 8
 TABLE_BYTES = 4 << 30
 # Below this many texts one thread is faster than starting the parallel kernel.
 _PARALLEL_MIN_TEXTS = 64
+#: Pairs per CPU call of :func:`pair_block`: short enough that a progress bar moves and Ctrl-C
+#: is honoured within a second or so, long enough that call overhead is nothing. A GPU call
+#: takes a whole block (launches of up to ``cuda_backend._PAIRS_PER_LAUNCH`` pairs).
+PAIRS_PER_CALL = 1 << 15
+
+#: Where pair lengths are computed: nnzip's CPU kernel (threads), or the CUDA kernel on a GPU.
+DEVICES = ("cpu", "cuda")
+#: What a ``device`` parameter may be, in every estimator and function that takes one.
+DEVICE_CONSTRAINTS: list = [Options(DEVICES)]
 
 
 @contextmanager
@@ -134,6 +156,41 @@ def runtime_zlib_report(what: str) -> Iterator[None]:
         )
 
 
+def check_device(comp: Compressor, device: str) -> None:
+    """Whether pair lengths of ``comp`` can be computed on ``device`` here; raise if not, before any work.
+
+    ``"cpu"`` always can. ``"cuda"`` needs a compressor of the deflate kernel (``gzip``,
+    ``zlib``; the GPU reproduces the reference zlib's lengths, as the CPU kernel does) and
+    numba-cuda, a driver, a GPU and the CUDA compiler: here, or under a Dask cluster (joblib's
+    ``dask`` backend) on every worker, where the blocks then run.
+
+    Raises
+    ------
+    ConfigError
+        An unknown device, or a compressor the GPU does not compute.
+    DeviceError, MissingDependencyError
+        From :func:`nnzip.cuda_backend.check_device`, naming what is missing (and on which worker).
+    """
+    validate_params({"device": DEVICE_CONSTRAINTS}, {"device": device})
+    if device == "cpu":
+        return
+    if not comp.kernel:
+        raise ConfigError(f"device='cuda' computes gzip and zlib lengths only; compressor {comp.name} "
+                          "runs on the CPU: use device='cpu'")
+    client = active_client()
+    if client is None:
+        cuda_backend.check_device()
+        return
+    workers: dict = {}
+    for address, gpu in check_on_workers(client, cuda_backend.gpu_in_use).items():
+        workers.setdefault(gpu[:2], []).append(address)
+    shared = [f"{', '.join(sorted(w))} share GPU {gpu} of {host}" for (host, gpu), w in workers.items() if len(w) > 1]
+    if shared:
+        warnings.warn(f"device='cuda': workers {'; '.join(shared)}; start one worker per GPU "
+                      "(CUDA_VISIBLE_DEVICES=i dask worker ... --nthreads 1, or dask-cuda's LocalCUDACluster)",
+                      RuntimeWarning, stacklevel=3)
+
+
 def use_kernel(comp: Compressor) -> bool:
     """Whether ``comp``'s lengths come from the deflate kernel (else from the process pool)."""
     return comp.kernel
@@ -163,6 +220,8 @@ class TrainingSide:
     packed texts and lengths only, as three arrays: the list of texts is rebuilt from them in
     a fraction of a second, and the kernel's tables (12 bytes per byte of text) where they are
     first needed.
+    Its copy on the GPU (:meth:`on_device`) is not kept either: each process (each Dask worker)
+    that computes pairs with ``device="cuda"`` uploads the side to its own GPU once.
 
     Parameters
     ----------
@@ -178,6 +237,8 @@ class TrainingSide:
         self.lengths = lengths
         self._tables: np.ndarray | None = None
         self._rows = 0
+        self._device: CudaPairLengths | None = None
+        self._device_lock = threading.Lock()  # one upload, whatever the number of threads asking
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -206,6 +267,24 @@ class TrainingSide:
             with numba_threads(n_jobs):
                 self._tables = _deflate.y_tables_parallel(self.data, self.offsets, n_jobs, columns)
         return self._tables
+
+    def on_device(self, n_jobs: int) -> CudaPairLengths:
+        """This side on the GPU (:class:`nnzip.cuda_backend.CudaPairLengths`), uploaded on first use.
+
+        The kernel's tables are built on the CPU (``n_jobs`` threads) with all three columns,
+        copied to the GPU, and not kept here.
+        """
+        with self._device_lock:
+            if self._device is None:
+                tables = self._tables
+                if tables is None or tables.shape[1] < 3:
+                    if n_jobs == 1:  # serial: inside a Dask task no parallel kernel may run
+                        tables = _deflate.y_tables(self.data, self.offsets, 3)
+                    else:
+                        with numba_threads(n_jobs):
+                            tables = _deflate.y_tables_parallel(self.data, self.offsets, n_jobs, 3)
+                self._device = cuda_backend.CudaPairLengths(self.data, self.offsets, tables)
+            return self._device
 
     def with_lengths(self, comp: Compressor, n_jobs: int) -> TrainingSide:
         """Compute ``C(y)`` for every text unless known; returns ``self``."""
@@ -238,29 +317,65 @@ def work_items(n_rows: int, n_cols: int, n_jobs: int) -> np.ndarray:
     return items
 
 
-def pair_block(
-    comp: Compressor, xs: list[bytes], ys: TrainingSide, n_jobs: int, cols: np.ndarray | None = None
-) -> np.ndarray:
-    """``C(x + " " + y)`` for every ``x`` in ``xs`` and ``y`` in ``ys`` (or ``y`` in ``ys[cols[i]]``).
-
-    With ``cols`` (shape ``(len(xs), m)``), cell ``(i, c)`` pairs ``xs[i]`` with ``ys[cols[i, c]]``.
-    """
-    if not use_kernel(comp):
-        return pool_pairs(comp, xs, ys.texts, n_jobs, cols)
-    n_cols = len(ys) if cols is None else cols.shape[1]
+def _cpu_cells(xs: list[bytes], ys: TrainingSide, tables: np.ndarray, n_jobs: int, cols: np.ndarray | None,
+               out: np.ndarray) -> None:
+    """The CPU kernel's lengths of one call's rows into ``out`` (``-1`` past its exact range)."""
     xd, xo = pack(xs)
-    out = np.empty((len(xs), n_cols), dtype=np.int64)
     kcols = NO_COLS if cols is None else np.ascontiguousarray(cols, dtype=np.int64)
-    items = work_items(len(xs), n_cols, n_jobs)
-    tables = ys.tables(n_jobs, len(xs))
+    items = work_items(len(xs), out.shape[1], n_jobs)
     if n_jobs == 1 or len(items) == 1:
         _deflate.gzip_pair_cells(xd, xo, ys.data, ys.offsets, tables, kcols, items, out)
     else:
         with numba_threads(n_jobs):
             workers = min(len(items), n_jobs)
             _deflate.gzip_pair_cells_parallel(xd, xo, ys.data, ys.offsets, tables, kcols, items, workers, out)
-    out[out >= 0] += comp.kernel_offset
-    for i, c in np.argwhere(out < 0):  # pairs past the kernel's exact range: zlib itself
-        j = c if cols is None else cols[i, c]
-        out[i, c] = _runtime_zlib(comp, xs[i] + b" " + ys.texts[j])
+
+
+def pair_block(
+    comp: Compressor,
+    xs: list[bytes],
+    ys: TrainingSide,
+    n_jobs: int,
+    cols: np.ndarray | None = None,
+    *,
+    device: str = "cpu",
+    progress: Callable[[int], object] | None = None,
+) -> np.ndarray:
+    """``C(x + " " + y)`` for every ``x`` in ``xs`` and ``y`` in ``ys`` (or ``y`` in ``ys[cols[i]]``).
+
+    With ``cols`` (shape ``(len(xs), m)``), cell ``(i, c)`` pairs ``xs[i]`` with ``ys[cols[i, c]]``.
+    On the CPU the rows are computed in calls of about :data:`PAIRS_PER_CALL` pairs; on the GPU
+    (``device="cuda"``, checked by :func:`check_device`) in launches of millions, the next
+    running while this thread takes the last one's lengths. ``progress`` gets the pairs done
+    after each call or launch.
+    """
+    n_cols = len(ys) if cols is None else cols.shape[1]
+    out = np.empty((len(xs), n_cols), dtype=np.int64)
+    kernel = use_kernel(comp)  # device="cuda" is checked to need it
+    if not out.size:
+        return out
+    if device == "cuda":
+        xd, xo = pack(xs)
+        with closing(ys.on_device(n_jobs).iter_blocks(xd, xo, cols)) as blocks:
+            for lo, cells in blocks:
+                out[lo : lo + len(cells)] = cells
+                if progress is not None:
+                    progress(len(cells) * n_cols)
+    else:
+        tables = ys.tables(n_jobs, len(xs)) if kernel else None
+        step = max(1, PAIRS_PER_CALL // max(1, n_cols))
+        for lo in range(0, len(xs), step):
+            rows = slice(lo, min(lo + step, len(xs)))
+            sub = None if cols is None else cols[rows]
+            if tables is not None:
+                _cpu_cells(xs[rows], ys, tables, n_jobs, sub, out[rows])
+            else:
+                out[rows] = pool_pairs(comp, xs[rows], ys.texts, n_jobs, sub)
+            if progress is not None:
+                progress((rows.stop - rows.start) * n_cols)
+    if kernel:
+        out[out >= 0] += comp.kernel_offset
+        for i, c in np.argwhere(out < 0):  # pairs past the kernel's exact range: zlib itself
+            j = c if cols is None else cols[i, c]
+            out[i, c] = _runtime_zlib(comp, xs[i] + b" " + ys.texts[j])
     return out

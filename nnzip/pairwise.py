@@ -4,7 +4,8 @@
 :func:`pairwise_distances` the distance of every pair (:data:`METRICS`). They return whole
 matrices; :class:`nnzip.NCDIndex` and :func:`nnzip.nearest_neighbors` find neighbours without
 ever holding one. Under ``joblib.parallel_config(backend="dask")`` the pairs run as blocks of
-query rows on the Dask cluster (:mod:`nnzip.distributed`).
+query rows on the Dask cluster (:mod:`nnzip.distributed`); with ``device="cuda"`` on a GPU
+(:mod:`nnzip.lengths`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from . import _distances
 from .compressors import Compressor, get_compressor
 from .distributed import active_client, block_rows, run_blocks, split_rows
 from .errors import InputError
-from .lengths import TrainingSide, pair_block, runtime_zlib_report, text_lengths
+from .lengths import TrainingSide, check_device, pair_block, runtime_zlib_report, text_lengths
 from .validation import Options, as_bytes, resolve_n_jobs, validate_params
 
 #: Distances by name: the kernel's code of each (:mod:`nnzip._distances`).
@@ -46,18 +47,18 @@ def lengths_to_distances(
     return dist
 
 
-def _pair_task(shared: tuple[Compressor, TrainingSide], xs: list[bytes], n_jobs: int, progress=None) -> np.ndarray:
-    comp, side = shared
-    return pair_block(comp, xs, side, n_jobs)
+def _pair_task(shared: tuple[Compressor, TrainingSide, str], xs: list[bytes], n_jobs: int, progress=None) -> np.ndarray:
+    comp, side, device = shared
+    return pair_block(comp, xs, side, n_jobs, device=device)
 
 
-def _pairs(comp: Compressor, xs: list[bytes], side: TrainingSide, jobs: int) -> np.ndarray:
+def _pairs(comp: Compressor, xs: list[bytes], side: TrainingSide, jobs: int, device: str) -> np.ndarray:
     """``C(x + " " + y)`` for every pair: one call here, or blocks of rows on a Dask cluster."""
     client = active_client()
     rows = len(xs) if client is None else block_rows(len(side))
     starts, blocks = split_rows(xs, rows)
     out = np.empty((len(xs), len(side)), dtype=np.int64)
-    with closing(run_blocks(_pair_task, (comp, side), blocks, jobs, client=client)) as results:
+    with closing(run_blocks(_pair_task, (comp, side, device), blocks, jobs, client=client)) as results:
         for b, cxy in results:
             out[starts[b] : starts[b] + len(blocks[b])] = cxy
     return out
@@ -77,7 +78,8 @@ def compressed_len(texts: TextsLike, compressor: CompressorLike = "gzip", n_jobs
         Worker processes for compressors without a compiled kernel (None: 1, -1: all cores).
         Under ``joblib.parallel_config(backend="dask")`` those run on the Dask cluster through
         joblib; gzip lengths stay on local threads (one pass over the texts, cheaper than
-        shipping them).
+        shipping them). Single lengths have no ``device``: they stay on the CPU, one pass
+        over the texts next to one per pair.
 
     Returns
     -------
@@ -90,7 +92,7 @@ def compressed_len(texts: TextsLike, compressor: CompressorLike = "gzip", n_jobs
 
 
 def pairwise_compressed_len(
-    X: TextsLike, Y: TextsLike, compressor: CompressorLike = "gzip", n_jobs: int | None = None
+    X: TextsLike, Y: TextsLike, compressor: CompressorLike = "gzip", n_jobs: int | None = None, *, device: str = "cpu"
 ) -> np.ndarray:
     """``C(x + " " + y)`` for every query ``x`` in ``X`` and training text ``y`` in ``Y``.
 
@@ -105,15 +107,20 @@ def pairwise_compressed_len(
         See :func:`compressed_len`.
     n_jobs : int or None
         Threads for ``gzip``, worker processes otherwise (None: 1, -1: all cores).
+    device : {"cpu", "cuda"}, default="cpu"
+        Where the pairs of ``gzip`` and ``zlib`` are compressed: the CPU kernel, or its CUDA
+        twin on an NVIDIA GPU (the same lengths); checked before any work, see
+        :class:`nnzip.NCDIndex`.
 
     Returns
     -------
     ndarray of int64 of shape (len(X), len(Y))
     """
     comp = get_compressor(compressor)
+    check_device(comp, device)
     xs, ys = as_bytes(X, "X"), as_bytes(Y, "Y")
     with runtime_zlib_report("pairwise_compressed_len"):
-        return _pairs(comp, xs, TrainingSide(ys), resolve_n_jobs(n_jobs))
+        return _pairs(comp, xs, TrainingSide(ys), resolve_n_jobs(n_jobs), device)
 
 
 def pairwise_distances(
@@ -122,6 +129,8 @@ def pairwise_distances(
     compressor: CompressorLike = "gzip",
     metric: str = "ncd",
     n_jobs: int | None = None,
+    *,
+    device: str = "cpu",
 ) -> np.ndarray:
     """Compression distance between every query in ``X`` and every text in ``Y``.
 
@@ -138,6 +147,8 @@ def pairwise_distances(
         ``C(xy) / (C(x) + C(y))``; ``clm``: ``1 - (C(x) + C(y) - C(xy)) / C(xy)``.
     n_jobs : int or None
         See :func:`pairwise_compressed_len`.
+    device : {"cpu", "cuda"}, default="cpu"
+        See :func:`pairwise_compressed_len`.
 
     Returns
     -------
@@ -145,10 +156,11 @@ def pairwise_distances(
     """
     comp = get_compressor(compressor)
     code = check_metric(metric)
+    check_device(comp, device)
     jobs = resolve_n_jobs(n_jobs)
     xs = as_bytes(X, "X")
     ys = xs if Y is None else as_bytes(Y, "Y")
     with runtime_zlib_report("pairwise_distances"):
         cx = text_lengths(comp, xs, jobs)
         cy = cx if Y is None else text_lengths(comp, ys, jobs)
-        return lengths_to_distances(_pairs(comp, xs, TrainingSide(ys), jobs), cx, cy, code, comp)
+        return lengths_to_distances(_pairs(comp, xs, TrainingSide(ys), jobs, device), cx, cy, code, comp)

@@ -102,3 +102,32 @@ def test_pack_refuses_a_cut_that_makes_a_duplicate(tmp_path, tokenizer, monkeypa
     with pytest.raises(SystemExit, match="cutting changed which test texts have duplicates"):
         device_bundle.pack(tmp_path / "bundle", [str(config)])
     assert not (tmp_path / "bundle").exists()
+
+
+def test_pack_texts_then_unpack_gives_the_same_datasets(tmp_path, monkeypatch, capsys):
+    from nnzip.data import load_local
+
+    rows = [(f"c{i % 3}", f"text {i} ünïcödé\x0c{'x' * i}\x85 end") for i in range(7)]
+    write_dataset(tmp_path / "data", rows, rows[1:4])
+    (tmp_path / "data" / "partial" / "tiny").mkdir(parents=True)  # a test set alone, as AG News
+    (tmp_path / "data" / "partial" / "tiny" / "test.tsv.gz").write_bytes(gzip.compress(b"a\tonly a test set\n"))
+    monkeypatch.setenv("NNZIP_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(SystemExit, match="no local dataset 'missing'"):
+        device_bundle.pack_texts(tmp_path / "bundle", ["toy", "missing"])
+    assert not (tmp_path / "bundle").exists() and not (tmp_path / "bundle.part").exists()
+    device_bundle.pack_texts(tmp_path / "bundle", ["toy", "tiny"])
+    assert not (tmp_path / "bundle" / "model").exists()
+    device_bundle.unpack(tmp_path / "bundle", tmp_path / "out")
+    assert "NNZIP_DATA_DIR=" in capsys.readouterr().out
+    full = load_local("toy")
+    monkeypatch.setenv("NNZIP_DATA_DIR", str(tmp_path / "out" / "data"))
+    back = load_local("toy")
+    assert (back.X_train, back.y_train) == (full.X_train, full.y_train)
+    assert (back.X_test, back.y_test) == (full.X_test, full.y_test)
+    assert read_tsv(tmp_path / "out" / "data" / "tiny" / "test.tsv.gz") == (["only a test set"], ["a"])
+
+
+def test_unpack_refuses_a_folder_that_is_no_bundle(tmp_path):
+    (tmp_path / "data").mkdir()
+    with pytest.raises(SystemExit, match="not a bundle"):
+        device_bundle.unpack(tmp_path, tmp_path / "out")

@@ -9,6 +9,7 @@ from test_pairwise import TEXTS
 
 import nnzip
 from nnzip import index as index_module
+from nnzip import lengths
 
 
 def gz(b: bytes) -> int:
@@ -219,7 +220,7 @@ def test_progress_moves_within_a_block(monkeypatch):
             updates.append(n)
 
     monkeypatch.setattr(index_module, "tqdm", Bar)
-    monkeypatch.setattr(index_module, "_PAIRS_PER_CALL", 2 * len(Y_CACHE))
+    monkeypatch.setattr(lengths, "PAIRS_PER_CALL", 2 * len(Y_CACHE))
     nnzip.NCDIndex(block_size=len(X_CACHE)).fit(Y_CACHE).kneighbors(X_CACHE, 2)  # one block, ten kernel calls
     assert updates == [2 * len(Y_CACHE)] * 10
 
