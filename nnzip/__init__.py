@@ -5,7 +5,7 @@ ahead of a timed run.
 """
 
 from ._version import __version__
-from .classifier import NCDKNeighborsClassifier
+from .classifier import NCDKNeighborsClassifier, NCDKNeighborsClassifierCV
 from .compressors import COMPRESSORS, get_compressor
 from .dictionary import ZstdDictionaryClassifier
 from .errors import ConfigError, DeviceError, InputError, MissingDependencyError, NNZipError
@@ -27,6 +27,7 @@ __all__ = [
     "MissingDependencyError",
     "NCDIndex",
     "NCDKNeighborsClassifier",
+    "NCDKNeighborsClassifierCV",
     "NNZipError",
     "TiedNeighbors",
     "ZstdDictionaryClassifier",

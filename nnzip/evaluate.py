@@ -30,7 +30,7 @@ from .cache import BlockCache
 from .data import Dataset, duplicate_mask
 from .errors import ConfigError, InputError, Interrupted, NNZipError
 from .fileio import check_output_paths, write_output
-from .index import count_blocks, kernels_need_compiling, warmup
+from .index import count_blocks, duration_text, kernels_need_compiling, warmup
 from .metrics import tie_order_effect, top_k_tie_accuracy
 from .models import make_model, model_params
 from .tied_neighbors import TiedNeighbors
@@ -183,7 +183,7 @@ class Evaluation:
     Attributes
     ----------
     model : estimator
-        The fitted model.
+        The fitted model (for a search that chose k, the search; its choice predicted).
     dataset : Dataset
         The data it was fitted and evaluated on.
     predictions : ndarray
@@ -245,27 +245,67 @@ def predict_scored(model: BaseEstimator, ds: Dataset, *, remove_duplicates: bool
     start = time.perf_counter()
     neighbors = neighbor_labels = tied = None
     scored = ds if scored is None else scored
-    if hasattr(model, "tied_neighbors") and hasattr(model, "vote"):
-        tied = model.tied_neighbors(ds.X_test)
-        predictions = model.vote(tied, ds.X_test)[0]
-        neighbors = model.cut_ties(tied)
+    chosen = getattr(model, "best_estimator_", model)  # a search (k chosen by leave-one-out) predicts with its choice
+    if hasattr(chosen, "tied_neighbors") and hasattr(chosen, "vote"):
+        tied = chosen.tied_neighbors(ds.X_test)
+        predictions = chosen.vote(tied, ds.X_test)[0]
+        neighbors = chosen.cut_ties(tied)
         neighbor_labels = np.asarray(scored.y_train, dtype=object)[neighbors[1]]
     else:
-        predictions = np.asarray(model.predict(ds.X_test))
+        predictions = np.asarray(chosen.predict(ds.X_test))
     predict_seconds = time.perf_counter() - start
-    vote_rule = {"tie_break": model.tie_break, "weights": model.weights} if tied is not None else {}
+    vote_rule = {"tie_break": chosen.tie_break, "weights": chosen.weights} if tied is not None else {}
     metrics = {**score(scored, predictions, neighbor_labels, remove_duplicates=remove_duplicates, tied=tied,
                        **vote_rule),
                "seconds": round(fit_seconds + predict_seconds, 3)}
+    if hasattr(model, "cv_results_"):
+        metrics["k_selection"] = k_selection(model, fit_seconds)
     return Evaluation(model, ds, predictions, neighbors, tied, metrics, fit_seconds, predict_seconds)
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+def _name(value) -> str | int:
+    """A parameter value as a result file records it (a callable by its name)."""
+    return value if isinstance(value, (str, int)) else str(getattr(value, "__name__", repr(value)))
+
+
+def k_selection(search, seconds: float) -> dict:
+    """What a model that chose k by leave-one-out (:class:`nnzip.NCDKNeighborsClassifierCV`) found.
+
+    Returns
+    -------
+    dict
+        ``n_neighbors`` (the chosen k), ``best_params``, ``scoring``, ``best_score``, ``n_items``
+        (items scored), ``seconds`` (its fit: the train x train search and the votes) and
+        ``candidates``: per candidate its parameters, its score under each scorer and its rank.
+    """
+    results = search.cv_results_
+    names = [key[len("mean_test_"):] for key in results if key.startswith("mean_test_")]
+    candidates = []
+    for i, params in enumerate(results["params"]):
+        row: dict = {key: _name(value) for key, value in params.items()}
+        for name in names:
+            row[name] = float(results[f"mean_test_{name}"][i])
+            row[f"rank_{name}"] = int(results[f"rank_test_{name}"][i])
+        candidates.append(row)
+    scoring = search.scoring
+    several = isinstance(scoring, (list, tuple, set, dict))
+    return {"n_neighbors": getattr(search, "n_neighbors_", None),
+            "best_params": {key: _name(v) for key, v in getattr(search, "best_params_", {}).items()},
+            "scoring": [_name(s) for s in scoring] if several else "accuracy" if scoring is None else _name(scoring),
+            "best_score": getattr(search, "best_score_", None), "n_items": int(search.n_splits_),
+            "seconds": round(seconds, 3), "candidates": candidates}
+
+
+def k_selection_table(selection: dict) -> str:
+    """The candidates of :func:`k_selection` as a text table, the chosen one marked."""
+    rows = selection["candidates"]
+    keys = [key for key in rows[0] if not key.startswith("rank_")] + [key for key in rows[0] if key.startswith("rank_")]
+    chosen = selection["best_params"]
+    cells = [[("*" if all(row.get(k) == v for k, v in chosen.items()) else "")] +
+             [f"{row[k]:.4f}" if isinstance(row[k], float) else str(row[k]) for k in keys] for row in rows]
+    header = [""] + keys
+    widths = [max(len(str(r[i])) for r in [header, *cells]) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).rjust(w) for c, w in zip(r, widths)) for r in [header, *cells])
 
 
 def _announce_long_search(say: Callable[[str], object], ds: Dataset) -> Callable[[BaseEstimator], None]:
@@ -274,7 +314,7 @@ def _announce_long_search(say: Callable[[str], object], ds: Dataset) -> Callable
     def announce(fitted) -> None:
         seconds = fitted.index_.estimate_seconds(ds.X_test)
         if seconds > _ANNOUNCE_SECONDS:
-            say(f"exact search of {len(ds.X_test) * len(ds.X_train):,} pairs: about {_duration(seconds)} here "
+            say(f"exact search of {len(ds.X_test) * len(ds.X_train):,} pairs: about {duration_text(seconds)} here "
                 "(finished blocks in the cache are not recomputed); --search rerank ranks only a few "
                 "candidates per text by the exact distance, in a fraction of the time")
 
@@ -349,7 +389,7 @@ def classify(
         clf.set_params(cache_dir=None)
     ds = data_from.load() if isinstance(data_from, DataSpec) else data_from
     k = getattr(clf, "n_neighbors", None)
-    if k is not None and k > len(ds.X_train):
+    if isinstance(k, int) and k > len(ds.X_train):  # (a search checks its candidates against leave-one-out)
         raise InputError(f"k={k} is larger than the training set ({len(ds.X_train)} items)")
     on_fitted = None
     if say is not None:
@@ -366,6 +406,11 @@ def classify(
     ev.blocks, ev.blocks_from_cache = count.blocks, count.from_cache
     if say is not None:
         note_ties(ev)
+        chosen = ev.metrics.get("k_selection")
+        if chosen is not None and chosen["n_neighbors"] is not None:
+            best = "" if chosen["best_score"] is None else f"{chosen['scoring']} {chosen['best_score']:.4f} "
+            say(f"k={chosen['n_neighbors']} chosen by leave-one-out on the training set: {best}over "
+                f"{chosen['n_items']:,} items, of {len(chosen['candidates'])} candidates ({chosen['seconds']:.1f} s)")
     if output:
         write_predictions(output, ev)
     if metrics_json:
@@ -417,8 +462,9 @@ def note_ties(ev: Evaluation) -> None:
     if not figures or figures["n_order_dependent"] <= 0.01 * figures["n_queries"]:
         return
     k, n = figures["n_neighbors"], figures["n_order_dependent"]
-    which = ("this run's distance_ties='index' lets the file order decide them" if ev.model.distance_ties == "index"
-             else f"this run's distance_ties={ev.model.distance_ties!r} does not depend on it")
+    distance_ties = getattr(ev.model, "best_estimator_", ev.model).distance_ties
+    which = ("this run's distance_ties='index' lets the file order decide them" if distance_ties == "index"
+             else f"this run's distance_ties={distance_ties!r} does not depend on it")
     warnings.warn(
         f"{n} test items ({n / figures['n_queries']:.1%}) have differently-labelled training texts tied at the "
         f"k-th distance (k={k}) that the file order would choose from; with the file order deciding (the paper's "

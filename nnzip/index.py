@@ -38,7 +38,7 @@ from .cache import BlockCache, make_key, text_digest
 from .candidates import DEFAULT_N_CANDIDATES, CandidateIndex
 from .compressors import COMPRESSOR_CONSTRAINTS, Compressor, get_compressor
 from .distributed import active_client, block_rows, run_blocks, split_rows
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .lengths import (
     DEVICE_CONSTRAINTS,
     NO_COLS,
@@ -123,6 +123,7 @@ class _Search:
     n_candidates: int  # candidates chosen by the first stage's estimate (its width adds the forced ones)
     side_digest: str | None
     device: str = "cpu"  # where pair lengths are computed; not in key_parts: the lengths are the same
+    exclude_copies: bool = False  # leave out the training texts equal to each query
 
     @property
     def cols_per_row(self) -> int:
@@ -134,6 +135,8 @@ class _Search:
         parts: tuple = (TIE_FORMAT, self.comp.name, self.metric, self.k, self.side_digest)
         if self.first_stage is not None:
             parts += ("rerank", self.n_candidates, self.first_stage.cache_token())
+        if self.exclude_copies:
+            parts += ("exclude-copies",)
         return parts
 
     def duplicates(self, xs: list[bytes]) -> np.ndarray:
@@ -157,13 +160,22 @@ def _compute_block(
     side, comp = search.side, search.comp
     cx = text_lengths(comp, xs, n_jobs)
     cols = None
+    own = search.duplicates(xs) if search.first_stage is not None or search.exclude_copies else None
     if search.first_stage is not None:
-        cols = search.first_stage.candidates(xs, search.n_candidates, n_jobs=n_jobs, x_lengths=cx,
-                                             include=search.duplicates(xs))
+        cols = search.first_stage.candidates(xs, search.n_candidates, n_jobs=n_jobs, x_lengths=cx, include=own)
     cxy = pair_block(comp, xs, side, n_jobs, cols, device=search.device, progress=progress)
     assert side.lengths is not None  # measured in fit
     cy = side.lengths if cols is None else side.lengths[cols]
-    return tied_rows(lengths_to_distances(cxy, cx, cy, METRICS[search.metric], comp), search.k, search.copies, cols)
+    dist = lengths_to_distances(cxy, cx, cy, METRICS[search.metric], comp)
+    if search.exclude_copies:
+        # the query's own text is out of its neighbours: never at or before any k-th distance
+        assert own is not None
+        hit = np.flatnonzero(own >= 0)
+        if cols is None:
+            dist[hit, own[hit]] = np.inf
+        else:
+            dist[cols == own[:, None]] = np.inf
+    return tied_rows(dist, search.k, search.copies, cols)
 
 
 def _search_blocks(
@@ -394,6 +406,7 @@ class NCDIndex(TextEstimator):
         self._items_ptr = np.concatenate([[0], np.cumsum(copies)]).astype(np.int64)
         self._items = by_text.astype(np.int64)
         self._copies = copies.astype(np.int64)
+        self._text_of = inverse  # each training item's distinct text
         given = None if lengths is None else lengths[by_text[self._items_ptr[:-1]]]
         with runtime_zlib_report("fit"):
             self._side = TrainingSide(distinct, given).with_lengths(comp, jobs)
@@ -456,9 +469,13 @@ class NCDIndex(TextEstimator):
             self.train_lengths_ = self._side.lengths[inverse]  # type: ignore[index]
             self._fit_first_stage(resolve_n_jobs(self.n_jobs))
 
-    def _search(self, k: int, cache: BlockCache | None) -> _Search:
-        """The search for the ``k`` nearest: rerank with at least ``k`` candidates, or exact."""
-        m = max(self._estimate_m, k)
+    def _search(self, k: int, cache: BlockCache | None, exclude_copies: bool = False) -> _Search:
+        """The search for the ``k`` nearest: rerank with at least ``k`` candidates, or exact.
+
+        Leaving out the query's own text, the first stage proposes one more: the own text (which
+        it always includes) and the ``m`` best-estimated others.
+        """
+        m = max(self._estimate_m, k) + int(exclude_copies)
         first_stage = self.candidate_index_
         if first_stage is not None and first_stage.width(m) >= self.n_distinct_:
             first_stage = None
@@ -467,7 +484,8 @@ class NCDIndex(TextEstimator):
             self._side_digest = text_digest([*self._side.texts, self._copies.tobytes()])
         comp = get_compressor(self.compressor)
         return _Search(comp, self.metric, self._side, self._copies, k, first_stage,
-                       m if first_stage is not None else 0, self._side_digest, self.device)
+                       m if first_stage is not None else 0, self._side_digest, device=self.device,
+                       exclude_copies=exclude_copies)
 
     def _expand(self, block: Block, k: int) -> TiedNeighbors:
         """From distinct texts to training items: each entry becomes the items of its text, by index."""
@@ -483,7 +501,7 @@ class NCDIndex(TextEstimator):
         np.cumsum(np.bincount(rows, minlength=indptr.size - 1), out=new[1:])
         return TiedNeighbors(new, items[order], d[order], k, self.n_samples_fit_)
 
-    def tied_neighbors(self, X: TextsLike | None, n_neighbors: int) -> TiedNeighbors:
+    def tied_neighbors(self, X: TextsLike | None, n_neighbors: int, *, exclude_copies: bool = False) -> TiedNeighbors:
         """The ``n_neighbors`` nearest training texts of each query and every training text tied with the k-th.
 
         Parameters
@@ -491,8 +509,16 @@ class NCDIndex(TextEstimator):
         X : sequence of str or bytes, or None
             Query (test) texts; None: the training texts, each without itself.
         n_neighbors : int
-            k, ``1 <= k <= n_samples_fit_`` (one less with ``X=None``). With ``search="rerank"``
-            the ties are those among the candidates.
+            k, ``1 <= k <= n_samples_fit_`` (one less with ``X=None``; with ``exclude_copies``,
+            at most the training items left once a query's copies are out). With
+            ``search="rerank"`` the ties are those among the candidates.
+        exclude_copies : bool, default=False
+            Leave out every training text identical to the query. With ``X=None`` this is
+            leave-one-out that leaves out each training text's whole group of identical texts,
+            so that no copy of a text votes for it (without it, ``X=None`` leaves out only the
+            item itself, as scikit-learn's ``kneighbors()`` does, and its copies stay at the
+            distance of the text to itself). A rerank search then proposes the own text and the
+            ``n_candidates`` best-estimated others.
 
         Returns
         -------
@@ -501,18 +527,28 @@ class NCDIndex(TextEstimator):
             distances under any order of the training set.
         """
         check_is_fitted(self)
-        if X is None:
+        if X is None and not exclude_copies:
             k = check_n_neighbors(n_neighbors, self.n_samples_fit_ - 1, "n_neighbors")
             return self.tied_neighbors(self.train_texts_, k + 1).exclude_self()
-        k = check_n_neighbors(n_neighbors, self.n_samples_fit_, "n_neighbors")
-        xs = as_bytes(X, "X")
+        k = check_n_neighbors(n_neighbors, None, "n_neighbors")
         check_device(get_compressor(self.compressor), self.device)  # where the blocks will run, as they start
         cache = _open_cache(get_compressor(self.compressor), self.cache_dir)
-        search = self._search(k, cache)
+        search = self._search(k, cache, exclude_copies)
+        # without X: the distinct texts as queries (copies have the same neighbours), rows expanded to items
+        xs = self._side.texts if X is None else as_bytes(X, "X")
+        left = self.n_samples_fit_
+        if exclude_copies:
+            own = search.duplicates(xs)
+            left -= int(self._copies[own[own >= 0]].max(initial=0))
+        if k > left:
+            raise InputError(f"n_neighbors={k} is larger than the training items left once a query's copies are "
+                             f"left out ({left} of {self.n_samples_fit_})" if left < self.n_samples_fit_ else
+                             f"n_neighbors={k} is larger than the number of training items ({left})")
         rows = self.block_size or block_rows(search.cols_per_row)
         with runtime_zlib_report("search"):
             found = _search_blocks(search, xs, resolve_n_jobs(self.n_jobs), rows, cache, self.verbose)
-        return self._expand(found, k)
+        tied = self._expand(found, k)
+        return tied if X is not None else tied.take(self._text_of)
 
     def kneighbors(self, X: TextsLike, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest training texts of each query, ties at the k-th distance by training index.
@@ -581,6 +617,15 @@ def _calibrate(comp: Compressor, qx: list[bytes], qy: list[bytes], jobs: int, de
     start = time.perf_counter()
     pair_block(comp, qx, side, jobs, device=device)
     return prepare, (time.perf_counter() - start) / (len(qx) * len(side))
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as people read an estimate: ``"40 s"``, ``"12 min"``, ``"2.5 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _distinct(texts: list[bytes]) -> tuple[list[bytes], np.ndarray]:

@@ -162,6 +162,30 @@ class NonZeroInt(Constraint):
         return "a non-zero int"
 
 
+def grid_values(value: object) -> list:
+    """The candidates of a :class:`Grid` parameter: the items of a list, tuple, range or 1-d array, else the value."""
+    if isinstance(value, (list, tuple, range)) or (isinstance(value, np.ndarray) and value.ndim == 1):
+        return list(value)
+    return [value]
+
+
+class Grid(Constraint):
+    """A value ``constraints`` allow, or a non-empty list (tuple, range, 1-d array) of such values:
+    the candidates of a parameter search."""
+
+    def __init__(self, constraints: list) -> None:
+        self.constraints = constraints
+
+    def is_satisfied_by(self, value: object) -> bool:
+        if isinstance(value, np.ndarray) and value.ndim != 1:
+            return False
+        values = grid_values(value)
+        return bool(values) and all(satisfies(self.constraints, v) for v in values)
+
+    def describe(self) -> str:
+        return f"{_join([_describe(c) for c in self.constraints])}, or a non-empty list of them"
+
+
 #: Constraint lists shared by many estimators.
 N_JOBS: list = [NonZeroInt(), None]
 RANDOM_STATE: list = [Interval(Integral, 0, 2**32 - 1), InstanceOf(np.random.RandomState, "a numpy RandomState"), None]
@@ -183,6 +207,11 @@ def _show(value: object) -> str:
 
 def _describe(constraint: Constraint | None) -> str:
     return "None" if constraint is None else constraint.describe()
+
+
+def satisfies(allowed: list, value: object) -> bool:
+    """Whether one of the constraints ``allowed`` (``None`` for the value None) allows ``value``."""
+    return any(value is None if c is None else c.is_satisfied_by(value) for c in allowed)
 
 
 def validate_params(constraints: Mapping[str, list | str], params: Mapping[str, object]) -> None:
@@ -207,7 +236,7 @@ def validate_params(constraints: Mapping[str, list | str], params: Mapping[str, 
         allowed = constraints.get(name, NO_VALIDATION)
         if isinstance(allowed, str):  # NO_VALIDATION
             continue
-        if any(value is None if c is None else c.is_satisfied_by(value) for c in allowed):
+        if satisfies(allowed, value):
             continue
         named = [c for c in allowed if isinstance(c, Options) and c.names()]
         if isinstance(value, str) and named:

@@ -361,3 +361,54 @@ def test_classify_says_when_the_file_order_would_decide_predictions(tmp_path):
     r = run("classify", "--train", write_tsv(tmp_path / "t2.tsv", ["a", "b"], ["the cat sat", "stocks fell"]),
             "--test", write_tsv(tmp_path / "q2.tsv", ["a"], ["the cat sat on"]), "-k", "1")
     assert r.exit_code == 0 and "tied at the k-th distance" not in r.output
+
+
+MORE = ["pets", "money"] * 3, ["my cat naps", "banks fell today", "the puppy sat", "shares rose", "a cat and a dog",
+                               "stocks fell sharply today"]
+
+
+@pytest.fixture
+def larger(tmp_path, files):
+    """14 training texts (one of them twice), enough for k = 1, 2, 3, 5, 7, 9 by leave-one-out."""
+    labels, texts = ["pets"] * 4 + ["money"] * 4 + MORE[0], PETS + MONEY + MORE[1]
+    return write_tsv(tmp_path / "larger.tsv", labels, texts), files[1]
+
+
+def test_k_auto_chooses_k_by_leave_one_out_and_records_it(larger, tmp_path):
+    train, test = larger
+    js = tmp_path / "m.json"
+    r = run("classify", "--train", train, "--test", test, "-k", "auto", "--no-cache", "--metrics-json", str(js))
+    assert r.exit_code == 0, r.output
+    m = json.loads(js.read_text())
+    chosen = m["k_selection"]
+    assert m["k"] == "auto" and chosen["n_neighbors"] == chosen["best_params"]["n_neighbors"]
+    assert [c["n_neighbors"] for c in chosen["candidates"]] == [1, 2, 3, 5, 7, 9]
+    assert chosen["scoring"] == "accuracy" and chosen["n_items"] == 14
+    assert chosen["best_score"] == max(c["score"] for c in chosen["candidates"])
+    assert "leave-one-out search of 13 x 13 distinct training texts: about" in r.output
+    assert (f"k={chosen['n_neighbors']} chosen by leave-one-out on the training set: accuracy "
+            f"{chosen['best_score']:.4f} over 14 items, of 6 candidates") in r.output
+    assert f"top-{chosen['n_neighbors']} tie metric" in r.output
+    assert "rank_score" not in r.output
+    table = run("classify", "--train", train, "--test", test, "-k", "auto", "--no-cache", "-q", "-v").output
+    assert "n_neighbors  distance_ties  tie_break  weights   score  rank_score" in table
+    assert len(re.findall(r"^\*", table, flags=re.M)) == 1
+
+
+def test_k_auto_with_rerank_and_its_errors(larger, tmp_path):
+    train, test = larger
+    r = run("classify", "--train", train, "--test", test, "-k", "auto", "--search", "rerank", "--n-candidates", "9",
+            "--no-cache", "-q")
+    assert r.exit_code == 0 and "\naccuracy " in r.output, r.output
+    r = run("classify", "--train", train, "--test", test, "-k", "auto", "--search", "rerank", "--n-candidates", "3")
+    assert r.output.strip() == "Error: n_candidates=3 is smaller than k=9: the k nearest must be among the candidates"
+    r = run("classify", "--train", train, "--test", test, "-k", "auto", "--model", "tfidf-svm")
+    assert r.exit_code == 1 and r.output.strip() == ("Error: k='auto' (chosen by leave-one-out) is for gzip-knn; "
+                                                     "give model 'tfidf-svm' a number")
+    r = run("classify", "--train", train, "--test", test, "-k", "many")
+    assert r.exit_code == 2 and "'many' is neither a positive int nor 'auto'" in r.output
+    small = write_tsv(tmp_path / "small.tsv", ["pets", "money", "pets"], PETS[:2] + MONEY[:1])
+    r = run("classify", "--train", small, "--test", test, "-k", "auto")
+    assert r.exit_code == 1
+    assert r.output.strip().splitlines()[-1] == ("Error: n_neighbors=9 (the largest candidate) is larger than the "
+                                                 "training items left for leave-one-out (2 of 3)")

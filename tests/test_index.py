@@ -309,3 +309,27 @@ def test_duplicate_training_texts_are_compressed_once():
     got = index.tied_neighbors(X_CACHE, 4)
     want = nnzip.TiedNeighbors.from_distances(full, 4)
     assert got.indices.tolist() == want.indices.tolist() and got.distances.tolist() == want.distances.tolist()
+
+
+def test_exclude_copies_leaves_out_the_query_text_and_is_keyed_apart_in_the_cache(tmp_path):
+    from nnzip import NCDIndex, TiedNeighbors, pairwise_distances
+
+    train = ["the cat", "the cat", "a dog", "the cat sat", "a dog", "stocks fell", "bonds fell"]
+    queries = ["the cat", "a dog", "cats", "bonds fell"]
+    index = NCDIndex(cache_dir=tmp_path, block_size=2).fit(train)
+    D = pairwise_distances(queries, train)
+    for q, x in enumerate(queries):
+        D[q, [j for j, t in enumerate(train) if t == x]] = np.inf
+    for k in (1, 2, 4):
+        want = TiedNeighbors.from_distances(D, k)
+        for _ in range(2):  # computed, then read back from the cache
+            got = index.tied_neighbors(queries, k, exclude_copies=True)
+            assert got.indptr.tolist() == want.indptr.tolist() and got.indices.tolist() == want.indices.tolist()
+            assert np.array_equal(got.distances, want.distances)
+    # the same queries without exclude_copies find their copies first (not the cached blocks above)
+    plain = index.tied_neighbors(queries, 2)
+    assert plain.row(0)[1].tolist() == [0, 1] and plain.row(1)[1].tolist() == [2, 4]
+    with pytest.raises(nnzip.InputError, match=r"larger than the training items left once a query's copies are left "
+                                               r"out \(5 of 7\)"):
+        index.tied_neighbors(queries, 6, exclude_copies=True)
+    assert index.tied_neighbors(["zebra"], 7, exclude_copies=True).row_lengths.tolist() == [7]

@@ -8,13 +8,13 @@ from sklearn.base import clone
 from sklearn.utils import estimator_checks
 
 import nnzip
-from nnzip import NCDIndex, NCDKNeighborsClassifier, ZstdDictionaryClassifier
+from nnzip import NCDIndex, NCDKNeighborsClassifier, NCDKNeighborsClassifierCV, ZstdDictionaryClassifier
 from nnzip.baselines import CountCosineKNN, EmbeddingKNN, JaccardKNN, TfidfLogReg, TfidfSVM, TransformerClassifier
 from nnzip.candidates import CandidateIndex
 from nnzip.validation import NO_VALIDATION, check_params
 
-CLASSIFIERS = [NCDKNeighborsClassifier, ZstdDictionaryClassifier, CountCosineKNN, JaccardKNN, TfidfLogReg, TfidfSVM,
-               EmbeddingKNN, TransformerClassifier]
+CLASSIFIERS = [NCDKNeighborsClassifier, NCDKNeighborsClassifierCV, ZstdDictionaryClassifier, CountCosineKNN, JaccardKNN,
+               TfidfLogReg, TfidfSVM, EmbeddingKNN, TransformerClassifier]
 ESTIMATORS = [*CLASSIFIERS, NCDIndex, CandidateIndex]
 TEXTS = ["the cat sat on the mat", "stocks fell sharply today", "a kitten and a puppy", "bond yields rose again"]
 LABELS = ["pets", "money", "pets", "money"]
@@ -53,10 +53,11 @@ def test_sklearn_data_free_checks(check, estimator):
 PRECOMPUTED_CHECKS = ["check_estimators_unfitted", "check_fit_check_is_fitted", "check_classifiers_classes"]
 
 
+@pytest.mark.parametrize("estimator", [NCDKNeighborsClassifier, NCDKNeighborsClassifierCV])
 @pytest.mark.parametrize("check", PRECOMPUTED_CHECKS)
-def test_sklearn_checks_precomputed(check):
-    est = NCDKNeighborsClassifier(n_neighbors=1, metric="precomputed")
-    getattr(estimator_checks, check)("NCDKNeighborsClassifier", est)
+def test_sklearn_checks_precomputed(check, estimator):
+    est = estimator(n_neighbors=1, metric="precomputed")
+    getattr(estimator_checks, check)(estimator.__name__, est)
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
