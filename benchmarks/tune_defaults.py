@@ -96,9 +96,11 @@ N_CANDIDATES = (64, 128, 256, 512, 1024)
 NGRAMS = (4, 5, 6)
 OFFSETS = (0.0, 24.0, 48.0, 96.0)
 AGREEMENT_BAR = 0.99
+# the config's variants under the default distance_ties="split" ([k, tie_break] or [k, tie_break, "split"])
 VARIANTS: list[tuple[int, str]] = [
-    (int(k), str(t))
-    for k, t in tomllib.loads((HERE.parent / "experiments/configs/full_rerank.toml").read_text())["knn_variants"]]
+    (int(v[0]), str(v[1]))
+    for v in tomllib.loads((HERE.parent / "experiments/configs/full_rerank.toml").read_text())["knn_variants"]
+    if len(v) == 2 or v[2] == "split"]
 K_MAX = max(k for k, _ in VARIANTS)
 ROWS_PER_CALL = 20  # validation rows per exact pair call: the progress bar moves
 
