@@ -67,12 +67,13 @@ def _gpu_names() -> list[str]:
 
 
 def _compiler_problem() -> str | None:
-    """Why the CUDA compiler (NVVM, from a CUDA toolkit) cannot be loaded, or None when it can."""
-    from numba.cuda.cudadrv import nvvm
+    """Why the CUDA compilers (NVVM and NVRTC, from a CUDA toolkit) cannot be loaded, or None when they can."""
+    from numba.cuda.cudadrv import nvrtc, nvvm
 
     try:
         nvvm.NVVM()
-    except Exception as exc:  # NvvmSupportError, or an OSError from a broken library
+        nvrtc.get_supported_ccs()  # numba-cuda asks NVRTC which architectures it may compile for
+    except Exception as exc:  # NvvmSupportError, a library not found, or an OSError from a broken one
         return " ".join(str(exc).split())
     return None
 

@@ -294,7 +294,7 @@ def test_kernels_compile_for_hopper(monkeypatch):
 
     problem = cuda_backend._compiler_problem()
     if problem is not None:  # no CUDA toolkit (libnvvm) on this machine
-        pytest.skip(f"NVVM is not available here: {problem[:120]}")
+        pytest.skip(f"the CUDA compilers (NVVM, NVRTC) are not available here: {problem[:120]}")
     # device functions are compiled for the current device; there is none, so name Hopper's
     monkeypatch.setattr(dispatcher, "get_current_device", lambda: type("Device", (), {"compute_capability": (9, 0)})())
     arrays = "uint8[::1], int64[::1], int32[::1], uint16[:, ::1], int64[:, :, ::1], int64[:, ::1], int32[:, ::1]"
