@@ -72,7 +72,7 @@ def _compiler_problem() -> str | None:
 
     try:
         nvvm.NVVM()
-        nvrtc.get_supported_ccs()  # numba-cuda asks NVRTC which architectures it may compile for
+        nvrtc.get_supported_ccs()  # type: ignore[attr-defined]  # asked by numba-cuda before compiling
     except Exception as exc:  # NvvmSupportError, a library not found, or an OSError from a broken one
         return " ".join(str(exc).split())
     return None
