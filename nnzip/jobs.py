@@ -94,13 +94,17 @@ def fit_job(
         ds = data.load_dataset(dataset)  # type: ignore[arg-type]
         X, y, name = ds.X_train, ds.y_train, f"{ds.name} (training split)"
     k = getattr(clf, "n_neighbors", None)
-    if k is not None and k > len(X):
+    if isinstance(k, int) and k > len(X):  # a list of candidates (-k auto) is checked by the search itself
         raise InputError(f"k={k} is larger than the training set ({len(X)} items)")
     say(f"{name}: {len(X)} training texts, {len(set(y))} classes; model {model}")
     if model == "gzip-knn":
         warmup()
     start = time.perf_counter()
     clf.fit(X, y)
+    if hasattr(clf, "best_estimator_"):  # -k auto: the file holds the model the leave-one-out search chose
+        say(f"k={clf.n_neighbors_} ({', '.join(f'{k}={v}' for k, v in clf.best_params_.items() if k != 'n_neighbors')})"
+            f" chosen by leave-one-out on the training set: {clf.best_score_:.4f}")
+        clf = clf.best_estimator_
     if "cache_dir" in model_params(model):
         clf.set_params(cache_dir=None)  # where a run keeps its blocks is the run's choice, not the model's
     save_model(clf, out, training_texts=X)

@@ -176,3 +176,23 @@ def test_fit_on_a_dataset_by_name(tmp_path):
     one_error(run("fit", "--dataset", "bbc", "--train", out, "--model-out", tmp_path / "x.nnzip"),
               "one of them")
     one_error(run("fit", "--model-out", tmp_path / "x.nnzip"), "give a training file (--train) or a dataset name")
+
+
+def test_fit_k_auto_saves_the_model_leave_one_out_chose(tmp_path):
+    from nnzip import NCDKNeighborsClassifierCV
+    from nnzip.persistence import load_model
+
+    # the default candidates go up to k=9: leave-one-out needs more than 9 other texts
+    X = PETS + ["a parrot talks all day", "the hamster runs in its wheel"] + MONEY + [
+        "the dollar weakened against the euro", "inflation data surprised traders"]
+    y = ["pets"] * 6 + ["money"] * 6
+    train = write_tsv(tmp_path / "train.tsv", y, X)
+    out = tmp_path / "auto.nnzip"
+    r = run("fit", "--train", train, "-k", "auto", "--model-out", out)
+    assert r.exit_code == 0, r.output
+    cv = NCDKNeighborsClassifierCV().fit(X, y)
+    assert f"k={cv.n_neighbors_} " in r.output and "chosen by leave-one-out" in r.output
+    saved = load_model(out)
+    assert saved.get_params()["n_neighbors"] == cv.n_neighbors_
+    test = ["a cat on a mat", "markets fell"]
+    assert saved.predict(test).tolist() == cv.predict(test).tolist()
