@@ -325,6 +325,7 @@ def connect(address: str, *, timeout: float = 5.0, wait_for_workers: float = 10.
     local = _LOCAL.fullmatch(address)
     if address.startswith("local") and (local is None or int(local.group(1)) < 1):
         raise ConfigError(f"scheduler {address!r}: write local:N with N >= 1 worker processes")
+    _drop_sync_cancel_race()
     with _quiet_logs(distributed):
         cluster = local_cluster(int(local.group(1))) if local is not None else None
     client = None
@@ -353,13 +354,32 @@ def connect(address: str, *, timeout: float = 5.0, wait_for_workers: float = 10.
                 cluster.close()
 
 
+class _SyncCancelRace(logging.Filter):
+    """Drops the one log record of a race in ``distributed.utils.sync``: a Ctrl-C that lands
+    before its future exists makes its cancel callback fail with a NameError, which the event
+    loop (in its own thread, possibly after the client closed) logs with a traceback. The Ctrl-C
+    itself is handled as always; every other record passes."""
+
+    RACE = "Exception in callback functools.partial(<function sync.<locals>.cancel"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.RACE)
+
+
+def _drop_sync_cancel_race() -> None:
+    """Install :class:`_SyncCancelRace` on tornado's callback logger, once per process."""
+    logger = logging.getLogger("tornado.application")
+    if not any(isinstance(f, _SyncCancelRace) for f in logger.filters):
+        logger.addFilter(_SyncCancelRace())
+
+
 @contextmanager
 def _quiet_logs(distributed) -> Iterator[None]:
     """Keep distributed's own log lines (connection retries, shutdown chatter) off the terminal;
     what went wrong is reported as one nnzip error instead."""
     logger = logging.getLogger("distributed")
     level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    logger.setLevel(logging.CRITICAL + 1)  # its shutdown races are logged as CRITICAL too
     try:
         yield
     finally:

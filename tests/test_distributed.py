@@ -406,3 +406,20 @@ def test_ctrl_c_after_the_local_cluster_started_stops_it(monkeypatch, where):
     with pytest.raises(KeyboardInterrupt), connect("local:2"):
         pass
     assert events == (["cluster closed"] if where == "Client" else ["client closed", "cluster closed"])
+
+
+def test_the_sync_cancel_race_record_is_dropped_and_nothing_else():
+    import logging
+
+    from nnzip.distributed import _drop_sync_cancel_race, _SyncCancelRace
+
+    _drop_sync_cancel_race()
+    _drop_sync_cancel_race()  # once per process
+    logger = logging.getLogger("tornado.application")
+    (race,) = [f for f in logger.filters if isinstance(f, _SyncCancelRace)]
+
+    def record(msg):
+        return logging.LogRecord("tornado.application", logging.ERROR, __file__, 1, msg, None, None)
+
+    assert not race.filter(record(_SyncCancelRace.RACE + " at 0x7f>)"))
+    assert race.filter(record("Exception in callback functools.partial(<function other at 0x7f>)"))
