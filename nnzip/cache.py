@@ -28,16 +28,17 @@ from .fileio import atomic_write, writable_dir_problem
 
 _FORMAT = 2
 #: The modules (under ``nnzip``) whose code determines what a cached search block holds: the
-#: deflate kernel and the lengths layer (with the compressors), distances and the tied top-k, the
-#: n-gram kernels and the rerank first stage, and the search itself (its block format and tie convention).
+#: deflate kernel and the lengths layer (with the compressors), distances and the tied top-k (the
+#: selection of each block's tied neighbours and their container), the n-gram kernels and the rerank
+#: first stage, and the search itself (its block format and tie convention).
 #: The GPU's kernel and host side count too: a block's key does not name the device that computed it
 #: (both give the same lengths, so either resumes the other's blocks), so it covers every device's code.
 FINGERPRINTED = ("_deflate", "_deflate_cuda", "cuda_backend", "_distances", "_ngrams", "compressors", "lengths",
-                 "pairwise", "candidates", "index")
+                 "pairwise", "candidates", "neighbors", "tied_neighbors", "index")
 #: The modules whose code determines what a saved model predicts: the search and, besides it, the
 #: neighbour structure, the votes and tie rules, the estimators and the baselines (a model file
 #: records their fingerprint, :mod:`nnzip.persistence`).
-MODEL_CODE = FINGERPRINTED + ("tied_neighbors", "neighbors", "classifier", "dictionary", "baselines.bow",
+MODEL_CODE = FINGERPRINTED + ("classifier", "dictionary", "baselines.bow",
                               "baselines.embedding", "baselines.transformer")
 
 

@@ -36,6 +36,9 @@ from .validation import (
     validate_params,
 )
 
+#: Parameters that change how a search runs but none of its results.
+_RUN_SETTINGS = ("n_jobs", "cache_dir", "verbose", "device")
+
 
 def _input_tags(tags, metric: str):
     """Tags of a text model, or of one fitted on a precomputed distance matrix."""
@@ -215,6 +218,11 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
 
     def _tied_neighbors(self, X, k: int) -> TiedNeighbors:
         if self.metric != "precomputed":
+            # settings that change no result follow the estimator's, also when set after fit
+            # (a loaded model run with other workers, cache or device)
+            settings = {name: getattr(self, name) for name in _RUN_SETTINGS}
+            if settings != {name: getattr(self.index_, name) for name in _RUN_SETTINGS}:
+                self.index_.set_params(**settings)
             return self.index_.tied_neighbors(X, k)
         D = validate_data(self, X, dtype=np.float64, reset=False)
         if np.isnan(D).any():

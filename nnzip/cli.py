@@ -359,17 +359,21 @@ def _run_settings(n_jobs: int, cache_dir: str | None, no_cache: bool, quiet: boo
 @column_options
 @n_jobs_option
 @cache_options
+@click.option("--device", type=click.Choice(DEVICES),
+              help="Where the saved model computes: gzip-knn 'cpu' or 'cuda' (same results), the transformer "
+                   "torch's device.  [default: gzip-knn the device it was fitted with; the transformer the GPU "
+                   "if torch sees one]")
 @quiet_option
 @output_options
 @scheduler_option
 @_friendly_errors
-def predict(model_path, input_path, text_col, label_col, encoding_errors, n_jobs, cache_dir, no_cache, quiet, output,
-            metrics_json, report) -> None:
+def predict(model_path, input_path, text_col, label_col, encoding_errors, n_jobs, cache_dir, no_cache, device, quiet,
+            output, metrics_json, report) -> None:
     """Classify a file with a saved model; figures when the file has labels."""
     from .jobs import predict_job
 
     ev = predict_job(model_path, input_path, text_col=text_col, label_col=label_col, encoding_errors=encoding_errors,
-                     settings=_run_settings(n_jobs, cache_dir, no_cache, quiet), output=output,
+                     settings=_run_settings(n_jobs, cache_dir, no_cache, quiet), device=device, output=output,
                      metrics_json=metrics_json, report=report, say=_say(quiet))
     _print_figures(ev, getattr(ev.model, "n_neighbors", None), output, metrics_json, quiet)
 

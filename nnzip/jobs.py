@@ -148,6 +148,7 @@ def predict_job(
     label_col: str = "label",
     encoding_errors: str = "strict",
     settings: Mapping[str, object] | None = None,
+    device: str | None = None,
     output: str | os.PathLike | None = None,
     metrics_json: str | os.PathLike | None = None,
     report: str | os.PathLike | None = None,
@@ -163,6 +164,8 @@ def predict_job(
         Texts to classify, labels optional, in any format ``classify`` reads.
     settings : mapping, optional
         Run settings for the loaded model: ``n_jobs``, ``cache_dir``, ``verbose``.
+    device : str, optional
+        Where the loaded model computes (:func:`nnzip.open_model`).
     output, metrics_json, report : path, optional
         Predictions (CSV), figures (JSON) and an HTML report (:func:`nnzip.report.write_report`).
 
@@ -178,7 +181,7 @@ def predict_job(
         from .report import require_report_libraries
 
         require_report_libraries()
-    saved = open_model(model_path)
+    saved = open_model(model_path, device=device)
     model = saved.model
     _apply_run_settings(model, dict(settings or {}))
     X, y = data.read_file(input_path, text_col, label_col, encoding_errors)

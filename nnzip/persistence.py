@@ -51,7 +51,7 @@ from sklearn.base import BaseEstimator
 
 from ._version import __version__
 from .cache import MODEL_CODE, code_fingerprint
-from .errors import InputError, MissingDependencyError
+from .errors import ConfigError, DeviceError, InputError, MissingDependencyError
 from .fileio import atomic_write
 from .models import name_of
 
@@ -397,7 +397,9 @@ def open_model(path: str | os.PathLike, *, device: str | None = None) -> SavedMo
     path : str or path
         A file written by :func:`save_model` (``nnzip fit``), or a transformer's folder.
     device : str, optional
-        The transformer's torch device (default: CUDA when available).
+        Where the loaded model computes: a gzip model's ``device`` (``"cpu"`` or ``"cuda"``; the
+        same results on either), the transformer's torch device. Default: a gzip model keeps the
+        device it was fitted with, the transformer takes CUDA when available.
 
     Raises
     ------
@@ -419,6 +421,12 @@ def open_model(path: str | os.PathLike, *, device: str | None = None) -> SavedMo
         if zf is not None:
             zf.close()
     check_fitted_state(model, path)
+    if zf is not None and device is not None:  # a zip file: not the transformer, which took its device above
+        if "device" not in model.get_params(deep=False):
+            raise ConfigError(f"{path}: a {header.get('model')} model has no device to choose")
+        model.set_params(device=device)
+    if getattr(model, "index_", None) is not None:
+        _check_device_here(model, path, given=device is not None)
     problem = _probe_problem(model, header.get("probe") or {})
     if problem:
         diff_text = f" ({'; '.join(differences)})" if differences else ""
@@ -428,6 +436,21 @@ def open_model(path: str | os.PathLike, *, device: str | None = None) -> SavedMo
         warnings.warn(f"{path} was saved with {'; '.join(differences)}; its probe outputs agree here",
                       UserWarning, stacklevel=2)
     return SavedModel(model, header, digests, differences)
+
+
+def _check_device_here(model: BaseEstimator, path: Path, *, given: bool) -> None:
+    """A compression kNN model's device can run here: one error before any work, else none."""
+    from .compressors import get_compressor
+    from .lengths import check_device
+
+    try:
+        check_device(get_compressor(model.compressor), model.device)
+    except (DeviceError, MissingDependencyError) as exc:
+        if given:
+            raise
+        # the file keeps the device it was fitted on; say how to run it on this machine instead
+        raise type(exc)(f"{exc} ({path} was fitted with device={model.device!r}; its results are the same on "
+                        "the CPU: load it with device='cpu', nnzip predict --device cpu)") from None
 
 
 def load_model(path: str | os.PathLike) -> BaseEstimator:

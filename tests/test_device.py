@@ -265,6 +265,46 @@ def test_cli_device_reaches_the_model_only_when_given(monkeypatch, tmp_path):
     assert run("classify", "--device", "gpu").exit_code == 2
 
 
+def _saved(tmp_path, model="gzip-knn"):
+    train, test = tmp_path / "train.tsv", tmp_path / "test.tsv"
+    train.write_text("".join(f"{y}\t{x}\n" for x, y in zip(PETS, LABELS)))
+    test.write_text(f"pets\t{PETS[0]}\n")
+    path = tmp_path / "model.nnzip"
+    r = run("fit", "--train", str(train), "--model", model, *(["-k", "1"] if model == "gzip-knn" else []),
+            "--model-out", str(path), "--quiet")
+    assert r.exit_code == 0, r.output
+    return str(path), str(test)
+
+
+def test_predict_runs_a_saved_model_where_told(no_gpu, tmp_path):
+    path, test = _saved(tmp_path)
+    r = run("predict", "--model", path, "--input", test, "--device", "cuda", "--quiet")
+    assert r.exit_code == 1 and r.output.strip() == f"Error: {NO_GPU}"
+    r = run("predict", "--model", path, "--input", test, "--device", "cpu", "--quiet")
+    assert r.exit_code == 0 and r.output.startswith("accuracy 1.0000")
+    path, test = _saved(tmp_path, "tfidf-logreg")
+    r = run("predict", "--model", path, "--input", test, "--device", "cpu")
+    assert r.exit_code == 1 and r.output.strip() == f"Error: {path}: a tfidf-logreg model has no device to choose"
+
+
+def test_a_model_fitted_on_a_gpu_says_how_to_run_it_on_the_cpu(no_gpu, monkeypatch, tmp_path):
+    from nnzip import persistence
+
+    path, test = _saved(tmp_path)
+    load = persistence._load_zip
+
+    def fitted_on_a_gpu(*args):
+        return load(*args).set_params(device="cuda")
+
+    monkeypatch.setattr(persistence, "_load_zip", fitted_on_a_gpu)
+    r = run("predict", "--model", path, "--input", test, "--quiet")
+    assert r.exit_code == 1 and r.output.count("\n") == 1
+    assert r.output.startswith(f"Error: {NO_GPU}") and "nnzip predict --device cpu" in r.output
+    r = run("predict", "--model", path, "--input", test, "--device", "cpu", "--quiet")
+    assert r.exit_code == 0 and r.output.startswith("accuracy 1.0000")
+    assert nnzip.open_model(path, device="cpu").model.device == "cpu"
+
+
 # --- on a cluster: every worker is checked, each uses its own GPU -----------------------------
 
 

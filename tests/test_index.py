@@ -301,6 +301,27 @@ def test_cache_is_keyed_by_the_code_and_shared_by_reorderings_of_the_training_se
     assert calls == [5, 5, 5, 5]
 
 
+def test_every_module_the_search_imports_keys_the_cache():
+    """A block holds what the search's code computes: every nnzip module it imports counts,
+    but for those that only check, name errors or place work (no part of a block's content)."""
+    import ast
+    from pathlib import Path
+
+    from nnzip import cache as cache_module
+
+    infrastructure = {"errors", "validation", "cache", "_version", "distributed"}
+    seen, todo = set(), ["index"]
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        tree = ast.parse(Path(cache_module.module_source(name)).read_text())  # type: ignore[arg-type]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found = [node.module] if node.module else [alias.name for alias in node.names]
+                todo += [m for m in found if m not in seen and m not in infrastructure and m not in todo]
+    assert seen - set(cache_module.FINGERPRINTED) == set()
+
+
 def test_duplicate_training_texts_are_compressed_once():
     Y = Y_CACHE[:6] * 3
     index = nnzip.NCDIndex().fit(Y)

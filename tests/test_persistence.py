@@ -310,3 +310,16 @@ def test_existing_model_is_replaced_only_when_complete(saved_file, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_model(saved_file)
+
+
+def test_run_settings_given_after_loading_reach_the_search(tmp_path):
+    """n_jobs, cache_dir and verbose set on a loaded model are those its searches run with."""
+    X, y = sample(12)
+    path = tmp_path / "model.nnzip"
+    save_model(NCDKNeighborsClassifier(n_neighbors=1).fit(X, y), path)
+    model = load_model(path)
+    before = model.predict(X[:3])
+    model.set_params(n_jobs=2, cache_dir=str(tmp_path / "cache"), verbose=0)
+    assert model.predict(X[:3]).tolist() == before.tolist()
+    assert (model.index_.n_jobs, model.index_.cache_dir) == (2, str(tmp_path / "cache"))
+    assert any((tmp_path / "cache").rglob("*")), "the search did not use the cache it was given"

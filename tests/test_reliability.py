@@ -268,6 +268,9 @@ CASES = [
     Case("Ctrl-C with `--scheduler local:2`",
          "the same one line and exit status 130 as without a scheduler; the workers never see the Ctrl-C",
          covered_by="test_ctrl_c_with_a_local_cluster_looks_like_without"),
+    Case("A model file saved with `--device cuda`, used on a machine without a GPU",
+         "one line naming what is missing and `nnzip predict --device cpu` (the same results), before any work",
+         covered_by="test_a_model_fitted_on_a_gpu_says_how_to_run_it_on_the_cpu"),
     Case("An experiment config with an unknown key, a wrong type or range (`shots = [0]`, `seeds = [\"a\"]`), "
          "an unknown name, or a model parameter the model does not take",
          "one line naming the file and the key, before any run",
