@@ -75,6 +75,17 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
+def mr_out_args(doc: str, default_out: Path) -> argparse.Namespace:
+    """Option ``--out`` (the Markdown file to write, ``default_out`` by default) of the scripts on
+    full MR; exits with one line unless ``$NNZIP_DATA_DIR`` is set."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--out", default=str(default_out), help="Markdown file to write.")
+    args = parser.parse_args()
+    if not os.environ.get("NNZIP_DATA_DIR"):
+        raise SystemExit("Error: set NNZIP_DATA_DIR to the folder holding mr/{train,test}.tsv.gz")
+    return args
+
+
 def data_args(doc: str) -> tuple[argparse.Namespace, list[str], list[str]]:
     """Options ``--data-dir`` (default ``$NNZIP_DATA_DIR``) and ``--repeat``, and the AG News and
     20news test texts the kernel benchmarks time."""

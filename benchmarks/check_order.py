@@ -22,9 +22,7 @@ Writes ``benchmarks/check_order.md``; exits with an error if any check fails.
 
 from __future__ import annotations
 
-import argparse
 import datetime
-import os
 import sys
 import time
 from pathlib import Path
@@ -40,7 +38,7 @@ from nnzip.evaluate import machine  # noqa: E402
 from nnzip.metrics import evaluate_order  # noqa: E402
 from nnzip.neighbors import DISTANCE_TIES, TIE_BREAKS  # noqa: E402
 
-from _common import orders  # noqa: E402
+from _common import mr_out_args, orders  # noqa: E402
 
 JOBS = 2
 KS = (1, 2)
@@ -63,11 +61,7 @@ def votes(clf, tied, X_test) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(HERE / "check_order.md"), help="Markdown file to write.")
-    args = parser.parse_args()
-    if not os.environ.get("NNZIP_DATA_DIR"):
-        raise SystemExit("Error: set NNZIP_DATA_DIR to the folder holding mr/{train,test}.tsv.gz")
+    args = mr_out_args(__doc__, HERE / "check_order.md")
     ds = load_local("mr")
     y_train, y_test = np.array(ds.y_train), np.array(ds.y_test)
     nnzip.warmup()

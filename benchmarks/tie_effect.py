@@ -25,9 +25,7 @@ Writes ``benchmarks/tie_effect.md``.
 
 from __future__ import annotations
 
-import argparse
 import datetime
-import os
 import sys
 import time
 from pathlib import Path
@@ -45,7 +43,7 @@ from nnzip.evaluate import machine  # noqa: E402
 from nnzip.metrics import evaluate_order, tie_order_effect  # noqa: E402
 from nnzip.tied_neighbors import TiedNeighbors  # noqa: E402
 
-from _common import orders  # noqa: E402
+from _common import mr_out_args, orders  # noqa: E402
 
 SAMPLE = 1000
 N_SHUFFLES = 1000
@@ -118,11 +116,7 @@ def section(D: np.ndarray, y_train: list, y_test: list, title: str) -> list[str]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(HERE / "tie_effect.md"), help="Markdown file to write.")
-    args = parser.parse_args()
-    if not os.environ.get("NNZIP_DATA_DIR"):
-        raise SystemExit("Error: set NNZIP_DATA_DIR to the folder holding mr/{train,test}.tsv.gz")
+    args = mr_out_args(__doc__, HERE / "tie_effect.md")
     ds = load_local("mr")
     start = time.perf_counter()
     D = distances(ds.X_test, ds.X_train)
