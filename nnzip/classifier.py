@@ -36,8 +36,8 @@ from .validation import (
     validate_params,
 )
 
-#: Parameters that change how a search runs but none of its results.
-_RUN_SETTINGS = ("n_jobs", "cache_dir", "verbose", "device")
+#: Parameters that change how a model runs but none of its results (run settings, not model settings).
+RUN_SETTINGS = ("n_jobs", "cache_dir", "verbose", "device")
 
 
 def _input_tags(tags, metric: str):
@@ -220,8 +220,8 @@ class NCDKNeighborsClassifier(KNeighborsVoteMixin, TextClassifier):
         if self.metric != "precomputed":
             # settings that change no result follow the estimator's, also when set after fit
             # (a loaded model run with other workers, cache or device)
-            settings = {name: getattr(self, name) for name in _RUN_SETTINGS}
-            if settings != {name: getattr(self.index_, name) for name in _RUN_SETTINGS}:
+            settings = {name: getattr(self, name) for name in RUN_SETTINGS}
+            if settings != {name: getattr(self.index_, name) for name in RUN_SETTINGS}:
                 self.index_.set_params(**settings)
             return self.index_.tied_neighbors(X, k)
         D = validate_data(self, X, dtype=np.float64, reset=False)

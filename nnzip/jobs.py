@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from . import data
+from .classifier import RUN_SETTINGS
 from .data import Dataset
 from .errors import InputError
 from .evaluate import Evaluation, note_ties, predict_scored, recorded_params, write_json, write_predictions
@@ -27,9 +28,6 @@ from .index import warmup
 from .models import make_model, model_params
 from .persistence import SavedModel, open_model, save_model, text_digests
 from .validation import check_params
-
-#: Run settings that ``predict`` and ``explain`` may change on a loaded model (not its results).
-RUN_SETTINGS = ("n_jobs", "cache_dir", "verbose")
 
 
 def _say(say: Callable[[str], object] | None) -> Callable[[str], object]:
